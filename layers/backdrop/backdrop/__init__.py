@@ -1,0 +1,1 @@
+"""backdrop: the shared runtime library (deployed as a Lambda layer)."""

@@ -1,0 +1,188 @@
+"""HTTP client for scene/create: maps responses to errors and retries transient trouble within a deadline."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+
+from backdrop.claid.errors import (
+    ClaidAuthError,
+    ClaidError,
+    ClaidOutcomeUnknown,
+    ClaidOutOfCredits,
+    ClaidRateLimited,
+    ClaidRejected,
+    ClaidTransientError,
+    ClaidUnavailable,
+)
+from backdrop.claid.models import ErrorBody, SceneRequest, SceneResponse
+
+# Claid generates synchronously: a request may take tens of seconds. The deadline, not this, usually bounds it.
+MAX_REQUEST_SECONDS = 90.0
+CONNECT_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """Time left to the caller (the Lambda's remaining time minus what is kept back to record the outcome)."""
+
+    remaining: Callable[[], float]
+    reserve_seconds: float = 10.0
+
+    def left(self) -> float:
+        return self.remaining() - self.reserve_seconds
+
+    @classmethod
+    def from_lambda_context(cls, context: Any, reserve_seconds: float = 10.0) -> Deadline:
+        return cls(lambda: context.get_remaining_time_in_millis() / 1000.0, reserve_seconds)
+
+    @classmethod
+    def after(cls, seconds: float, reserve_seconds: float = 0.0) -> Deadline:
+        end = time.monotonic() + seconds
+        return cls(lambda: end - time.monotonic(), reserve_seconds)
+
+
+@dataclass(frozen=True)
+class SceneResult:
+    response: SceneResponse
+    request_id: str | None
+    attempts: int
+    retried: list[str] = field(default_factory=list)  # what each retry was for: "429", "503", "connect"
+
+
+def _header_seconds(response: httpx.Response, name: str) -> float | None:
+    raw = response.headers.get(name)
+    if raw is None:
+        return None
+    try:
+        return max(0.0, float(raw.split(",")[0].strip()))
+    except ValueError:
+        return None
+
+
+def _error_from(response: httpx.Response, attempts: int) -> ClaidError:
+    request_id = response.headers.get("x-request-id")
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = {}
+    if isinstance(payload, dict) and isinstance(payload.get("detail"), dict):
+        payload = payload["detail"]  # the 429 body has been seen wrapped in "detail"
+    try:
+        body = ErrorBody.model_validate(payload if isinstance(payload, dict) else {})
+    except ValidationError:
+        body = ErrorBody()
+    status = response.status_code
+    kwargs: dict[str, Any] = {
+        "status": status,
+        "error_code": None if body.error_code is None else str(body.error_code),
+        "error_type": body.error_type,
+        "details": body.error_details,
+        "request_id": request_id,
+        "attempts": attempts,
+    }
+    message = body.error_message or response.reason_phrase or f"HTTP {status}"
+    if status == 429:
+        wait = _header_seconds(response, "Retry-After")
+        if wait is None:
+            wait = _header_seconds(response, "RateLimit-Reset")
+        return ClaidRateLimited(message, retry_after=wait, **kwargs)
+    if status in (401, 403):
+        return ClaidAuthError(message, **kwargs)
+    if status == 402:
+        return ClaidOutOfCredits(message, **kwargs)
+    if status >= 500:
+        return ClaidUnavailable(message, **kwargs)
+    return ClaidRejected(message, **kwargs)
+
+
+class ClaidClient:
+    """One instance per cold start; thread-safe as httpx.Client is."""
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str = "https://api.claid.ai",
+        scene_path: str = "/v1-ea/scene/create",
+        http: httpx.Client | None = None,
+        max_attempts: int = 5,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 8.0,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self._api_key = api_key
+        self._url = base_url.rstrip("/") + "/" + scene_path.lstrip("/")
+        self._http = http or httpx.Client()
+        self._max_attempts = max_attempts
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self._sleep = sleep
+        self._jitter = jitter
+
+    def _backoff(self, attempt: int) -> float:
+        return self._jitter() * min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1))
+
+    def create_scene(self, request: SceneRequest, deadline: Deadline) -> SceneResult:
+        """Returns the images or raises a ClaidError. Transient errors that outlast the deadline are raised
+        as they are (with `retry_after`) so the caller can hand the job back to its queue."""
+        retried: list[str] = []
+        attempt = 0
+        while True:
+            attempt += 1
+            left = deadline.left()
+            if left <= 1.0:
+                raise ClaidUnavailable(
+                    "no time left for a Claid call", attempts=attempt - 1, retry_after=None
+                )
+            try:
+                return self._once(request, min(left, MAX_REQUEST_SECONDS), attempt, retried)
+            except ClaidTransientError as exc:
+                wait = exc.retry_after if exc.retry_after is not None else self._backoff(attempt)
+                if isinstance(exc, ClaidRateLimited) and exc.retry_after is None:
+                    wait = max(wait, 1.0)
+                if attempt >= self._max_attempts or wait >= deadline.left() - 1.0:
+                    exc.attempts = attempt
+                    raise
+                retried.append(str(exc.status) if exc.status else "connect")
+                self._sleep(wait)
+
+    def _once(self, request: SceneRequest, budget: float, attempt: int, retried: list[str]) -> SceneResult:
+        timeout = httpx.Timeout(budget, connect=min(CONNECT_SECONDS, budget))
+        try:
+            response = self._http.post(
+                self._url,
+                json=request.body(),
+                headers={"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"},
+                timeout=timeout,
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # Nothing reached Claid: safe to try again.
+            raise ClaidUnavailable(
+                f"could not connect to Claid: {type(exc).__name__}", attempts=attempt
+            ) from None
+        except httpx.TransportError as exc:
+            raise ClaidOutcomeUnknown(
+                f"Claid did not answer ({type(exc).__name__}); it may have generated and charged",
+                attempts=attempt,
+            ) from None
+        if response.status_code != 200:
+            raise _error_from(response, attempt)
+        request_id = response.headers.get("x-request-id")
+        try:
+            parsed = SceneResponse.model_validate(response.json())
+        except (ValueError, ValidationError):
+            raise ClaidOutcomeUnknown(
+                "Claid answered 200 with a body that is not a scene response",
+                status=200,
+                request_id=request_id,
+                attempts=attempt,
+            ) from None
+        return SceneResult(response=parsed, request_id=request_id, attempts=attempt, retried=list(retried))

@@ -1,0 +1,98 @@
+"""The functions' environment, parsed once at cold start; a missing or bad variable fails with its name."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class ConfigError(RuntimeError):
+    """The function's environment is incomplete or wrong: a deployment mistake, never retried."""
+
+
+def _csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class _EnvModel(BaseModel):
+    """Field names are the environment variable names, lower-cased."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+        env = os.environ if environ is None else environ
+        values = {name: env[name.upper()] for name in cls.model_fields if name.upper() in env}
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{str(err['loc'][0]).upper()}: {err['msg']}" for err in exc.errors(include_url=False)
+            )
+            raise ConfigError(f"{cls.__name__} environment is invalid: {problems}") from None
+
+    @classmethod
+    def variable_names(cls) -> set[str]:
+        return {name.upper() for name in cls.model_fields}
+
+    @classmethod
+    def required_variable_names(cls) -> set[str]:
+        return {name.upper() for name, field in cls.model_fields.items() if field.is_required()}
+
+
+class ProcessorConfig(_EnvModel):
+    event_bus_name: str
+    app_table_name: str
+    idempotency_table_name: str
+    claid_api_key_secret_arn: str
+    claid_base_url: str = "https://api.claid.ai"
+    claid_scene_path: str = "/v1-ea/scene/create"
+    # Empty: Claid's temporary bucket (tmp_url), copied into generated/ by the recorder.
+    claid_storage_name: str = ""
+    # The connector's own prefix inside the bucket: storage://<name>/<key minus this prefix>.
+    claid_storage_prefix: str = ""
+    incoming_prefix: str = "incoming/"
+    generated_prefix: str = "generated/"
+    profiles_parameter_path: str = "/backdrop/profiles/"
+    monthly_credit_budget: Annotated[float, Field(ge=0)] = 0
+    max_upload_bytes: Annotated[int, Field(gt=0)] = 25 * 1024 * 1024
+    presigned_url_ttl_seconds: Annotated[int, Field(ge=60, le=3600)] = 900
+    idempotency_ttl_seconds: Annotated[int, Field(ge=3600)] = 1_300_000
+    default_prompt: str = ""
+    default_negative_prompt: str = ""
+    default_number_of_images: Annotated[int, Field(ge=1, le=4)] = 4
+    default_output_format: str = "jpeg"
+    default_aspect_ratio: str = "1:1"
+    default_model: str = "v1"
+
+    @field_validator("incoming_prefix", "generated_prefix", "profiles_parameter_path")
+    @classmethod
+    def _ends_with_slash(cls, value: str) -> str:
+        if not value.endswith("/"):
+            raise ValueError("must end with '/'")
+        return value
+
+    @field_validator("claid_base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+
+class RecorderConfig(_EnvModel):
+    event_bus_name: str
+    app_table_name: str
+    notification_topic_arn: str
+    generated_prefix: str = "generated/"
+    monthly_credit_budget: Annotated[float, Field(ge=0)] = 0
+    # Hosts a tmp_url may be downloaded from (exact names; "*.example.com" matches sub-domains).
+    claid_download_hosts: Annotated[list[str], Field(min_length=1)] = ["*.claid.ai"]
+    # Only the offline kit turns this on: its emulator serves tmp_urls over plain http on 127.0.0.1.
+    allow_insecure_downloads: bool = False
+    max_variant_bytes: Annotated[int, Field(gt=0)] = 50 * 1024 * 1024
+
+    _split_hosts = field_validator("claid_download_hosts", mode="before")(_csv)

@@ -1,0 +1,89 @@
+"""Jobs: the unit of work and of payment. One upload + its resolved settings = one job id = at most one charge."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+from pydantic import BaseModel, ConfigDict
+
+from backdrop.settings import Settings
+from backdrop.uploads import Upload, output_stem
+
+# Keys made only of these characters go to Claid as storage:// URIs unchanged; anything else (spaces,
+# unicode, '+', parentheses) goes as a presigned https URL, whose encoding is unambiguous.
+_STORAGE_SAFE = re.compile(r"^[A-Za-z0-9._/-]+$")
+
+
+class Job(BaseModel):
+    """What the processor hands to the guarded Claid call; also the idempotency key's source."""
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: str
+    bucket: str
+    key: str
+    version_id: str | None
+    etag: str | None
+    profile: str | None
+    settings: Settings
+    month: str  # the ledger month the credits count against, fixed when the job is planned
+    output_prefix: str  # generated/<stem>/<job_id>/ in the uploads bucket
+
+
+def job_id_for(upload: Upload, version: str | None, fingerprint: str) -> str:
+    """Same upload (bucket, decoded key, version or ETag) and same settings -> same id, wherever it runs."""
+    material = "\x1f".join([upload.bucket, upload.key, version or "", fingerprint])
+    return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+def current_month(now: datetime | None = None) -> str:
+    return (now or datetime.now(UTC)).strftime("%Y-%m")
+
+
+def output_prefix_for(generated_prefix: str, key: str, job_id: str) -> str:
+    return f"{generated_prefix}{output_stem(key)}/{job_id}/"
+
+
+def plan_job(
+    upload: Upload,
+    *,
+    version_id: str | None,
+    etag: str | None,
+    profile: str | None,
+    settings: Settings,
+    generated_prefix: str,
+    now: datetime | None = None,
+) -> Job:
+    job_id = job_id_for(upload, version_id or etag, settings.fingerprint())
+    return Job(
+        job_id=job_id,
+        bucket=upload.bucket,
+        key=upload.key,
+        version_id=version_id,
+        etag=etag,
+        profile=profile,
+        settings=settings,
+        month=current_month(now),
+        output_prefix=output_prefix_for(generated_prefix, upload.key, job_id),
+    )
+
+
+def storage_uri(storage_name: str, storage_prefix: str, key: str) -> str | None:
+    """storage://<name>/<key relative to the connector's prefix>, or None when the key cannot be one."""
+    if not storage_name or not key.startswith(storage_prefix):
+        return None
+    relative = key.removeprefix(storage_prefix)
+    if not _STORAGE_SAFE.match(relative):
+        return None
+    return f"storage://{storage_name}/{quote(relative, safe='/')}"
+
+
+def rejection_id(upload: Upload, reason: str) -> str:
+    """A stable id for a rejected upload, so a redelivered rejection is recorded once."""
+    material = "\x1f".join(
+        [upload.bucket, upload.key, upload.version_id or upload.etag or "", "rejected", reason]
+    )
+    return hashlib.sha256(material.encode()).hexdigest()[:32]

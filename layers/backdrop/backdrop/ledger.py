@@ -1,0 +1,283 @@
+"""Credits: the one place they are computed, reserved against the budget, and recorded in DynamoDB.
+
+Items in the application table (pk / sk):
+  JOB#<job_id>          / JOB        the terminal record of one job (written exactly once)
+  SOURCE#<bucket>/<key> / LATEST     points at the latest job of a source object
+  RESERVATION#<job_id>  / RESERVATION credits held for a job between the processor and the recorder
+  LEDGER#<YYYY-MM>      / TOTAL      credits_used, images, jobs_*; credits_reserved; committed = used + reserved
+  LEDGER#<YYYY-MM>      / PROFILE#<name>  the same counters for one profile ("-" for none)
+DynamoDB conditions cannot add, so the budget is enforced on `committed` with the bound computed here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from backdrop.events import GenerationDetail
+
+CREDITS_PER_IMAGE = Decimal(2)
+AUTOPROMPT_CREDITS = Decimal("0.5")
+RESERVATION_TTL_SECONDS = 14 * 24 * 3600
+ALERT_THRESHOLDS = (80, 100)
+
+_ser = TypeSerializer()
+_de = TypeDeserializer()
+
+
+def credits_for(images: int, autoprompt: bool) -> Decimal:
+    """Claid's price: 2 credits per image returned, +0.5 per request whose prompt Claid wrote."""
+    if images < 0:
+        raise ValueError("images cannot be negative")
+    return CREDITS_PER_IMAGE * images + (AUTOPROMPT_CREDITS if autoprompt else Decimal(0))
+
+
+def _dec(value: float | Decimal) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def _av(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: _ser.serialize(v) for k, v in values.items()}
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _de.deserialize(v) for k, v in item.items()}
+
+
+def _cancel_codes(exc: ClientError) -> list[str]:
+    return [reason.get("Code", "None") for reason in exc.response.get("CancellationReasons", [])]
+
+
+@dataclass(frozen=True)
+class Reservation:
+    outcome: Literal["reserved", "already_reserved", "over_budget"]
+    credits: Decimal
+    committed: Decimal | None = None  # after the reservation, when known
+    crossed: tuple[int, ...] = ()  # budget alert thresholds (percent) this reservation crossed
+
+
+class Ledger:
+    def __init__(self, dynamodb: Any, table_name: str, *, monthly_budget: float | Decimal = 0) -> None:
+        self._db = dynamodb
+        self._table = table_name
+        self.budget = _dec(monthly_budget)
+
+    # --- processor side -------------------------------------------------------------------------------
+    def reserve(self, job_id: str, month: str, credits: Decimal) -> Reservation:
+        """Hold the job's worst-case credits. One transaction: a per-job reservation item (so a retried
+        processor never holds twice) and the month's `committed` counter, bounded by the budget."""
+        if self.budget and credits > self.budget:
+            return Reservation("over_budget", credits)
+        update: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": _av({"pk": f"LEDGER#{month}", "sk": "TOTAL"}),
+            "UpdateExpression": "ADD credits_reserved :c, committed :c",
+            "ExpressionAttributeValues": _av({":c": credits}),
+        }
+        if self.budget:
+            update["ConditionExpression"] = "attribute_not_exists(committed) OR committed <= :bound"
+            update["ExpressionAttributeValues"].update(_av({":bound": self.budget - credits}))
+        expires = int(datetime.now(UTC).timestamp()) + RESERVATION_TTL_SECONDS
+        try:
+            self._db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": _av(
+                                {
+                                    "pk": f"RESERVATION#{job_id}",
+                                    "sk": "RESERVATION",
+                                    "credits": credits,
+                                    "month": month,
+                                    "expires_at": expires,
+                                }
+                            ),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {"Update": update},
+                ]
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            codes = _cancel_codes(exc)
+            if codes and codes[0] == "ConditionalCheckFailed":
+                return Reservation("already_reserved", credits)
+            if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+                return Reservation("over_budget", credits)
+            raise
+        committed = self._committed(month)
+        return Reservation("reserved", credits, committed, self._crossed(committed, credits))
+
+    def release(self, job_id: str, month: str, credits: Decimal) -> bool:
+        """Give back a reservation whose job will be retried later (transient trouble). False if none was held."""
+        try:
+            self._db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Delete": {
+                            "TableName": self._table,
+                            "Key": _av({"pk": f"RESERVATION#{job_id}", "sk": "RESERVATION"}),
+                            "ConditionExpression": "attribute_exists(pk)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": _av({"pk": f"LEDGER#{month}", "sk": "TOTAL"}),
+                            "UpdateExpression": "ADD credits_reserved :m, committed :m",
+                            "ExpressionAttributeValues": _av({":m": -credits}),
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "TransactionCanceledException" and _cancel_codes(exc)[:1] == [
+                "ConditionalCheckFailed"
+            ]:
+                return False
+            raise
+        return True
+
+    def _committed(self, month: str) -> Decimal:
+        item = self._db.get_item(
+            TableName=self._table, Key=_av({"pk": f"LEDGER#{month}", "sk": "TOTAL"}), ConsistentRead=True
+        ).get("Item")
+        return Decimal(_plain(item).get("committed", 0)) if item else Decimal(0)
+
+    def _crossed(self, committed: Decimal, credits: Decimal) -> tuple[int, ...]:
+        if not self.budget:
+            return ()
+        before = committed - credits
+        return tuple(t for t in ALERT_THRESHOLDS if before < self.budget * t / 100 <= committed)
+
+    # --- recorder side --------------------------------------------------------------------------------
+    def record(self, detail: GenerationDetail) -> bool:
+        """Write the job's terminal record and settle its credits, in one transaction.
+        Returns False when this job was already recorded (a redelivered event): nothing is written then."""
+        month = detail.credits.month
+        used = _dec(detail.credits.used)
+        reserved = _dec(detail.credits.reserved)
+        now = datetime.now(UTC).isoformat(timespec="milliseconds")
+        counters = {":used": used, ":images": detail.images, ":one": 1}
+        status_counter = f"jobs_{detail.status}"
+        job_item = {
+            "pk": f"JOB#{detail.job_id}",
+            "sk": "JOB",
+            "job_id": detail.job_id,
+            "status": detail.status,
+            "source_bucket": detail.source.bucket,
+            "source_key": detail.source.key,
+            "source_version": detail.source.version_id or detail.source.etag or "",
+            "profile": detail.profile or "-",
+            "month": month,
+            "images": detail.images,
+            "credits": used,
+            "recorded_at": now,
+            "notified": False,
+            "detail": detail.model_dump_json(),
+        }
+        if detail.problem is not None:
+            job_item["reason"] = detail.problem.code
+            job_item["reason_message"] = detail.problem.message
+        if detail.claid is not None and detail.claid.request_id:
+            job_item["claid_request_id"] = detail.claid.request_id
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": _av(job_item),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": _av(
+                        {
+                            "pk": f"SOURCE#{detail.source.bucket}/{detail.source.key}",
+                            "sk": "LATEST",
+                            "job_id": detail.job_id,
+                            "status": detail.status,
+                            "recorded_at": now,
+                        }
+                    ),
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _av({"pk": f"LEDGER#{month}", "sk": "TOTAL"}),
+                    "UpdateExpression": f"ADD credits_used :used, images :images, {status_counter} :one, "
+                    "credits_reserved :unreserve, committed :settle",
+                    "ExpressionAttributeValues": _av(
+                        {**counters, ":unreserve": -reserved, ":settle": used - reserved}
+                    ),
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _av({"pk": f"LEDGER#{month}", "sk": f"PROFILE#{detail.profile or '-'}"}),
+                    "UpdateExpression": f"ADD credits_used :used, images :images, {status_counter} :one",
+                    "ExpressionAttributeValues": _av(counters),
+                }
+            },
+        ]
+        if reserved:
+            items.append(
+                {
+                    "Delete": {
+                        "TableName": self._table,
+                        "Key": _av({"pk": f"RESERVATION#{detail.job_id}", "sk": "RESERVATION"}),
+                    }
+                }
+            )
+        try:
+            self._db.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "TransactionCanceledException" and _cancel_codes(exc)[:1] == [
+                "ConditionalCheckFailed"
+            ]:
+                return False
+            raise
+        return True
+
+    def job(self, job_id: str) -> dict[str, Any] | None:
+        item = self._db.get_item(
+            TableName=self._table, Key=_av({"pk": f"JOB#{job_id}", "sk": "JOB"}), ConsistentRead=True
+        ).get("Item")
+        return _plain(item) if item else None
+
+    def mark_notified(self, job_id: str) -> None:
+        self._db.update_item(
+            TableName=self._table,
+            Key=_av({"pk": f"JOB#{job_id}", "sk": "JOB"}),
+            UpdateExpression="SET notified = :t",
+            ExpressionAttributeValues=_av({":t": True}),
+        )
+
+    def month_usage(self, month: str) -> dict[str, Any]:
+        """The month's counters: TOTAL plus one entry per profile."""
+        answer = self._db.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=_av({":pk": f"LEDGER#{month}"}),
+            ConsistentRead=True,
+        )
+        usage: dict[str, Any] = {"month": month, "total": {}, "profiles": {}}
+        for raw in answer.get("Items", []):
+            item = _plain(raw)
+            counters = {k: v for k, v in item.items() if k not in ("pk", "sk")}
+            if item["sk"] == "TOTAL":
+                usage["total"] = counters
+            else:
+                usage["profiles"][item["sk"].removeprefix("PROFILE#")] = counters
+        return usage

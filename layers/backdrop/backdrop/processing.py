@@ -1,0 +1,301 @@
+"""The processor's logic: an upload becomes a planned job or a rejection; a job becomes one generation outcome."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from backdrop.claid import (
+    ClaidClient,
+    ClaidError,
+    ClaidTransientError,
+    Deadline,
+    SceneResult,
+    build_scene_request,
+)
+from backdrop.claid.errors import ClaidOutOfCredits
+from backdrop.config import ProcessorConfig
+from backdrop.events import (
+    BUDGET_ALERT,
+    BudgetAlertDetail,
+    ClaidCall,
+    Credits,
+    GenerationDetail,
+    OutputObject,
+    Problem,
+    SourceObject,
+    publish,
+)
+from backdrop.jobs import Job, current_month, plan_job, rejection_id, storage_uri
+from backdrop.ledger import Ledger, credits_for
+from backdrop.settings import SettingsError, metadata_to_values, resolve_settings
+from backdrop.uploads import Upload, UploadRejected, check_key, inspect_upload, profile_from_key
+
+ProfileLoader = Callable[[str], Mapping[str, Any] | None]
+
+
+class UnknownProfile(UploadRejected):
+    def __init__(self, name: str, parameter: str) -> None:
+        super().__init__(
+            "unknown_profile",
+            f"profile {name!r} does not exist: create the SSM parameter {parameter} (a JSON object of settings), "
+            "or upload directly under the incoming prefix",
+        )
+
+
+def default_settings(config: ProcessorConfig) -> dict[str, Any]:
+    return {
+        "prompt": config.default_prompt,
+        "negative_prompt": config.default_negative_prompt,
+        "number_of_images": config.default_number_of_images,
+        "output_format": config.default_output_format,
+        "aspect_ratio": config.default_aspect_ratio,
+        "model": config.default_model,
+    }
+
+
+def source_of(upload: Upload) -> SourceObject:
+    return SourceObject(bucket=upload.bucket, key=upload.key, version_id=upload.version_id, etag=upload.etag)
+
+
+def rejection(upload: Upload, problem: UploadRejected, *, profile: str | None = None) -> GenerationDetail:
+    return GenerationDetail(
+        status="rejected",
+        job_id=rejection_id(upload, problem.reason),
+        source=source_of(upload),
+        profile=profile,
+        credits=Credits(month=current_month()),
+        problem=Problem(code=problem.reason, message=problem.message),
+    )
+
+
+@dataclass
+class Processor:
+    config: ProcessorConfig
+    s3: Any
+    events: Any
+    ledger: Ledger
+    load_profile: ProfileLoader
+    claid: Callable[[], ClaidClient]  # built on first use: the API key is read from Secrets Manager then
+
+    def plan(self, upload: Upload) -> Job | GenerationDetail:
+        """Check the upload and resolve its settings. Returns the job, or the rejection to publish.
+        Raises UploadRejected('outside_incoming_prefix') for keys that are not work at all."""
+        cfg = self.config
+        check_key(upload.key, cfg.incoming_prefix)
+        profile = None
+        try:
+            facts = inspect_upload(self.s3, upload, max_bytes=cfg.max_upload_bytes)
+            profile = facts.metadata.get("backdrop-profile") or profile_from_key(
+                upload.key, cfg.incoming_prefix
+            )
+            profile_values = None
+            if profile is not None:
+                profile_values = self.load_profile(profile)
+                if profile_values is None:
+                    raise UnknownProfile(profile, cfg.profiles_parameter_path + profile)
+            try:
+                settings = resolve_settings(
+                    default_settings(cfg),
+                    profile_values,
+                    metadata_to_values(facts.metadata),
+                    profile_name=profile,
+                )
+            except SettingsError as exc:
+                raise UploadRejected("bad_settings", str(exc)) from None
+        except UploadRejected as problem:
+            return rejection(upload, problem, profile=profile)
+        return plan_job(
+            upload,
+            version_id=facts.version_id,
+            etag=facts.etag,
+            profile=profile,
+            settings=settings,
+            generated_prefix=cfg.generated_prefix,
+        )
+
+    def _input_url(self, job: Job) -> tuple[str, str]:
+        uri = storage_uri(self.config.claid_storage_name, self.config.claid_storage_prefix, job.key)
+        if uri is not None:
+            return uri, "storage"
+        params = {"Bucket": job.bucket, "Key": job.key}
+        if job.version_id:
+            params["VersionId"] = job.version_id
+        url = self.s3.generate_presigned_url(
+            "get_object", Params=params, ExpiresIn=self.config.presigned_url_ttl_seconds
+        )
+        return url, "presigned_url"
+
+    def _destination(self, job: Job) -> str | None:
+        if not self.config.claid_storage_name:
+            return None  # Claid's temporary bucket; the recorder copies the tmp_urls into job.output_prefix
+        uri = storage_uri(self.config.claid_storage_name, self.config.claid_storage_prefix, job.output_prefix)
+        if uri is None:
+            raise ValueError(
+                f"generated prefix {job.output_prefix!r} is outside the Claid connector's prefix "
+                f"{self.config.claid_storage_prefix!r}: fix CLAID_STORAGE_PREFIX or GENERATED_PREFIX"
+            )
+        return uri
+
+    def generate(self, job: Job, deadline: Deadline) -> GenerationDetail:
+        """Reserve credits, call Claid once, and describe the outcome. Raises ClaidTransientError or
+        ClaidOutOfCredits (reservation released) when the job should go back to the queue."""
+        settings = job.settings
+        worst = credits_for(settings.number_of_images, settings.autoprompt)
+        base = {
+            "job_id": job.job_id,
+            "source": SourceObject(bucket=job.bucket, key=job.key, version_id=job.version_id, etag=job.etag),
+            "profile": job.profile,
+            "settings": settings.model_dump(mode="json", exclude_none=True),
+            "output_prefix": job.output_prefix,
+            "autoprompt": settings.autoprompt,
+        }
+        reservation = self.ledger.reserve(job.job_id, job.month, worst)
+        if reservation.outcome == "over_budget":
+            budget = self.ledger.budget
+            self._alert(
+                "budget_exhausted",
+                job.month,
+                f"upload refused: {worst} credits would exceed the monthly budget of {budget}",
+                budget=float(budget),
+            )
+            return GenerationDetail(
+                status="rejected",
+                credits=Credits(month=job.month),
+                problem=Problem(
+                    code="budget_exhausted",
+                    message=f"this job needs up to {worst} credits and the monthly budget of {budget} "
+                    f"credits for {job.month} is spent or reserved",
+                ),
+                **base,
+            )
+        for threshold in reservation.crossed:
+            self._alert(
+                "budget_threshold",
+                job.month,
+                f"{threshold}% of the monthly credit budget is committed",
+                threshold_percent=threshold,
+                committed=float(reservation.committed or 0),
+                budget=float(self.ledger.budget),
+            )
+        image_url, input_kind = self._input_url(job)
+        destination = self._destination(job)
+        request = build_scene_request(settings, image_url, destination)
+        reserved = Credits(month=job.month, reserved=float(worst))
+        try:
+            result = self.claid().create_scene(request, deadline)
+        except (ClaidTransientError, ClaidOutOfCredits) as exc:
+            self.ledger.release(job.job_id, job.month, worst)
+            if isinstance(exc, ClaidOutOfCredits):
+                self._alert(
+                    "claid_out_of_credits",
+                    job.month,
+                    "Claid says the account has no API calls left: jobs wait in the queue until credits are added",
+                    claid_request_id=exc.request_id,
+                )
+            raise
+        except ClaidError as exc:
+            return GenerationDetail(
+                status="failed",
+                credits=reserved,
+                claid=ClaidCall(
+                    request_id=exc.request_id,
+                    attempts=exc.attempts,
+                    input=input_kind,
+                    destination=destination,
+                ),
+                problem=Problem(
+                    code=exc.reason,
+                    message=exc.message,
+                    claid_status=exc.status,
+                    claid_error_code=exc.error_code,
+                    claid_request_id=exc.request_id,
+                    claid_error_details=exc.details or None,
+                ),
+                **base,
+            )
+        return self._succeeded(job, result, reserved, input_kind, destination, base)
+
+    def _succeeded(
+        self,
+        job: Job,
+        result: SceneResult,
+        reserved: Credits,
+        input_kind: str,
+        destination: str | None,
+        base: dict[str, Any],
+    ) -> GenerationDetail:
+        outputs = []
+        for image in result.response.data.output:
+            fmt = (image.ext or image.format or job.settings.output_format).lower()
+            if image.object_key:
+                outputs.append(
+                    OutputObject(
+                        format=fmt,
+                        width=image.width,
+                        height=image.height,
+                        bucket=image.object_bucket or job.bucket,
+                        key=image.object_key,
+                    )
+                )
+            else:
+                outputs.append(
+                    OutputObject(format=fmt, width=image.width, height=image.height, tmp_url=image.tmp_url)
+                )
+        used = credits_for(len(outputs), job.settings.autoprompt)
+        return GenerationDetail(
+            status="succeeded",
+            outputs=outputs,
+            images=len(outputs),
+            credits=Credits(month=job.month, reserved=reserved.reserved, used=float(used)),
+            claid=ClaidCall(
+                request_id=result.request_id,
+                attempts=result.attempts,
+                retried=result.retried,
+                input=input_kind,  # type: ignore[arg-type]
+                destination=destination,
+            ),
+            **base,
+        )
+
+    def _alert(self, kind: str, month: str, message: str, **fields: Any) -> None:
+        publish(
+            self.events,
+            self.config.event_bus_name,
+            BUDGET_ALERT,
+            BudgetAlertDetail(kind=kind, month=month, message=message, **fields),
+        )  # type: ignore[arg-type]
+
+
+def profile_loader(ssm_provider: Any, path: str) -> ProfileLoader:
+    """Profiles are JSON objects in SSM Parameter Store under `path`; the provider caches them."""
+
+    def load(name: str) -> Mapping[str, Any] | None:
+        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+        if "/" in name or not name:
+            return None
+        try:
+            raw = ssm_provider.get(path + name, max_age=300)
+        except GetParameterError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ClientError) and cause.response["Error"]["Code"] == "ParameterNotFound":
+                return None
+            if "ParameterNotFound" in str(exc):
+                return None
+            raise
+        try:
+            values = json.loads(raw)
+        except ValueError:
+            raise UploadRejected(
+                "bad_profile", f"profile {name!r} ({path + name}) is not valid JSON"
+            ) from None
+        if not isinstance(values, dict):
+            raise UploadRejected("bad_profile", f"profile {name!r} ({path + name}) is not a JSON object")
+        return values
+
+    return load
