@@ -52,9 +52,7 @@ def claid_client() -> ClaidClient:
     global _claid
     if _claid is None:
         api_key = str(secrets.get(config.claid_api_key_secret_arn, max_age=300))
-        _claid = ClaidClient(
-            api_key, base_url=config.claid_base_url, scene_path=config.claid_scene_path, http=http
-        )
+        _claid = ClaidClient(api_key, base_url=config.claid_base_url, scene_path=config.claid_scene_path, http=http)
     return _claid
 
 
@@ -76,7 +74,7 @@ def generate_once(job: Job) -> dict[str, Any]:
 
 def _hold_message(record: SQSRecord, seconds: float) -> None:
     """Keep a message invisible until Claid's rate limit resets, instead of the queue's fixed timeout."""
-    _, _, _, region, account, name = record.event_source_arn.split(":", 5)
+    _, _, _, _region, account, name = record.event_source_arn.split(":", 5)
     queue_url = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
     sqs.change_message_visibility(
         QueueUrl=queue_url,
@@ -90,9 +88,7 @@ def record_handler(record: SQSRecord) -> None:
         uploads = uploads_from_message(record.body)
     except MalformedMessage as exc:
         # Not retried into success, but kept: it fails until the DLQ holds it for a person to read.
-        logger.error(
-            "malformed queue message; it will land in the DLQ", reason=str(exc), message_id=record.message_id
-        )
+        logger.error("malformed queue message; it will land in the DLQ", reason=str(exc), message_id=record.message_id)
         raise
     if not uploads:
         logger.info("s3:TestEvent or no ObjectCreated record: nothing to do", message_id=record.message_id)
@@ -145,6 +141,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     global _deadline
     idempotency.register_lambda_context(context)
     _deadline = Deadline.from_lambda_context(context)
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=batch, context=context
-    )
+    return process_partial_response(event=event, record_handler=record_handler, processor=batch, context=context)

@@ -31,9 +31,7 @@ class _EnvModel(BaseModel):
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{str(err['loc'][0]).upper()}: {err['msg']}" for err in exc.errors(include_url=False)
-            )
+            problems = "; ".join(f"{str(err['loc'][0]).upper()}: {err['msg']}" for err in exc.errors(include_url=False))
             raise ConfigError(f"{cls.__name__} environment is invalid: {problems}") from None
 
     @classmethod

@@ -83,7 +83,5 @@ def storage_uri(storage_name: str, storage_prefix: str, key: str) -> str | None:
 
 def rejection_id(upload: Upload, reason: str) -> str:
     """A stable id for a rejected upload, so a redelivered rejection is recorded once."""
-    material = "\x1f".join(
-        [upload.bucket, upload.key, upload.version_id or upload.etag or "", "rejected", reason]
-    )
+    material = "\x1f".join([upload.bucket, upload.key, upload.version_id or upload.etag or "", "rejected", reason])
     return hashlib.sha256(material.encode()).hexdigest()[:32]

@@ -217,9 +217,7 @@ class Ledger:
                     "Key": _av({"pk": f"LEDGER#{month}", "sk": "TOTAL"}),
                     "UpdateExpression": f"ADD credits_used :used, images :images, {status_counter} :one, "
                     "credits_reserved :unreserve, committed :settle",
-                    "ExpressionAttributeValues": _av(
-                        {**counters, ":unreserve": -reserved, ":settle": used - reserved}
-                    ),
+                    "ExpressionAttributeValues": _av({**counters, ":unreserve": -reserved, ":settle": used - reserved}),
                 }
             },
             {

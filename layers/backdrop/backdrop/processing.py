@@ -90,9 +90,7 @@ class Processor:
         profile = None
         try:
             facts = inspect_upload(self.s3, upload, max_bytes=cfg.max_upload_bytes)
-            profile = facts.metadata.get("backdrop-profile") or profile_from_key(
-                upload.key, cfg.incoming_prefix
-            )
+            profile = facts.metadata.get("backdrop-profile") or profile_from_key(upload.key, cfg.incoming_prefix)
             profile_values = None
             if profile is not None:
                 profile_values = self.load_profile(profile)
@@ -243,9 +241,7 @@ class Processor:
                     )
                 )
             else:
-                outputs.append(
-                    OutputObject(format=fmt, width=image.width, height=image.height, tmp_url=image.tmp_url)
-                )
+                outputs.append(OutputObject(format=fmt, width=image.width, height=image.height, tmp_url=image.tmp_url))
         used = credits_for(len(outputs), job.settings.autoprompt)
         return GenerationDetail(
             status="succeeded",
@@ -291,9 +287,7 @@ def profile_loader(ssm_provider: Any, path: str) -> ProfileLoader:
         try:
             values = json.loads(raw)
         except ValueError:
-            raise UploadRejected(
-                "bad_profile", f"profile {name!r} ({path + name}) is not valid JSON"
-            ) from None
+            raise UploadRejected("bad_profile", f"profile {name!r} ({path + name}) is not valid JSON") from None
         if not isinstance(values, dict):
             raise UploadRejected("bad_profile", f"profile {name!r} ({path + name}) is not a JSON object")
         return values

@@ -132,11 +132,7 @@ class Recorder:
                 "kind": {"DataType": "String", "StringValue": "generation"},
                 "status": {"DataType": "String", "StringValue": detail.status},
                 "profile": {"DataType": "String", "StringValue": detail.profile or "-"},
-                **(
-                    {"reason": {"DataType": "String", "StringValue": detail.problem.code}}
-                    if detail.problem
-                    else {}
-                ),
+                **({"reason": {"DataType": "String", "StringValue": detail.problem.code}} if detail.problem else {}),
             },
         )
 

@@ -92,9 +92,7 @@ def uploads_from_message(body: str) -> list[Upload]:
 def check_key(key: str, incoming_prefix: str) -> None:
     """Loop guard: only keys under the incoming prefix are work, whatever the notification filter says."""
     if not key.startswith(incoming_prefix):
-        raise UploadRejected(
-            "outside_incoming_prefix", f"key {key!r} is not under {incoming_prefix!r}; ignored"
-        )
+        raise UploadRejected("outside_incoming_prefix", f"key {key!r} is not under {incoming_prefix!r}; ignored")
     if key.endswith("/"):
         raise UploadRejected("not_a_file", f"key {key!r} is a folder marker, not a photo")
 
@@ -130,17 +128,13 @@ def inspect_upload(s3: Any, upload: Upload, *, max_bytes: int) -> UploadFacts:
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         if code in ("404", "NoSuchKey", "NotFound", "NoSuchVersion"):
-            raise UploadRejected(
-                "object_missing", f"s3://{upload.bucket}/{upload.key} no longer exists"
-            ) from None
+            raise UploadRejected("object_missing", f"s3://{upload.bucket}/{upload.key} no longer exists") from None
         raise
     size = int(head.get("ContentLength", 0))
     if size == 0:
         raise UploadRejected("empty_file", f"{upload.file_name} is empty (0 bytes)")
     if size > max_bytes:
-        raise UploadRejected(
-            "too_large", f"{upload.file_name} is {size:,} bytes; the limit is {max_bytes:,} bytes"
-        )
+        raise UploadRejected("too_large", f"{upload.file_name} is {size:,} bytes; the limit is {max_bytes:,} bytes")
     first = s3.get_object(Bucket=upload.bucket, Key=upload.key, Range=f"bytes=0-{SNIFF_BYTES - 1}", **version)
     with first["Body"] as body:
         leading = body.read(SNIFF_BYTES)

@@ -139,9 +139,7 @@ class ClaidClient:
             attempt += 1
             left = deadline.left()
             if left <= 1.0:
-                raise ClaidUnavailable(
-                    "no time left for a Claid call", attempts=attempt - 1, retry_after=None
-                )
+                raise ClaidUnavailable("no time left for a Claid call", attempts=attempt - 1, retry_after=None)
             try:
                 return self._once(request, min(left, MAX_REQUEST_SECONDS), attempt, retried)
             except ClaidTransientError as exc:
@@ -165,9 +163,7 @@ class ClaidClient:
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # Nothing reached Claid: safe to try again.
-            raise ClaidUnavailable(
-                f"could not connect to Claid: {type(exc).__name__}", attempts=attempt
-            ) from None
+            raise ClaidUnavailable(f"could not connect to Claid: {type(exc).__name__}", attempts=attempt) from None
         except httpx.TransportError as exc:
             raise ClaidOutcomeUnknown(
                 f"Claid did not answer ({type(exc).__name__}); it may have generated and charged",

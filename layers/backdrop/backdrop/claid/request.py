@@ -80,7 +80,5 @@ def build_scene_request(settings: Settings, image_url: str, destination: str | N
         ),
         scene=_scene(settings),
         # number_of_images is always sent: omitting it means 4 images (8 credits).
-        output=Output(
-            destination=destination, number_of_images=settings.number_of_images, format=_format(settings)
-        ),
+        output=Output(destination=destination, number_of_images=settings.number_of_images, format=_format(settings)),
     )

@@ -1,0 +1,266 @@
+"""Plays Lambda's part locally: loads the handlers template.yaml names, feeds them real event shapes from the
+queues, with a context whose deadline is real, and honours partial batch failures, retries and dead letters."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import itertools
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from backdrop_kit.stack import ACCOUNT, REGION, EventSource, LocalStack
+
+_module_counter = itertools.count(1)
+_import_lock = threading.Lock()
+
+
+class LocalContext:
+    """The parts of the Lambda context object that handlers and Powertools read."""
+
+    def __init__(self, function_name: str, timeout_seconds: float, memory_mb: int = 512) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function_name}"
+        self.memory_limit_in_mb = memory_mb
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@dataclass
+class LoadedFunction:
+    """One warm 'container': a fresh import of the handler module with the function's environment."""
+
+    function_id: str
+    module: ModuleType
+    handler: Callable[[dict[str, Any], Any], Any]
+    timeout: float
+    memory: int
+    environment: dict[str, str]
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        context = LocalContext(
+            self.environment.get("AWS_LAMBDA_FUNCTION_NAME", self.function_id), self.timeout, self.memory
+        )
+        # The environment was in place when the module was imported (its cold start read it); invocations
+        # from several worker threads must not swap os.environ under each other.
+        return self.handler(event, context)
+
+
+def load_function(stack: LocalStack, function_id: str) -> LoadedFunction:
+    spec = stack.template.functions()[function_id]
+    environment = stack.function_environment(function_id)
+    name = f"backdrop_local_{function_id.lower()}_{next(_module_counter)}"
+    with _import_lock, _environment(environment):
+        module_spec = importlib.util.spec_from_file_location(name, spec.module_file)
+        if module_spec is None or module_spec.loader is None:
+            raise ImportError(f"{function_id}: cannot load {spec.module_file}")
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+    handler = getattr(module, spec.function_name)
+    return LoadedFunction(function_id, module, handler, float(spec.timeout), int(spec.memory), environment)
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+    """The event Lambda's SQS poller builds from received messages."""
+    records = []
+    for message in messages:
+        attrs = message.get("Attributes", {})
+        records.append(
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": {
+                    "ApproximateReceiveCount": attrs.get("ApproximateReceiveCount", "1"),
+                    "SentTimestamp": attrs.get("SentTimestamp", str(int(time.time() * 1000))),
+                    "SenderId": attrs.get("SenderId", "AIDAIENQZJOLO23YVJ4VO"),
+                    "ApproximateFirstReceiveTimestamp": attrs.get(
+                        "ApproximateFirstReceiveTimestamp", str(int(time.time() * 1000))
+                    ),
+                },
+                "messageAttributes": message.get("MessageAttributes", {}),
+                "md5OfBody": message.get("MD5OfBody") or hashlib.md5(message["Body"].encode()).hexdigest(),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": REGION,
+            }
+        )
+    return {"Records": records}
+
+
+@dataclass
+class RunStats:
+    invocations: dict[str, int] = field(default_factory=dict)
+    batch_item_failures: int = 0
+    handler_errors: int = 0
+    dead_lettered: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, function_id: str) -> None:
+        with self._lock:
+            self.invocations[function_id] = self.invocations.get(function_id, 0) + 1
+
+
+class Runner:
+    """Drains the stack's queues through the handlers until nothing is left in flight."""
+
+    def __init__(
+        self, stack: LocalStack, *, processor_workers: int = 1, progress: Callable[[str], None] | None = None
+    ) -> None:
+        self.stack = stack
+        self.stats = RunStats()
+        self.progress = progress
+        self._workers: dict[str, list[LoadedFunction]] = {}
+        for source in stack.sources:
+            count = processor_workers if source.kind == "sqs" else 1
+            self._workers[source.function_id] = [load_function(stack, source.function_id) for _ in range(count)]
+        self._sqs = stack.client("sqs")
+        self._event_attempts: dict[str, int] = {}
+
+    def _arn(self, queue_url: str) -> str:
+        return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue_url.rsplit('/', 1)[-1]}"
+
+    def _poll_sqs(self, source: EventSource, fn: LoadedFunction) -> int:
+        answer = self._sqs.receive_message(
+            QueueUrl=source.queue_url,
+            MaxNumberOfMessages=min(10, source.batch_size),
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        messages = answer.get("Messages", [])
+        if not messages:
+            return 0
+        self.stats.count(source.function_id)
+        try:
+            result = fn.invoke(sqs_event(messages, self._arn(source.queue_url))) or {}
+            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        except Exception:
+            # A whole-batch failure: every message comes back after its visibility timeout.
+            self.stats.handler_errors += 1
+            failed = {m["MessageId"] for m in messages}
+        self.stats.batch_item_failures += len(failed)
+        done = [m for m in messages if m["MessageId"] not in failed]
+        for start in range(0, len(done), 10):
+            self._sqs.delete_message_batch(
+                QueueUrl=source.queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])
+                ],
+            )
+        return len(messages)
+
+    def _poll_eventbridge(self, source: EventSource, fn: LoadedFunction) -> int:
+        """Asynchronous invocation: each event once, retried on error, then sent to the dead-letter queue."""
+        answer = self._sqs.receive_message(QueueUrl=source.queue_url, MaxNumberOfMessages=10)
+        messages = answer.get("Messages", [])
+        for message in messages:
+            event = json.loads(message["Body"])
+            self.stats.count(source.function_id)
+            try:
+                fn.invoke(event)
+            except Exception as exc:
+                self.stats.handler_errors += 1
+                attempts = self._event_attempts.get(event["id"], 0) + 1
+                self._event_attempts[event["id"]] = attempts
+                if attempts < source.max_attempts:
+                    continue  # visible again after the (local) visibility timeout
+                self.stats.dead_lettered += 1
+                if source.dead_letter_url:
+                    self._sqs.send_message(
+                        QueueUrl=source.dead_letter_url,
+                        MessageBody=message["Body"],
+                        MessageAttributes={
+                            "ErrorMessage": {"DataType": "String", "StringValue": str(exc)[:500] or type(exc).__name__}
+                        },
+                    )
+            self._sqs.delete_message(QueueUrl=source.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return len(messages)
+
+    def _in_flight(self) -> int:
+        total = 0
+        for source in self.stack.sources:
+            attrs = self._sqs.get_queue_attributes(
+                QueueUrl=source.queue_url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+            total += int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+        return total
+
+    def drain(self, timeout: float = 300.0) -> RunStats:
+        """Run until every queue feeding a function is empty (failed messages included: they come back or
+        dead-letter). Processor workers run in parallel threads, one warm module each."""
+        end = time.monotonic() + timeout
+        stop = threading.Event()
+        errors: list[BaseException] = []
+
+        def work(source: EventSource, fn: LoadedFunction) -> None:
+            poll = self._poll_sqs if source.kind == "sqs" else self._poll_eventbridge
+            try:
+                while not stop.is_set():
+                    if poll(source, fn) == 0:
+                        stop.wait(0.05)  # idle poll interval, like Lambda's poller between empty receives
+            except BaseException as exc:  # surfaced to the caller below
+                errors.append(exc)
+                stop.set()
+
+        threads = [
+            threading.Thread(target=work, args=(source, fn), daemon=True, name=f"{source.function_id}-{i}")
+            for source in self.stack.sources
+            for i, fn in enumerate(self._workers[source.function_id])
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            quiet_checks = 0
+            last_report = 0.0
+            while time.monotonic() < end and not stop.is_set():
+                left = self._in_flight()
+                if self.progress and time.monotonic() - last_report > 1.0:
+                    self.progress(f"in flight: {left} message(s); invocations: {self.stats.invocations}")
+                    last_report = time.monotonic()
+                # Two quiet readings in a row: S3 notifications and EventBridge deliveries are asynchronous.
+                quiet_checks = quiet_checks + 1 if left == 0 else 0
+                if quiet_checks >= 3:
+                    break
+                stop.wait(0.2)
+            else:
+                if not stop.is_set():
+                    raise TimeoutError(f"queues still busy after {timeout:.0f}s: {self._in_flight()} message(s)")
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=130)
+        if errors:
+            raise errors[0]
+        return self.stats
+
+    def invoke(self, function_id: str, event: dict[str, Any]) -> Any:
+        return self._workers.get(function_id, [load_function(self.stack, function_id)])[0].invoke(event)

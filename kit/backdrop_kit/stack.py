@@ -1,0 +1,339 @@
+"""The local stack: moto + the Claid emulator, with the resources template.yaml declares, created for real."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from backdrop_kit.emulator import ClaidEmulator, EmulatorConfig
+from backdrop_kit.moto_server import LOCAL_CREDENTIALS, MotoServer
+from backdrop_kit.template import Template, load_template
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+STACK_NAME = "backdrop-local"
+LOCAL_STORAGE_NAME = "backdrop-local"
+LOCAL_API_KEY = "local-test-key"
+# Queues keep the template's redrive policy; only the visibility timeout is shortened, so a failed message
+# comes back in seconds instead of the deployed minutes.
+LOCAL_VISIBILITY_TIMEOUT = 2
+
+
+@dataclass
+class EventSource:
+    """How a function is fed: an SQS queue (SQS event) or an inbox queue standing in for an EventBridge rule."""
+
+    function_id: str
+    kind: str  # "sqs" | "eventbridge"
+    queue_url: str
+    batch_size: int = 10
+    dead_letter_url: str | None = None  # eventbridge: where events go after the retries
+    max_attempts: int = 3
+
+
+@dataclass
+class StackOptions:
+    mode: str = "connected"  # "connected": Claid writes into the bucket; "temporary": tmp_urls, copied by the recorder
+    monthly_credit_budget: float = 0
+    parameters: dict[str, str] = field(default_factory=dict)
+    emulator: EmulatorConfig | None = None
+    log_dir: Path | None = None
+
+
+class LocalStack:
+    """Start with `with LocalStack() as stack:`; `stack.clients` are boto3 clients on the moto endpoint."""
+
+    def __init__(self, options: StackOptions | None = None, template: Template | None = None) -> None:
+        self.options = options or StackOptions()
+        self.template = template or load_template()
+        self.moto = MotoServer(log_file=(self.options.log_dir / "moto.log") if self.options.log_dir else None)
+        emulator_config = self.options.emulator or EmulatorConfig()
+        self.emulator = ClaidEmulator(emulator_config)
+        self.physical: dict[str, str] = {}
+        self.attributes: dict[tuple[str, str], str] = {}
+        self.parameters: dict[str, str] = {}
+        self.sources: list[EventSource] = []
+        self.notifications_queue_url = ""
+        self._saved_env: dict[str, str | None] = {}
+
+    # --- lifecycle ------------------------------------------------------------------------------------
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> LocalStack:
+        endpoint = self.moto.start()
+        self._set_env({**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint})
+        self.emulator.config.s3_endpoint_url = endpoint
+        claid_url = self.emulator.start()
+        self.parameters = {
+            **self.template.parameter_defaults(),
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::StackName": STACK_NAME,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::NoValue": "",
+            "Stage": "local",
+            "ClaidBaseUrl": claid_url,
+            "ClaidStorageName": LOCAL_STORAGE_NAME if self.options.mode == "connected" else "",
+            "ClaidStoragePrefix": "",
+            "ClaidDownloadHosts": "127.0.0.1",
+            "MonthlyCreditBudget": str(self.options.monthly_credit_budget),
+            **self.options.parameters,
+        }
+        self._create_resources()
+        bucket = self.uploads_bucket
+        self.emulator.add_storage(LOCAL_STORAGE_NAME, bucket=bucket, path="")
+        return self
+
+    def stop(self) -> None:
+        self.emulator.stop()
+        self.moto.stop()
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env = {}
+
+    def _set_env(self, values: dict[str, str]) -> None:
+        for name, value in values.items():
+            self._saved_env.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+
+    # --- clients and names ----------------------------------------------------------------------------
+    def client(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.moto.url, region_name=REGION)  # type: ignore[call-overload]
+
+    @property
+    def uploads_bucket(self) -> str:
+        return self.physical[self._only("AWS::S3::Bucket")]
+
+    @property
+    def app_table(self) -> str:
+        return self.physical["AppTable"]
+
+    @property
+    def event_bus(self) -> str:
+        return self.physical[self._only("AWS::Events::EventBus")]
+
+    def queue_url(self, logical_id: str) -> str:
+        return self.physical[logical_id]
+
+    def _only(self, cfn_type: str) -> str:
+        found = list(self.template.resources_of_type(cfn_type))
+        if len(found) != 1:
+            raise LookupError(f"expected one {cfn_type} in template.yaml, found {found}")
+        return found[0]
+
+    def resolve(self, value: Any) -> Any:
+        return self.template.resolve(
+            value, parameters=self.parameters, physical=self.physical, attributes=self.attributes
+        )
+
+    def function_environment(self, function_id: str) -> dict[str, str]:
+        spec = self.template.functions()[function_id]
+        env = {name: str(self.resolve(value)) for name, value in spec.environment.items()}
+        env.update(LOCAL_CREDENTIALS)
+        env.update(
+            {
+                "AWS_ENDPOINT_URL": self.moto.url,
+                "AWS_LAMBDA_FUNCTION_NAME": f"{STACK_NAME}-{function_id}",
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_METRICS_DISABLED": "true",
+                # Only locally: the emulator serves tmp_urls over plain http on 127.0.0.1.
+                "ALLOW_INSECURE_DOWNLOADS": "true",
+            }
+        )
+        return env
+
+    def put_profile(self, name: str, settings: dict[str, Any]) -> None:
+        path = self.function_environment("ProcessorFunction")["PROFILES_PARAMETER_PATH"]
+        self.client("ssm").put_parameter(Name=path + name, Value=json.dumps(settings), Type="String", Overwrite=True)
+
+    # --- resources ------------------------------------------------------------------------------------
+    def _create_resources(self) -> None:
+        t = self.template
+        sqs, ddb, events, sns, sm = (self.client(s) for s in ("sqs", "dynamodb", "events", "sns", "secretsmanager"))
+        # Queues first: DLQs before the queues that redrive into them.
+        queues = t.resources_of_type("AWS::SQS::Queue")
+        for logical_id in sorted(queues, key=lambda q: "RedrivePolicy" in queues[q].get("Properties", {})):
+            props = queues[logical_id].get("Properties", {})
+            name = str(self.resolve(props["QueueName"])) if "QueueName" in props else f"{STACK_NAME}-{logical_id}"
+            attributes = {"VisibilityTimeout": str(LOCAL_VISIBILITY_TIMEOUT)}
+            for key in ("MessageRetentionPeriod",):
+                if key in props:
+                    attributes[key] = str(self.resolve(props[key]))
+            if "RedrivePolicy" in props:
+                attributes["RedrivePolicy"] = json.dumps(self.resolve(props["RedrivePolicy"]))
+            url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+            self.physical[logical_id] = url
+            self.attributes[(logical_id, "Arn")] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
+            self.attributes[(logical_id, "QueueName")] = name
+            self.attributes[(logical_id, "QueueUrl")] = url
+        for logical_id, res in t.resources_of_type("AWS::DynamoDB::Table").items():
+            props = res["Properties"]
+            name = str(self.resolve(props["TableName"])) if "TableName" in props else f"{STACK_NAME}-{logical_id}"
+            create: dict[str, Any] = {
+                "TableName": name,
+                "KeySchema": self.resolve(props["KeySchema"]),
+                "AttributeDefinitions": self.resolve(props["AttributeDefinitions"]),
+                "BillingMode": "PAY_PER_REQUEST",
+            }
+            if "GlobalSecondaryIndexes" in props:
+                create["GlobalSecondaryIndexes"] = self.resolve(props["GlobalSecondaryIndexes"])
+            ddb.create_table(**create)
+            ttl = props.get("TimeToLiveSpecification")
+            if ttl:
+                ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=self.resolve(ttl))
+            self.physical[logical_id] = name
+            self.attributes[(logical_id, "Arn")] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
+        for logical_id, res in t.resources_of_type("AWS::Events::EventBus").items():
+            name = str(self.resolve(res["Properties"]["Name"]))
+            arn = events.create_event_bus(Name=name)["EventBusArn"]
+            self.physical[logical_id] = name
+            self.attributes[(logical_id, "Arn")] = arn
+            self.attributes[(logical_id, "Name")] = name
+        for logical_id, res in t.resources_of_type("AWS::SNS::Topic").items():
+            props = res.get("Properties", {})
+            name = str(self.resolve(props["TopicName"])) if "TopicName" in props else f"{STACK_NAME}-{logical_id}"
+            arn = sns.create_topic(Name=name)["TopicArn"]
+            self.physical[logical_id] = arn
+            self.attributes[(logical_id, "TopicName")] = name
+            self.attributes[(logical_id, "TopicArn")] = arn
+        for logical_id, res in t.resources_of_type("AWS::SecretsManager::Secret").items():
+            props = res.get("Properties", {})
+            name = str(self.resolve(props["Name"])) if "Name" in props else f"{STACK_NAME}/{logical_id}"
+            arn = sm.create_secret(Name=name, SecretString=LOCAL_API_KEY)["ARN"]
+            self.physical[logical_id] = arn
+            self.attributes[(logical_id, "Id")] = arn
+        for logical_id, res in t.resources_of_type("AWS::S3::Bucket").items():
+            self._create_bucket(logical_id, res.get("Properties", {}))
+        for logical_id, spec in t.functions().items():
+            self.physical[logical_id] = f"{STACK_NAME}-{logical_id}"
+            self.attributes[(logical_id, "Arn")] = (
+                f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{STACK_NAME}-{logical_id}"
+            )
+        for logical_id, spec in t.functions().items():
+            self._wire_events(logical_id, spec.events)
+        # A subscriber to the notification topic, so tests and the demo can read what a storefront would get.
+        self.notifications_queue_url = sqs.create_queue(QueueName="local-notifications")["QueueUrl"]
+        for topic_arn in (self.physical[t_id] for t_id in t.resources_of_type("AWS::SNS::Topic")):
+            sns.subscribe(
+                TopicArn=topic_arn,
+                Protocol="sqs",
+                Endpoint=f"arn:aws:sqs:{REGION}:{ACCOUNT}:local-notifications",
+                Attributes={"RawMessageDelivery": "false"},
+            )
+
+    def _create_bucket(self, logical_id: str, props: dict[str, Any]) -> None:
+        s3 = self.client("s3")
+        name = str(self.resolve(props["BucketName"])) if "BucketName" in props else f"{STACK_NAME}-{logical_id}".lower()
+        self.physical[logical_id] = name
+        self.attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
+        s3.create_bucket(Bucket=name)
+        if self.resolve(props.get("VersioningConfiguration", {})).get("Status") == "Enabled":
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        notifications = self.resolve(props.get("NotificationConfiguration", {}))
+        queue_configs = []
+        for config in notifications.get("QueueConfigurations", []):
+            rules = config.get("Filter", {}).get("S3Key", {}).get("Rules", [])
+            entry: dict[str, Any] = {"QueueArn": config["Queue"], "Events": [config["Event"]]}
+            if rules:
+                entry["Filter"] = {"Key": {"FilterRules": [{"Name": r["Name"], "Value": r["Value"]} for r in rules]}}
+            queue_configs.append(entry)
+        if queue_configs:
+            s3.put_bucket_notification_configuration(
+                Bucket=name, NotificationConfiguration={"QueueConfigurations": queue_configs}
+            )
+
+    def _wire_events(self, function_id: str, sam_events: dict[str, dict[str, Any]]) -> None:
+        sqs, events = self.client("sqs"), self.client("events")
+        for event_id, event in sam_events.items():
+            props = event.get("Properties", {})
+            if event["Type"] == "SQS":
+                arn = str(self.resolve(props["Queue"]))
+                logical = next(q for q, a in self.attributes.items() if a == arn and q[1] == "Arn")[0]
+                self.sources.append(
+                    EventSource(function_id, "sqs", self.physical[logical], int(props.get("BatchSize", 10)))
+                )
+            elif event["Type"] in ("EventBridgeRule", "CloudWatchEvent"):
+                # EventBridge cannot invoke code here: the rule targets an inbox queue the runner drains.
+                inbox_name = f"{STACK_NAME}-{function_id}-{event_id}-inbox"
+                inbox_url = sqs.create_queue(QueueName=inbox_name)["QueueUrl"]
+                bus = str(self.resolve(props.get("EventBusName", "default")))
+                rule = f"{function_id}-{event_id}"
+                events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps(self.resolve(props["Pattern"])))
+                events.put_targets(
+                    Rule=rule,
+                    EventBusName=bus,
+                    Targets=[{"Id": "inbox", "Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{inbox_name}"}],
+                )
+                dlq = props.get("DeadLetterConfig", {}).get("Arn")
+                dlq_url = None
+                if dlq is not None:
+                    dlq_arn = str(self.resolve(dlq))
+                    dlq_url = next(
+                        (self.physical[q] for (q, a), v in self.attributes.items() if a == "Arn" and v == dlq_arn),
+                        None,
+                    )
+                retry = props.get("RetryPolicy", {})
+                attempts = 1 + int(self.resolve(retry.get("MaximumRetryAttempts", 2)))
+                self.sources.append(EventSource(function_id, "eventbridge", inbox_url, 10, dlq_url, min(attempts, 3)))
+
+    # --- reading what happened --------------------------------------------------------------------------
+    def notifications(self) -> list[dict[str, Any]]:
+        """Drain the local notification subscriber: each SNS message with its attributes."""
+        sqs = self.client("sqs")
+        found = []
+        while True:
+            answer = sqs.receive_message(QueueUrl=self.notifications_queue_url, MaxNumberOfMessages=10)
+            messages = answer.get("Messages", [])
+            if not messages:
+                return found
+            for message in messages:
+                envelope = json.loads(message["Body"])
+                found.append(
+                    {
+                        "subject": envelope.get("Subject"),
+                        "message": json.loads(envelope["Message"]),
+                        "attributes": {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()},
+                    }
+                )
+                sqs.delete_message(QueueUrl=self.notifications_queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def job_items(self) -> list[dict[str, Any]]:
+        from boto3.dynamodb.types import TypeDeserializer
+
+        de = TypeDeserializer()
+        ddb = self.client("dynamodb")
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"TableName": self.app_table}
+        while True:
+            page = ddb.scan(**kwargs, ConsistentRead=True)
+            items.extend({k: de.deserialize(v) for k, v in raw.items()} for raw in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [i for i in items if str(i["pk"]).startswith("JOB#")]
+
+
+@contextmanager
+def local_stack(options: StackOptions | None = None) -> Iterator[LocalStack]:
+    stack = LocalStack(options)
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()

@@ -1,0 +1,165 @@
+"""The Claid client alone, with httpx's mock transport standing in for the network (unit tier only)."""
+
+import httpx
+import pytest
+from backdrop.claid import (
+    ClaidAuthError,
+    ClaidClient,
+    ClaidOutcomeUnknown,
+    ClaidOutOfCredits,
+    ClaidRateLimited,
+    ClaidRejected,
+    ClaidUnavailable,
+    Deadline,
+    build_scene_request,
+)
+from backdrop.settings import Settings
+
+REQUEST = build_scene_request(Settings(prompt="on a table", number_of_images=2), "https://e/x.png", None)
+OK = {
+    "data": {
+        "input": {"width": 600, "height": 400},
+        "output": [
+            {
+                "ext": "jpeg",
+                "format": "JPEG",
+                "mime": "image/jpeg",
+                "width": 1024,
+                "height": 1024,
+                "tmp_url": "https://tmp.claid.ai/a.jpeg",
+            }
+        ]
+        * 2,
+    }
+}
+
+
+def client_for(responses, sleeps=None, **kwargs):
+    calls = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        answer = responses[min(len(calls), len(responses)) - 1]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    recorded = sleeps if sleeps is not None else []
+    client = ClaidClient(
+        "secret-key",
+        base_url="https://api.claid.ai",
+        http=httpx.Client(transport=httpx.MockTransport(handle)),
+        sleep=recorded.append,
+        jitter=lambda: 1.0,
+        **kwargs,
+    )
+    return client, calls
+
+
+def deadline(seconds=100.0):
+    return Deadline(lambda: seconds, reserve_seconds=0)
+
+
+def test_success_sends_bearer_key_to_documented_path():
+    client, calls = client_for([httpx.Response(200, json=OK, headers={"x-request-id": "r1"})])
+    result = client.create_scene(REQUEST, deadline())
+    assert result.request_id == "r1" and len(result.response.data.output) == 2
+    assert calls[0].url.path == "/v1-ea/scene/create"
+    assert calls[0].headers["authorization"] == "Bearer secret-key"
+
+
+def test_429_honours_retry_after_then_succeeds():
+    sleeps = []
+    client, calls = client_for(
+        [
+            httpx.Response(
+                429,
+                json={"detail": {"error_code": "2001", "error_message": "slow down"}},
+                headers={"Retry-After": "3", "RateLimit-Reset": "7"},
+            ),
+            httpx.Response(200, json=OK),
+        ],
+        sleeps,
+    )
+    result = client.create_scene(REQUEST, deadline())
+    assert sleeps == [3.0] and result.attempts == 2 and result.retried == ["429"]
+
+
+def test_429_without_retry_after_uses_ratelimit_reset():
+    sleeps = []
+    client, _ = client_for(
+        [httpx.Response(429, headers={"RateLimit-Reset": "2"}), httpx.Response(200, json=OK)], sleeps
+    )
+    client.create_scene(REQUEST, deadline())
+    assert sleeps == [2.0]
+
+
+def test_429_longer_than_the_time_left_is_handed_back_with_its_wait():
+    client, calls = client_for([httpx.Response(429, headers={"RateLimit-Reset": "60"})])
+    with pytest.raises(ClaidRateLimited) as err:
+        client.create_scene(REQUEST, deadline(20))
+    assert err.value.retry_after == 60 and len(calls) == 1
+
+
+def test_5xx_backs_off_exponentially_then_gives_up():
+    sleeps = []
+    client, calls = client_for([httpx.Response(503, headers={"x-request-id": "r5"})], sleeps, max_attempts=4)
+    with pytest.raises(ClaidUnavailable) as err:
+        client.create_scene(REQUEST, deadline())
+    assert sleeps == [0.5, 1.0, 2.0] and len(calls) == 4
+    assert err.value.request_id == "r5" and err.value.attempts == 4
+
+
+def test_connect_errors_are_retried():
+    client, calls = client_for([httpx.ConnectError("refused"), httpx.Response(200, json=OK)])
+    assert client.create_scene(REQUEST, deadline()).attempts == 2
+
+
+@pytest.mark.parametrize("exc", [httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("dropped")])
+def test_no_answer_after_sending_is_never_retried(exc):
+    client, calls = client_for([exc, httpx.Response(200, json=OK)])
+    with pytest.raises(ClaidOutcomeUnknown):
+        client.create_scene(REQUEST, deadline())
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (400, ClaidRejected),
+        (401, ClaidAuthError),
+        (403, ClaidAuthError),
+        (402, ClaidOutOfCredits),
+        (404, ClaidRejected),
+        (409, ClaidRejected),
+        (422, ClaidRejected),
+    ],
+)
+def test_status_maps_to_error_class_without_retry(status, error):
+    body = {"error_code": "E1", "error_type": "t", "error_message": "nope", "error_details": {"scene.prompt": ["bad"]}}
+    client, calls = client_for([httpx.Response(status, json=body, headers={"x-request-id": "rq"})])
+    with pytest.raises(error) as err:
+        client.create_scene(REQUEST, deadline())
+    assert len(calls) == 1
+    assert err.value.status == status and err.value.error_code == "E1" and err.value.request_id == "rq"
+    assert err.value.details == {"scene.prompt": ["bad"]}
+
+
+def test_no_time_left_means_no_call():
+    client, calls = client_for([httpx.Response(200, json=OK)])
+    with pytest.raises(ClaidUnavailable):
+        client.create_scene(REQUEST, deadline(0.5))
+    assert calls == []
+
+
+def test_garbage_200_is_an_unknown_outcome():
+    client, _ = client_for([httpx.Response(200, text="<html>")])
+    with pytest.raises(ClaidOutcomeUnknown):
+        client.create_scene(REQUEST, deadline())
+
+
+def test_api_key_not_in_error_text():
+    client, _ = client_for([httpx.Response(401, json={"error_message": "bad key"})])
+    with pytest.raises(ClaidAuthError) as err:
+        client.create_scene(REQUEST, deadline())
+    assert "secret-key" not in str(err.value)
