@@ -61,6 +61,7 @@ class LocalStack:
         self.parameters: dict[str, str] = {}
         self.sources: list[EventSource] = []
         self.notifications_queue_url = ""
+        self.bus_tap_queue_url = ""
         self._saved_env: dict[str, str | None] = {}
 
     # --- lifecycle ------------------------------------------------------------------------------------
@@ -220,7 +221,7 @@ class LocalStack:
             self.attributes[(logical_id, "Id")] = arn
         for logical_id, res in t.resources_of_type("AWS::S3::Bucket").items():
             self._create_bucket(logical_id, res.get("Properties", {}))
-        for logical_id, spec in t.functions().items():
+        for logical_id in t.functions():
             self.physical[logical_id] = f"{STACK_NAME}-{logical_id}"
             self.attributes[(logical_id, "Arn")] = (
                 f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{STACK_NAME}-{logical_id}"
@@ -235,6 +236,17 @@ class LocalStack:
                 Protocol="sqs",
                 Endpoint=f"arn:aws:sqs:{REGION}:{ACCOUNT}:local-notifications",
                 Attributes={"RawMessageDelivery": "false"},
+            )
+        # A storefront's view of the bus: every event from backdrop, copied to a queue the kit can read.
+        self.bus_tap_queue_url = sqs.create_queue(QueueName="local-bus-tap")["QueueUrl"]
+        for bus_id in t.resources_of_type("AWS::Events::EventBus"):
+            events.put_rule(
+                Name="local-tap", EventBusName=self.physical[bus_id], EventPattern=json.dumps({"source": ["backdrop"]})
+            )
+            events.put_targets(
+                Rule="local-tap",
+                EventBusName=self.physical[bus_id],
+                Targets=[{"Id": "tap", "Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:local-bus-tap"}],
             )
 
     def _create_bucket(self, logical_id: str, props: dict[str, Any]) -> None:
@@ -293,25 +305,31 @@ class LocalStack:
                 self.sources.append(EventSource(function_id, "eventbridge", inbox_url, 10, dlq_url, min(attempts, 3)))
 
     # --- reading what happened --------------------------------------------------------------------------
+    def _drain_queue(self, queue_url: str) -> list[dict[str, Any]]:
+        sqs = self.client("sqs")
+        bodies = []
+        while True:
+            messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return bodies
+            for message in messages:
+                bodies.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
     def notifications(self) -> list[dict[str, Any]]:
         """Drain the local notification subscriber: each SNS message with its attributes."""
-        sqs = self.client("sqs")
-        found = []
-        while True:
-            answer = sqs.receive_message(QueueUrl=self.notifications_queue_url, MaxNumberOfMessages=10)
-            messages = answer.get("Messages", [])
-            if not messages:
-                return found
-            for message in messages:
-                envelope = json.loads(message["Body"])
-                found.append(
-                    {
-                        "subject": envelope.get("Subject"),
-                        "message": json.loads(envelope["Message"]),
-                        "attributes": {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()},
-                    }
-                )
-                sqs.delete_message(QueueUrl=self.notifications_queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return [
+            {
+                "subject": envelope.get("Subject"),
+                "message": json.loads(envelope["Message"]),
+                "attributes": {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()},
+            }
+            for envelope in self._drain_queue(self.notifications_queue_url)
+        ]
+
+    def bus_events(self) -> list[dict[str, Any]]:
+        """Drain the local tap on the bus: every backdrop event, as a storefront's own rule would see it."""
+        return self._drain_queue(self.bus_tap_queue_url)
 
     def job_items(self) -> list[dict[str, Any]]:
         from boto3.dynamodb.types import TypeDeserializer

@@ -1,0 +1,147 @@
+"""The `backdrop` command: demo, local invoke and the emulator offline; usage and redrive against AWS."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+
+def _progress(message: str) -> None:
+    print(f"[backdrop] {message}", file=sys.stderr, flush=True)
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, Decimal):
+        return float(value)
+    return str(value)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from backdrop_kit.demo import DemoOptions, print_table, run_demo
+
+    options = DemoOptions(
+        files=[Path(f) for f in args.files],
+        out_dir=Path(args.out),
+        number_of_images=args.images,
+        output_format=args.format,
+        prompt=args.prompt,
+        mode=args.mode,
+        monthly_credit_budget=args.budget,
+    )
+    try:
+        result = run_demo(options, progress=_progress if not args.quiet else lambda _: None)
+    except (FileNotFoundError, UnicodeEncodeError) as exc:
+        print(f"backdrop demo: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result.as_json(), indent=2, default=_json_default))
+    else:
+        print_table(result)
+    return 0 if all(row.status != "missing" for row in result.jobs) else 1
+
+
+def cmd_local_invoke(args: argparse.Namespace) -> int:
+    from backdrop_kit.local_invoke import local_invoke
+
+    event_path = Path(args.event)
+    if not event_path.is_file():
+        print(f"backdrop local invoke: no such event file: {event_path}", file=sys.stderr)
+        return 2
+    try:
+        event = json.loads(event_path.read_text())
+    except ValueError as exc:
+        print(f"backdrop local invoke: {event_path} is not JSON: {exc}", file=sys.stderr)
+        return 2
+    try:
+        report = local_invoke(args.function_id, event, mode=args.mode, progress=_progress)
+    except KeyError as exc:
+        print(f"backdrop local invoke: {exc.args[0]}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2, default=_json_default))
+    return 0 if report.get("error") is None else 1
+
+
+def cmd_emulator(args: argparse.Namespace) -> int:
+    from backdrop_kit.emulator.cli import main as emulator_main
+
+    return emulator_main(args.emulator_args)
+
+
+def cmd_usage(args: argparse.Namespace) -> int:
+    import boto3
+    from backdrop.jobs import current_month
+    from backdrop.ledger import Ledger
+
+    usage = Ledger(boto3.client("dynamodb"), args.table).month_usage(args.month or current_month())
+    print(json.dumps(usage, indent=2, default=_json_default))
+    return 0
+
+
+def cmd_redrive(args: argparse.Namespace) -> int:
+    import boto3
+
+    from backdrop_kit.redrive import redrive
+
+    moved = redrive(boto3.client("sqs"), args.dlq_url, args.queue_url, limit=args.limit, progress=_progress)
+    print(json.dumps({"moved": moved}))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="backdrop", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run the whole pipeline offline on photos and show the variants")
+    demo.add_argument("files", nargs="*", help="product photos (default: the bundled samples)")
+    demo.add_argument("--images", type=int, choices=range(1, 5), metavar="1-4", help="variants per photo")
+    demo.add_argument("--format", choices=["jpeg", "png", "webp", "avif"], help="output format")
+    demo.add_argument("--prompt", help="background prompt (ASCII; S3 metadata carries no other text)")
+    demo.add_argument(
+        "--mode",
+        choices=["connected", "temporary"],
+        default="connected",
+        help="connected: Claid writes into the bucket; temporary: tmp_urls copied by the recorder",
+    )
+    demo.add_argument("--budget", type=float, default=0, help="monthly credit budget (0 = unlimited)")
+    demo.add_argument("--out", default="out", help="folder for variants and the contact sheet (default: out)")
+    demo.add_argument("--json", action="store_true", help="print the result as JSON")
+    demo.add_argument("--quiet", action="store_true", help="no progress lines")
+    demo.set_defaults(func=cmd_demo)
+
+    local = sub.add_parser("local", help="run handlers locally, like `sam local`, without Docker")
+    local_sub = local.add_subparsers(dest="local_command", required=True)
+    invoke = local_sub.add_parser("invoke", help="invoke one function from template.yaml with an event file")
+    invoke.add_argument("function_id", help="logical id in template.yaml, e.g. ProcessorFunction")
+    invoke.add_argument("--event", "-e", required=True, help="event JSON file (see events/)")
+    invoke.add_argument("--mode", choices=["connected", "temporary"], default="connected")
+    invoke.set_defaults(func=cmd_local_invoke)
+
+    emulator = sub.add_parser("emulator", help="serve the Claid emulator in the foreground", add_help=False)
+    emulator.add_argument("emulator_args", nargs=argparse.REMAINDER)
+    emulator.set_defaults(func=cmd_emulator)
+
+    usage = sub.add_parser("usage", help="credits used this month (a deployed stack's table)")
+    usage.add_argument("--table", required=True, help="the AppTableName output of the stack")
+    usage.add_argument("--month", help="YYYY-MM (default: this month, UTC)")
+    usage.set_defaults(func=cmd_usage)
+
+    redrive = sub.add_parser("redrive", help="move dead letters back to their queue once the cause is fixed")
+    redrive.add_argument("--dlq-url", required=True, help="JobsDLQUrl output of the stack")
+    redrive.add_argument("--queue-url", required=True, help="JobsQueueUrl output of the stack")
+    redrive.add_argument("--limit", type=int, default=0, help="move at most this many (0 = all)")
+    redrive.set_defaults(func=cmd_redrive)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: Any = args.func(args)
+    return int(result)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,204 @@
+"""The main job, offline: photos in, variants + contact sheet + a credit summary out."""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from backdrop.jobs import current_month
+from backdrop.ledger import Ledger
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+from backdrop_kit.runner import Runner
+from backdrop_kit.stack import LocalStack, StackOptions
+
+SAMPLES = Path(__file__).resolve().parent / "samples"
+
+
+def bundled_samples() -> list[Path]:
+    return sorted(p for p in SAMPLES.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"))
+
+
+@dataclass
+class DemoOptions:
+    files: list[Path] = field(default_factory=list)
+    out_dir: Path = Path("out")
+    number_of_images: int | None = None
+    output_format: str | None = None
+    prompt: str | None = None
+    mode: str = "connected"
+    monthly_credit_budget: float = 0
+
+
+@dataclass
+class JobRow:
+    file: str
+    key: str
+    status: str
+    reason: str
+    images: int
+    credits: float
+    outputs: list[str]
+    job_id: str
+
+
+@dataclass
+class DemoResult:
+    jobs: list[JobRow]
+    ledger_credits: float
+    ledger_images: int
+    contact_sheet: Path | None
+    seconds: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "jobs": [row.__dict__ for row in self.jobs],
+            "ledger": {"credits": self.ledger_credits, "images": self.ledger_images},
+            "contact_sheet": str(self.contact_sheet) if self.contact_sheet else None,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def _metadata(options: DemoOptions) -> dict[str, str]:
+    meta = {}
+    if options.number_of_images is not None:
+        meta["backdrop-number-of-images"] = str(options.number_of_images)
+    if options.output_format is not None:
+        meta["backdrop-output-format"] = options.output_format
+    if options.prompt is not None:
+        # S3 user metadata is ASCII; anything else would be mangled on the way, so refuse it here.
+        options.prompt.encode("ascii")
+        meta["backdrop-prompt"] = options.prompt
+    return meta
+
+
+def run_demo(options: DemoOptions, progress: Callable[[str], None] = lambda _: None) -> DemoResult:
+    started = time.monotonic()
+    files = options.files or bundled_samples()
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise FileNotFoundError(f"no such file: {', '.join(missing)}")
+    progress("starting the local stack (moto server + Claid emulator)")
+    stack_options = StackOptions(mode=options.mode, monthly_credit_budget=options.monthly_credit_budget)
+    with LocalStack(stack_options) as stack:
+        runner = Runner(stack, progress=progress)
+        s3 = stack.client("s3")
+        metadata = _metadata(options)
+        keys = {}
+        for path in files:
+            key = f"incoming/{path.name}"
+            keys[key] = path
+            content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            s3.put_object(
+                Bucket=stack.uploads_bucket,
+                Key=key,
+                Body=path.read_bytes(),
+                ContentType=content_type,
+                Metadata=metadata,
+            )
+            progress(f"uploaded {path.name} -> s3://{stack.uploads_bucket}/{key}")
+        progress("draining the pipeline: S3 -> SQS -> processor -> Claid emulator -> EventBridge -> recorder")
+        runner.drain(timeout=240)
+        rows, sheet_rows = _collect(stack, keys, options.out_dir)
+        usage = Ledger(stack.client("dynamodb"), stack.app_table).month_usage(current_month())
+    sheet = draw_contact_sheet(sheet_rows, options.out_dir / "contact-sheet.png") if sheet_rows else None
+    total = usage.get("total", {})
+    return DemoResult(
+        jobs=rows,
+        ledger_credits=float(total.get("credits_used", Decimal(0))),
+        ledger_images=int(total.get("images", 0)),
+        contact_sheet=sheet,
+        seconds=time.monotonic() - started,
+    )
+
+
+def _collect(
+    stack: LocalStack, keys: dict[str, Path], out_dir: Path
+) -> tuple[list[JobRow], list[tuple[Path, list[Path]]]]:
+    s3 = stack.client("s3")
+    by_key = {item["source_key"]: item for item in stack.job_items()}
+    rows, sheet_rows = [], []
+    for key, path in keys.items():
+        item = by_key.get(key)
+        if item is None:
+            rows.append(JobRow(path.name, key, "missing", "no terminal record (see the DLQs)", 0, 0.0, [], ""))
+            continue
+        detail = json.loads(item["detail"])
+        saved = []
+        target = out_dir / Path(path.name).stem
+        for index, output in enumerate(detail.get("outputs", []), start=1):
+            if not output.get("key"):
+                continue
+            target.mkdir(parents=True, exist_ok=True)
+            local = target / f"variant-{index}.{output['format']}"
+            local.write_bytes(s3.get_object(Bucket=output["bucket"], Key=output["key"])["Body"].read())
+            saved.append(local)
+        problem = detail.get("problem") or {}
+        rows.append(
+            JobRow(
+                path.name,
+                key,
+                item["status"],
+                problem.get("code", ""),
+                int(item["images"]),
+                float(item["credits"]),
+                [str(p) for p in saved],
+                item["job_id"],
+            )
+        )
+        sheet_rows.append((path, saved))
+    return rows, sheet_rows
+
+
+THUMB = 256
+PAD = 16
+LABEL = 22
+
+
+def draw_contact_sheet(rows: list[tuple[Path, list[Path]]], target: Path) -> Path:
+    """Each input beside its variants, labelled."""
+    columns = 1 + max((len(v) for _, v in rows), default=0)
+    width = PAD + columns * (THUMB + PAD)
+    height = PAD + len(rows) * (THUMB + LABEL + PAD)
+    sheet = Image.new("RGB", (width, height), (245, 245, 242))
+    draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default(size=14)
+    for r, (source, variants) in enumerate(rows):
+        y = PAD + r * (THUMB + LABEL + PAD)
+        for c, image_path in enumerate([source, *variants]):
+            x = PAD + c * (THUMB + PAD)
+            with Image.open(image_path) as img:
+                thumb = ImageOps.contain(img.convert("RGBA"), (THUMB, THUMB))
+            tile = Image.new("RGBA", (THUMB, THUMB), (225, 225, 220, 255))
+            tile.alpha_composite(thumb, ((THUMB - thumb.width) // 2, (THUMB - thumb.height) // 2))
+            sheet.paste(tile.convert("RGB"), (x, y))
+            label = f"input: {source.name}" if c == 0 else f"variant {c}  {image_path.suffix[1:]}"
+            if c > 0:
+                with Image.open(image_path) as img:
+                    label += f"  {img.width}x{img.height}"
+            draw.text((x, y + THUMB + 4), label[:40], fill=(40, 40, 40), font=font)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(target)
+    return target
+
+
+def print_table(result: DemoResult, stream: Any = sys.stdout) -> None:
+    headers = ("file", "status", "reason", "images", "credits")
+    table = [(r.file, r.status, r.reason or "-", str(r.images), f"{r.credits:g}") for r in result.jobs]
+    widths = [max(len(h), *(len(row[i]) for row in table)) if table else len(h) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    print(line, file=stream)
+    print("  ".join("-" * w for w in widths), file=stream)
+    for row in table:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)), file=stream)
+    print(f"\nledger: {result.ledger_credits:g} credits for {result.ledger_images} image(s) this month", file=stream)
+    if result.contact_sheet:
+        print(f"contact sheet: {result.contact_sheet}", file=stream)
+    print(f"done in {result.seconds:.1f}s", file=stream)

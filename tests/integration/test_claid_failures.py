@@ -1,0 +1,69 @@
+"""Claid saying 4xx, 5xx, 402 or nothing at all: recorded, retried, or kept for later, never lost."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from backdrop_kit.emulator import EmulatorConfig
+from backdrop_kit.redrive import redrive
+
+from .conftest import Pipeline
+
+
+def test_wrong_api_key_is_a_failed_job_with_claids_code_and_request_id(make_pipeline):
+    p: Pipeline = make_pipeline(emulator=EmulatorConfig(api_keys=frozenset({"another-key"})))
+    p.upload("incoming/cup.png")
+    p.drain()
+    job = p.jobs()["incoming/cup.png"]
+    assert job["status"] == "failed" and job["reason"] == "claid_auth" and job["credits"] == 0
+    detail = json.loads(job["detail"])
+    assert detail["problem"]["claid_status"] == 401
+    assert detail["problem"]["claid_request_id"] == p.scene_calls()[0].request_id
+    assert "local-test-key" not in job["detail"]
+    [note] = p.stack.notifications()
+    assert note["attributes"]["status"] == "failed"
+    total = p.stack.client("dynamodb")  # reservation released: nothing committed
+    from backdrop.jobs import current_month
+    from backdrop.ledger import Ledger
+
+    usage = Ledger(total, p.stack.app_table).month_usage(current_month())["total"]
+    assert usage["committed"] == 0 and usage["credits_reserved"] == 0
+
+
+def test_transient_5xx_and_429_are_retried_to_success(make_pipeline):
+    p: Pipeline = make_pipeline(emulator=EmulatorConfig(fault_rate=0.5, fault_kinds=("500", "429"), seed=3))
+    for i in range(4):
+        p.upload(f"incoming/cup-{i}.png", metadata={"backdrop-number-of-images": "1"})
+    p.drain()
+    jobs = p.jobs()
+    assert {j["status"] for j in jobs.values()} == {"succeeded"} and len(jobs) == 4
+    faults = [c for c in p.scene_calls() if c.fault]
+    assert faults, "the seed should inject at least one fault"
+    assert len(p.scene_calls(200)) == 4  # one charged call per job
+
+
+def test_no_answer_is_never_retried_and_is_recorded_as_unknown(make_pipeline):
+    p: Pipeline = make_pipeline(emulator=EmulatorConfig(fault_rate=1.0, fault_kinds=("drop",)))
+    p.upload("incoming/cup.png")
+    p.drain()
+    job = p.jobs()["incoming/cup.png"]
+    assert job["status"] == "failed" and job["reason"] == "claid_outcome_unknown"
+    assert len(p.scene_calls()) == 1
+
+
+def test_out_of_claid_credits_keeps_the_job_then_redrive_finishes_it(make_pipeline):
+    p: Pipeline = make_pipeline(emulator=EmulatorConfig(credits=0))
+    p.upload("incoming/cup.png", metadata={"backdrop-number-of-images": "1"})
+    p.drain(timeout=180)
+    assert p.jobs() == {}  # no terminal record yet: the job waits
+    assert p.queue_depth("JobsDLQ") == 1
+    alerts = [n for n in p.stack.notifications() if n["attributes"].get("kind") == "alert"]
+    assert alerts and alerts[0]["attributes"]["alert"] == "claid_out_of_credits"
+
+    p.stack.emulator.set_credits(None)
+    moved = redrive(p.sqs, p.stack.queue_url("JobsDLQ"), p.stack.queue_url("JobsQueue"))
+    assert moved == 1
+    p.drain()
+    job = p.jobs()["incoming/cup.png"]
+    assert job["status"] == "succeeded" and job["credits"] == Decimal(2)

@@ -1,0 +1,106 @@
+"""Upload -> processor -> Claid emulator -> bus -> recorder -> DynamoDB / S3 / SNS, all over real HTTP."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from backdrop.jobs import current_month
+from backdrop.ledger import Ledger
+
+from .conftest import VASE, Pipeline
+
+
+def ledger_total(p: Pipeline) -> dict:
+    return Ledger(p.stack.client("dynamodb"), p.stack.app_table).month_usage(current_month())["total"]
+
+
+def test_connected_storage_upload_becomes_variants_record_and_notification(pipeline: Pipeline):
+    pipeline.upload("incoming/espresso-cup.png", metadata={"backdrop-number-of-images": "2"})
+    pipeline.drain()
+
+    job = pipeline.jobs()["incoming/espresso-cup.png"]
+    assert job["status"] == "succeeded"
+    assert job["images"] == 2 and job["credits"] == Decimal(4)
+    detail = json.loads(job["detail"])
+    assert detail["claid"]["input"] == "storage"
+    assert detail["claid"]["destination"] == f"storage://backdrop-local/generated/espresso-cup/{job['job_id']}/"
+    keys = pipeline.generated()
+    assert len(keys) == 2 and all(k.startswith(f"generated/espresso-cup/{job['job_id']}/") for k in keys)
+    for key in keys:
+        img = pipeline.image(key)
+        assert (img.format, img.size) == ("JPEG", (1024, 1024))
+
+    total = ledger_total(pipeline)
+    assert total["credits_used"] == Decimal(4) and total["images"] == 2 and total["jobs_succeeded"] == 1
+    assert total["credits_reserved"] == 0 and total["committed"] == Decimal(4)
+
+    [note] = pipeline.stack.notifications()
+    assert note["attributes"] == {"kind": "generation", "status": "succeeded", "profile": "-"}
+    assert note["message"]["credits"] == 4.0
+    kinds = sorted(e["detail-type"] for e in pipeline.stack.bus_events())
+    assert kinds == ["Generation Recorded", "Generation Succeeded"]
+    assert len(pipeline.scene_calls(200)) == 1
+
+
+def test_temporary_bucket_images_are_copied_into_generated(make_pipeline):
+    p = make_pipeline("temporary")
+    p.upload("incoming/vase.png", VASE, metadata={"backdrop-number-of-images": "3", "backdrop-output-format": "webp"})
+    p.drain()
+
+    job = p.jobs()["incoming/vase.png"]
+    assert job["status"] == "succeeded" and job["images"] == 3
+    detail = json.loads(job["detail"])
+    assert detail["claid"]["destination"] is None
+    keys = p.generated()
+    assert keys == [f"generated/vase/{job['job_id']}/variant-{i}.webp" for i in (1, 2, 3)]
+    assert all(p.image(k).format == "WEBP" for k in keys)
+    assert all(o["key"] for o in detail["outputs"])
+
+
+def test_key_with_spaces_plus_unicode_and_parentheses(pipeline: Pipeline):
+    key = "incoming/Summer Sale (2026)+ Café ☕.png"
+    pipeline.upload(key, metadata={"backdrop-number-of-images": "1"})
+    pipeline.drain()
+
+    job = pipeline.jobs()[key]
+    assert job["status"] == "succeeded" and job["images"] == 1
+    detail = json.loads(job["detail"])
+    assert detail["claid"]["input"] == "presigned_url"  # not expressible as a storage:// URI
+    assert detail["source"]["key"] == key
+    [out] = pipeline.generated()
+    assert out.startswith("generated/Summer-Sale-2026-Caf/")
+
+
+def test_profile_from_key_prefix_and_ssm(pipeline: Pipeline):
+    pipeline.stack.put_profile(
+        "summer",
+        {
+            "number_of_images": 1,
+            "output_format": "png",
+            "aspect_ratio": "16:9",
+            "prompt": "on warm sand at golden hour",
+        },
+    )
+    pipeline.upload("incoming/summer/cup.png")
+    pipeline.drain()
+
+    job = pipeline.jobs()["incoming/summer/cup.png"]
+    assert job["status"] == "succeeded" and job["profile"] == "summer" and job["images"] == 1
+    [key] = pipeline.generated()
+    img = pipeline.image(key)
+    assert img.format == "PNG" and img.width > img.height
+    [note] = pipeline.stack.notifications()
+    assert note["attributes"]["profile"] == "summer"
+    usage = Ledger(pipeline.stack.client("dynamodb"), pipeline.stack.app_table).month_usage(current_month())
+    assert usage["profiles"]["summer"]["credits_used"] == Decimal(2)
+
+
+def test_nothing_the_pipeline_writes_triggers_it_again(pipeline: Pipeline):
+    pipeline.upload("incoming/cup.png", metadata={"backdrop-number-of-images": "1"})
+    pipeline.drain()
+    # The emulator wrote under generated/; a photo put there by hand is not work either.
+    pipeline.upload("generated/manual/cup.png")
+    pipeline.drain()
+    assert len(pipeline.scene_calls()) == 1
+    assert list(pipeline.jobs()) == ["incoming/cup.png"]
