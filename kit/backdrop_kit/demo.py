@@ -162,7 +162,7 @@ PAD = 16
 LABEL = 22
 
 
-def draw_contact_sheet(rows: list[tuple[Path, list[Path]]], target: Path) -> Path:
+def draw_contact_sheet(rows: list[SheetRow], target: Path) -> Path:
     """Each input beside its variants, labelled."""
     columns = 1 + max((len(v) for _, v in rows), default=0)
     width = PAD + columns * (THUMB + PAD)
