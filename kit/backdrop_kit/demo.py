@@ -119,9 +119,10 @@ def run_demo(options: DemoOptions, progress: Callable[[str], None] = lambda _: N
     )
 
 
-def _collect(
-    stack: LocalStack, keys: dict[str, Path], out_dir: Path
-) -> tuple[list[JobRow], list[tuple[Path, list[Path]]]]:
+SheetRow = tuple[Path, list[Path]]
+
+
+def _collect(stack: LocalStack, keys: dict[str, Path], out_dir: Path) -> tuple[list[JobRow], list[SheetRow]]:
     s3 = stack.client("s3")
     by_key = {item["source_key"]: item for item in stack.job_items()}
     rows, sheet_rows = [], []

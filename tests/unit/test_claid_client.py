@@ -70,7 +70,7 @@ def test_success_sends_bearer_key_to_documented_path():
 
 def test_429_honours_retry_after_then_succeeds():
     sleeps = []
-    client, calls = client_for(
+    client, _calls = client_for(
         [
             httpx.Response(
                 429,
@@ -111,7 +111,7 @@ def test_5xx_backs_off_exponentially_then_gives_up():
 
 
 def test_connect_errors_are_retried():
-    client, calls = client_for([httpx.ConnectError("refused"), httpx.Response(200, json=OK)])
+    client, _calls = client_for([httpx.ConnectError("refused"), httpx.Response(200, json=OK)])
     assert client.create_scene(REQUEST, deadline()).attempts == 2
 
 
