@@ -1,0 +1,117 @@
+"""The ledger against DynamoDB (moto server over HTTP): reservations are exactly-once and bounded by the
+budget under concurrency; recording is exactly-once and keeps the ledger equal to the sum of the jobs."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from decimal import Decimal
+
+import boto3
+import pytest
+
+from backdrop.events import Credits, GenerationDetail, SourceObject
+from backdrop.ledger import Ledger
+from backdrop_kit.moto_server import MotoServer
+
+MONTH = "2026-11"
+
+
+@pytest.fixture(scope="module")
+def dynamodb() -> Iterator[object]:
+    server = MotoServer()
+    url = server.start()
+    client = boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1",
+                          aws_access_key_id="test", aws_secret_access_key="test")
+    yield client
+    server.stop()
+
+
+@pytest.fixture
+def table(dynamodb, request) -> str:
+    name = f"app-{request.node.name[:40]}".replace("[", "-").replace("]", "")
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "sk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
+
+
+def detail(job_id: str, images: int, reserved: float, status: str = "succeeded") -> GenerationDetail:
+    return GenerationDetail(
+        status=status,  # type: ignore[arg-type]
+        job_id=job_id,
+        source=SourceObject(bucket="b", key=f"incoming/{job_id}.png"),
+        images=images,
+        credits=Credits(month=MONTH, reserved=reserved, used=2.0 * images),
+    )
+
+
+def test_reservation_is_once_per_job(dynamodb, table):
+    ledger = Ledger(dynamodb, table, monthly_budget=100)
+    assert ledger.reserve("j1", MONTH, Decimal(8)).outcome == "reserved"
+    assert ledger.reserve("j1", MONTH, Decimal(8)).outcome == "already_reserved"
+    assert ledger.month_usage(MONTH)["total"]["committed"] == Decimal(8)
+
+
+def test_concurrent_reservations_never_exceed_the_budget(dynamodb, table):
+    ledger = Ledger(dynamodb, table, monthly_budget=50)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def reserve(i: int) -> None:
+        result = Ledger(dynamodb, table, monthly_budget=50).reserve(f"job-{i}", MONTH, Decimal(8))
+        with lock:
+            outcomes.append(result.outcome)
+
+    threads = [threading.Thread(target=reserve, args=(i,)) for i in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("reserved") == 6  # 6 x 8 = 48 <= 50 < 56
+    assert outcomes.count("over_budget") == 18
+    assert ledger.month_usage(MONTH)["total"]["committed"] == Decimal(48)
+
+
+def test_crossing_thresholds_is_reported_once(dynamodb, table):
+    ledger = Ledger(dynamodb, table, monthly_budget=10)
+    assert ledger.reserve("a", MONTH, Decimal(6)).crossed == ()
+    assert ledger.reserve("b", MONTH, Decimal(2)).crossed == (80,)
+    assert ledger.reserve("c", MONTH, Decimal(2)).crossed == (100,)
+    assert ledger.reserve("d", MONTH, Decimal(2)).outcome == "over_budget"
+
+
+def test_record_settles_the_reservation_and_is_exactly_once(dynamodb, table):
+    ledger = Ledger(dynamodb, table, monthly_budget=100)
+    ledger.reserve("j1", MONTH, Decimal(8))
+    assert ledger.record(detail("j1", images=3, reserved=8)) is True
+    assert ledger.record(detail("j1", images=3, reserved=8)) is False  # redelivery
+    total = ledger.month_usage(MONTH)["total"]
+    assert total["credits_used"] == Decimal(6)
+    assert total["credits_reserved"] == 0 and total["committed"] == Decimal(6)
+    assert total["jobs_succeeded"] == 1 and total["images"] == 3
+    assert ledger.job("j1")["credits"] == Decimal(6)
+
+
+def test_release_gives_back_once(dynamodb, table):
+    ledger = Ledger(dynamodb, table, monthly_budget=10)
+    ledger.reserve("j1", MONTH, Decimal(8))
+    assert ledger.release("j1", MONTH, Decimal(8)) is True
+    assert ledger.release("j1", MONTH, Decimal(8)) is False
+    assert ledger.month_usage(MONTH)["total"]["committed"] == 0
+    assert ledger.reserve("j2", MONTH, Decimal(8)).outcome == "reserved"
+
+
+def test_ledger_equals_sum_of_jobs(dynamodb, table):
+    ledger = Ledger(dynamodb, table)
+    for i, images in enumerate([4, 0, 2, 1]):
+        status = "succeeded" if images else "failed"
+        ledger.reserve(f"j{i}", MONTH, Decimal(8))
+        ledger.record(detail(f"j{i}", images=images, reserved=8, status=status))
+    total = ledger.month_usage(MONTH)["total"]
+    assert total["credits_used"] == Decimal(14) == sum(ledger.job(f"j{i}")["credits"] for i in range(4))
+    assert total["jobs_failed"] == 1 and total["jobs_succeeded"] == 3
