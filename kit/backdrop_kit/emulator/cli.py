@@ -1,0 +1,47 @@
+"""`backdrop emulator`: serve the Claid emulator in the foreground until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+
+from backdrop_kit.emulator.server import ClaidEmulator, EmulatorConfig
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="backdrop emulator", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 = a free port (printed)")
+    parser.add_argument("--api-key", action="append", help="accepted API key (repeatable; default local-test-key)")
+    parser.add_argument("--credits", type=float, default=None, help="account balance (default: unlimited)")
+    parser.add_argument("--rate-per-second", type=int, default=4)
+    parser.add_argument("--rate-per-minute", type=int, default=120)
+    parser.add_argument("--fault-rate", type=float, default=0.0)
+    parser.add_argument("--fault-kinds", default="500,429,slow,drop")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--s3-endpoint-url", default=None, help="S3 endpoint for storage connectors")
+    args = parser.parse_args(argv)
+    config = EmulatorConfig(
+        api_keys=frozenset(args.api_key or ["local-test-key"]),
+        credits=args.credits,
+        rate_per_second=args.rate_per_second,
+        rate_per_minute=args.rate_per_minute,
+        fault_rate=args.fault_rate,
+        fault_kinds=tuple(k for k in args.fault_kinds.split(",") if k),
+        seed=args.seed,
+        s3_endpoint_url=args.s3_endpoint_url,
+        host=args.host,
+        port=args.port,
+    )
+    emulator = ClaidEmulator(config)
+    emulator.log = lambda line: print(line, flush=True)
+    url = emulator.start()
+    print(f"Claid emulator on {url} (POST /v1-ea/scene/create); Ctrl-C to stop", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        print("stopping", file=sys.stderr)
+    finally:
+        emulator.stop()
+    return 0

@@ -1,0 +1,101 @@
+"""Real variants: the product composited on a generated background, encoded as asked."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
+
+from backdrop_kit.emulator.schema import OutputSpec, Placement, Scene
+
+BASE_PIXELS = 1024 * 1024
+MIME = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "avif": "image/avif"}
+PNG_LEVELS = {"fast": 1, "optimal": 6, "best": 9}
+ACCEPTED_INPUT = {"BMP", "GIF", "JPEG", "PNG", "TIFF", "WEBP", "AVIF", "MPO"}
+
+
+def canvas_size(aspect_ratio: str) -> tuple[int, int]:
+    """About one megapixel, both sides multiples of 64 (Claid does not document its sizes; this is ours)."""
+    w, h = (int(x) for x in aspect_ratio.split(":"))
+    ratio = w / h
+    width = round(math.sqrt(BASE_PIXELS * ratio) / 64) * 64
+    height = round(math.sqrt(BASE_PIXELS / ratio) / 64) * 64
+    return width, height
+
+
+def _palette(scene: Scene, index: int) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    seed = hashlib.sha256(f"{scene.prompt}|{scene.autoprompt}|{scene.color}|{index}".encode()).digest()
+    base = tuple(int(scene.color[i : i + 2], 16) for i in (1, 3, 5)) if scene.color else (seed[0], seed[1], seed[2])
+    top = tuple(min(255, int(c * 0.55 + 115)) for c in base)
+    bottom = tuple(int(c * 0.6) + seed[3 + i] % 40 for i, c in enumerate(base))
+    return top, bottom  # type: ignore[return-value]
+
+
+def background(scene: Scene, size: tuple[int, int], index: int) -> Image.Image:
+    width, height = size
+    top, bottom = _palette(scene, index)
+    gradient = Image.linear_gradient("L").resize(size)
+    img = ImageOps.colorize(gradient, top, bottom).convert("RGBA")
+    draw = ImageDraw.Draw(img)
+    horizon = int(height * (0.55 + 0.1 * (index % 3) / 2))
+    floor = (*tuple(max(0, c - 35) for c in bottom), 255)
+    draw.rectangle((0, horizon, width, height), fill=floor)  # a surface to stand on
+    seed = hashlib.sha256(f"{scene.prompt}|{index}".encode()).digest()
+    for i in range(4):  # soft shapes so variants differ visibly
+        cx, cy, r = seed[i * 3] / 255 * width, seed[i * 3 + 1] / 255 * horizon, 40 + seed[i * 3 + 2] % 160
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(*top, 90))
+    return img.filter(ImageFilter.BoxBlur(6))
+
+
+def compose(product: Image.Image, scene: Scene, placement: Placement, size: tuple[int, int], index: int) -> Image.Image:
+    canvas = background(scene, size, index)
+    width, height = size
+    item = product.convert("RGBA")
+    if placement.placement_type == "original":
+        scaled = ImageOps.contain(item, size)
+        x, y = (width - scaled.width) // 2, (height - scaled.height) // 2
+    else:
+        box = (max(1, int(width * placement.scale)), max(1, int(height * placement.scale)))
+        scaled = ImageOps.contain(item, box)
+        if placement.rotation:
+            scaled = scaled.rotate(-placement.rotation, expand=True, resample=Image.Resampling.BICUBIC)
+        x = int(placement.x * width - scaled.width / 2)
+        y = int(placement.y * height - scaled.height / 2)
+    # A soft contact shadow, then the product; paste() clips at the canvas edges.
+    shadow_mask = scaled.getchannel("A").point(lambda a: a // 3).filter(ImageFilter.BoxBlur(12))
+    canvas.paste((0, 0, 0, 255), (x + 12, y + 16, x + 12 + scaled.width, y + 16 + scaled.height), shadow_mask)
+    canvas.paste(scaled, (x, y), scaled)
+    return canvas
+
+
+def encode(image: Image.Image, spec: OutputSpec) -> bytes:
+    buf = io.BytesIO()
+    fmt = spec.format
+    opts = spec.options
+    if fmt == "jpeg":
+        image.convert("RGB").save(
+            buf, "JPEG", quality=opts.get("quality", 85), progressive=opts.get("progressive", False)
+        )
+    elif fmt == "png":
+        image.save(buf, "PNG", compress_level=PNG_LEVELS[opts.get("compression") or "optimal"])
+    elif fmt == "webp":
+        image.save(buf, "WEBP", lossless=opts.get("lossless", False), quality=opts.get("quality", 90), method=0)
+    else:
+        # Pillow's AVIF writer has no lossless switch: lossless is approximated with quality 100.
+        quality = 100 if opts.get("lossless") else opts.get("quality", 90)
+        image.save(buf, "AVIF", quality=quality, speed=10)
+    return buf.getvalue()
+
+
+def load_product(data: bytes) -> Image.Image:
+    """Raises ValueError with a reason when the bytes are not an image Claid would take."""
+    try:
+        img = Image.open(io.BytesIO(data))
+        img.load()
+    except Exception as exc:  # Pillow raises many kinds for bad input
+        raise ValueError(f"the object is not a readable image ({type(exc).__name__})") from None
+    if img.format not in ACCEPTED_INPUT:
+        raise ValueError(f"unsupported input format {img.format}")
+    return img

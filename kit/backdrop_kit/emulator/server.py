@@ -1,0 +1,547 @@
+"""The Claid emulator's HTTP server: auth, rate limits, credits, injected faults, scene/create and storage."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import asdict, dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import httpx
+
+from backdrop_kit.emulator import images
+from backdrop_kit.emulator.schema import Invalid, destination_parts, parse
+from backdrop_kit.emulator.storage import Connectors, TemporaryBucket
+
+SCENE_PATHS = ("/v1-ea/scene/create", "/v1/scene/create")
+CREDITS_PER_IMAGE = 2.0
+AUTOPROMPT_CREDITS = 0.5
+
+
+@dataclass
+class EmulatorConfig:
+    api_keys: frozenset[str] = frozenset({"local-test-key"})
+    credits: float | None = None
+    rate_per_second: int = 4
+    rate_per_minute: int = 120
+    fault_rate: float = 0.0
+    fault_kinds: tuple[str, ...] = ("500", "429", "slow", "drop")
+    seed: int = 0
+    slow_seconds: float = 2.0
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    tmp_url_ttl_seconds: float = 86400.0
+    host: str = "127.0.0.1"
+    port: int = 0
+
+
+@dataclass
+class CallRecord:
+    request_id: str
+    path: str
+    status: int
+    fault: str | None = None
+    image_url: str | None = None
+    destination: str | None = None
+    number_of_images: int = 0
+    images_returned: int = 0
+    credits_charged: float = 0.0
+    body: dict[str, Any] | None = None
+
+
+class _Reply(Exception):
+    """Ends request handling with this status and error body."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        kind: str,
+        message: str,
+        details: dict[str, list[str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = {"error_code": code, "error_type": kind, "error_message": message, "error_details": details or {}}
+        self.headers = headers or {}
+
+
+class _Drop(Exception):
+    pass
+
+
+class ClaidEmulator:
+    def __init__(self, config: EmulatorConfig | None = None) -> None:
+        self.config = config or EmulatorConfig()
+        self.calls: list[CallRecord] = []
+        self.connectors = Connectors(lambda: self.config.s3_endpoint_url, self.config.s3_region)
+        self.tmp = TemporaryBucket(lambda: self.config.tmp_url_ttl_seconds)
+        self._lock = threading.Lock()
+        self._rng = random.Random(self.config.seed)
+        self._windows: dict[str, deque[float]] = {}
+        self._spent = 0.0
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.base_url = ""
+        self.log: Any = None  # a callable(str) for one line per request, set by the CLI
+
+    # --- lifecycle --------------------------------------------------------------------------------------
+    def start(self) -> str:
+        emulator = self
+
+        class Handler(_Handler):
+            owner = emulator
+
+        self._server = ThreadingHTTPServer((self.config.host, self.config.port), Handler)
+        self._server.daemon_threads = True
+        host, port = self._server.server_address[:2]
+        self.base_url = f"http://{host}:{port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="claid-emulator", daemon=True)
+        self._thread.start()
+        return self.base_url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> ClaidEmulator:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- knobs ------------------------------------------------------------------------------------------
+    def add_storage(
+        self, name: str, bucket: str, path: str = "", access_key: str = "test", secret_access_key: str = "test"
+    ) -> None:
+        self.connectors.add(name, bucket, path, access_key, secret_access_key)
+
+    def set_faults(
+        self, fault_rate: float, fault_kinds: tuple[str, ...] | None = None, seed: int | None = None
+    ) -> None:
+        with self._lock:
+            self.config.fault_rate = fault_rate
+            if fault_kinds is not None:
+                self.config.fault_kinds = fault_kinds
+            if seed is not None:
+                self._rng = random.Random(seed)
+
+    def set_credits(self, credits: float | None) -> None:
+        with self._lock:
+            self.config.credits = credits
+            self._spent = 0.0
+
+    def credits_left(self) -> float | None:
+        return None if self.config.credits is None else self.config.credits - self._spent
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            calls = list(self.calls)
+        by_status: dict[str, int] = {}
+        for call in calls:
+            by_status[str(call.status)] = by_status.get(str(call.status), 0) + 1
+        return {
+            "requests": len(calls),
+            "succeeded": by_status.get("200", 0),
+            "by_status": by_status,
+            "images": sum(c.images_returned for c in calls),
+            "credits_charged": sum(c.credits_charged for c in calls),
+            "credits_left": self.credits_left(),
+        }
+
+    # --- rules ------------------------------------------------------------------------------------------
+    def draw_fault(self) -> str | None:
+        with self._lock:
+            if self.config.fault_rate <= 0 or not self.config.fault_kinds:
+                return None
+            if self._rng.random() >= self.config.fault_rate:
+                return None
+            return self._rng.choice(self.config.fault_kinds)
+
+    def rate_headers(self, key: str, consume: bool) -> tuple[bool, dict[str, str]]:
+        """Sliding windows of 1 s and 60 s per API key. Returns (allowed, RateLimit-* headers)."""
+        cfg = self.config
+        now = time.monotonic()
+        with self._lock:
+            window = self._windows.setdefault(key, deque())
+            while window and now - window[0] >= 60:
+                window.popleft()
+            in_second = sum(1 for t in window if now - t < 1)
+            limits = [(cfg.rate_per_second, 1.0, in_second), (cfg.rate_per_minute, 60.0, len(window))]
+            blocked = [(limit, span, used) for limit, span, used in limits if limit and used >= limit]
+            allowed = not blocked
+            if allowed and consume:
+                window.append(now)
+                in_second += 1
+            remaining = min(
+                [limit - (used + (1 if allowed and consume else 0)) for limit, _, used in limits if limit] or [999]
+            )
+            reset = 1
+            for limit, span, _ in blocked:
+                recent = [t for t in window if now - t < span]
+                oldest = recent[-limit] if len(recent) >= limit else recent[0]
+                reset = max(reset, math.ceil(span - (now - oldest)))
+        parts = [f"{cfg.rate_per_second}" if cfg.rate_per_second else f"{cfg.rate_per_minute}"]
+        if cfg.rate_per_minute:
+            parts.append(f"{cfg.rate_per_minute};w=60")
+        if cfg.rate_per_second:
+            parts.append(f"{cfg.rate_per_second};w=1")
+        headers = {
+            "RateLimit-Limit": ", ".join(parts),
+            "RateLimit-Remaining": str(max(0, remaining)),
+            "RateLimit-Reset": str(reset),
+        }
+        return allowed, headers
+
+    def charge(self, cost: float) -> bool:
+        with self._lock:
+            if self.config.credits is not None and self._spent + cost > self.config.credits + 1e-9:
+                return False
+            self._spent += cost
+            return True
+
+    def refund(self, cost: float) -> None:
+        with self._lock:
+            self._spent -= cost
+
+    def record(self, call: CallRecord) -> None:
+        with self._lock:
+            self.calls.append(call)
+        if self.log:
+            self.log(
+                f"POST {call.path} {call.status} x-request-id={call.request_id} images={call.images_returned}"
+                + (f" fault={call.fault}" if call.fault else "")
+            )
+
+    def fetch(self, url: str) -> bytes:
+        if url.startswith("storage://"):
+            name, path = destination_parts(url)
+            connector = self.connectors.get(name)
+            if connector is None:
+                raise _Reply(
+                    400,
+                    "storage_not_found",
+                    "bad_request",
+                    f"storage {name!r} is not connected",
+                    {"object.image_url": [f"unknown storage {name}"]},
+                )
+            try:
+                return self.connectors.read(connector, unquote(path))
+            except Exception as exc:
+                raise _Reply(
+                    400,
+                    "object_not_retrievable",
+                    "bad_request",
+                    f"could not read the object from storage {name!r} ({type(exc).__name__})",
+                    {"object.image_url": ["not retrievable"]},
+                ) from None
+        try:
+            response = httpx.get(url, timeout=10.0, follow_redirects=True)
+        except httpx.HTTPError as exc:
+            raise _Reply(
+                400,
+                "object_not_retrievable",
+                "bad_request",
+                f"could not download the object ({type(exc).__name__})",
+                {"object.image_url": ["not retrievable"]},
+            ) from None
+        if response.status_code != 200:
+            raise _Reply(
+                400,
+                "object_not_retrievable",
+                "bad_request",
+                f"downloading the object answered HTTP {response.status_code}",
+                {"object.image_url": ["not retrievable"]},
+            )
+        return response.content
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: ClaidEmulator
+    server_version = "claid-emulator/1.0"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: the owner logs one line per request
+        return
+
+    # --- plumbing -------------------------------------------------------------------------------------
+    def _send(
+        self,
+        status: int,
+        body: Any,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+        content_type: str = "application/json",
+        request_id: str | None = None,
+    ) -> None:
+        payload = raw if raw is not None else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("x-request-id", request_id or uuid.uuid4().hex)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _api_key(self) -> str:
+        auth = self.headers.get("Authorization", "")
+        key = auth[7:].strip() if auth.startswith("Bearer ") else ""
+        if not key or key not in self.owner.config.api_keys:
+            raise _Reply(401, "unauthorized", "authentication_error", "missing or invalid API key")
+        return key
+
+    def _json_body(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            return json.loads(raw or b"null")
+        except ValueError:
+            raise _Reply(400, "invalid_json", "bad_request", "the request body is not valid JSON") from None
+
+    # --- routes ---------------------------------------------------------------------------------------
+    def do_GET(self) -> None:
+        path = urlsplit(self.path).path
+        try:
+            if path.startswith("/tmp/"):
+                return self._tmp(path)
+            if path == "/_emulator/stats":
+                return self._send(200, self.owner.stats())
+            self._api_key()
+            if path == "/v1/storage/storage-types":
+                return self._send(200, {"data": [{"type": t} for t in ("s3", "gcs", "web_folder")]})
+            if path == "/v1/storage/storages":
+                return self._send(200, {"data": [c.public() for c in self.owner.connectors.all()]})
+            raise _Reply(404, "not_found", "not_found", f"no route GET {path}")
+        except _Reply as reply:
+            self._send(reply.status, reply.body, reply.headers)
+
+    def do_POST(self) -> None:
+        path = urlsplit(self.path).path
+        if path in SCENE_PATHS:
+            return self._scene(path)
+        try:
+            self._api_key()
+            if path == "/v1/storage/storages":
+                return self._create_storage(self._json_body())
+            raise _Reply(404, "not_found", "not_found", f"no route POST {path}")
+        except _Reply as reply:
+            self._send(reply.status, reply.body, reply.headers)
+
+    def _tmp(self, path: str) -> None:
+        token = path.split("/")[2] if path.count("/") >= 2 else ""
+        found = self.owner.tmp.get(token)
+        if found is None:
+            raise _Reply(404, "not_found", "not_found", "no such temporary image")
+        if found is False:
+            raise _Reply(410, "expired", "not_found", "this temporary image has expired")
+        data, mime = found  # type: ignore[misc]
+        self._send(200, None, raw=data, content_type=mime)
+
+    def _create_storage(self, body: Any) -> None:
+        details: dict[str, list[str]] = {}
+        if not isinstance(body, dict):
+            raise _Reply(422, "validation_error", "validation_error", "body must be an object", {"body": ["object"]})
+        name = body.get("name")
+        if not isinstance(name, str) or not 1 <= len(name) <= 50:
+            details["name"] = ["a string of 1 to 50 characters"]
+        if body.get("type") != "s3":
+            details["type"] = ["only s3 is supported by the emulator"]
+        params = body.get("parameters") if isinstance(body.get("parameters"), dict) else {}
+        creds = params.get("credentials") if isinstance(params.get("credentials"), dict) else {}
+        if not isinstance(params.get("bucket"), str) or not params.get("bucket"):
+            details["parameters.bucket"] = ["required"]
+        for field_name in ("access_key", "secret_access_key"):
+            if not isinstance(creds.get(field_name), str) or not creds.get(field_name):
+                details[f"parameters.credentials.{field_name}"] = ["required"]
+        if details:
+            raise _Reply(422, "validation_error", "validation_error", "invalid storage", details)
+        try:
+            connector = self.owner.connectors.add(
+                str(name),
+                params["bucket"],
+                str(params.get("path", "")),
+                creds["access_key"],
+                creds["secret_access_key"],
+            )
+        except KeyError:
+            raise _Reply(409, "conflict", "conflict", f"a storage named {name!r} exists") from None
+        self._send(200, {"data": connector.public()})
+
+    def _scene(self, path: str) -> None:
+        owner = self.owner
+        request_id = uuid.uuid4().hex
+        call = CallRecord(request_id=request_id, path=path, status=0)
+        headers: dict[str, str] = {}
+        try:
+            key = self._api_key()
+            body = self._json_body()
+            call.body = body if isinstance(body, dict) else None
+            fault = owner.draw_fault()
+            call.fault = fault
+            if fault == "drop":
+                raise _Drop()
+            if fault == "500":
+                raise _Reply(500, "internal_error", "server_error", "injected server error")
+            if fault == "429":
+                _, headers = owner.rate_headers(key, consume=False)
+                headers.update({"RateLimit-Remaining": "0", "RateLimit-Reset": "1", "Retry-After": "1"})
+                raise _Reply(429, "2001", "rate_limit", "Too many requests", headers=headers)
+            if fault == "slow":
+                time.sleep(owner.config.slow_seconds)
+            allowed, headers = owner.rate_headers(key, consume=True)
+            if not allowed:
+                headers["Retry-After"] = headers["RateLimit-Reset"]
+                raise _Reply(429, "2001", "rate_limit", "Too many requests", headers=headers)
+            try:
+                request = parse(body)
+            except Invalid as exc:
+                raise _Reply(
+                    422, "validation_error", "validation_error", "request validation failed", exc.details, headers
+                ) from None
+            call.image_url = request.image_url.split("?", 1)[0]
+            call.destination = request.output.destination
+            call.number_of_images = request.output.number_of_images
+            cost = CREDITS_PER_IMAGE * request.output.number_of_images + (
+                AUTOPROMPT_CREDITS if request.scene.autoprompt else 0.0
+            )
+            connector = None
+            if request.output.destination:
+                name, _ = destination_parts(request.output.destination)
+                connector = owner.connectors.get(name)
+                if connector is None:
+                    raise _Reply(
+                        400,
+                        "storage_not_found",
+                        "bad_request",
+                        f"storage {name!r} is not connected",
+                        {"output.destination": [f"unknown storage {name}"]},
+                        headers,
+                    )
+            if not owner.charge(cost):
+                raise _Reply(402, "no_credits", "payment_required", "No API calls left", headers=headers)
+            try:
+                payload = self._generate(request, connector)
+            except BaseException:
+                owner.refund(cost)
+                raise
+            call.images_returned = len(payload["data"]["output"])
+            call.credits_charged = cost
+            call.status = 200
+            owner.record(call)
+            self._send(200, payload, headers, request_id=request_id)
+        except _Drop:
+            call.status = 0
+            owner.record(call)
+            self.close_connection = True
+            self.connection.close()  # no status line, no body: the client sees a dropped connection
+        except _Reply as reply:
+            call.status = reply.status
+            owner.record(call)
+            self._send(
+                reply.status,
+                {"detail": reply.body} if reply.status == 429 else reply.body,
+                {**headers, **reply.headers},
+                request_id=request_id,
+            )
+
+    def _generate(self, request: Any, connector: Any) -> dict[str, Any]:
+        owner = self.owner
+        try:
+            data = owner.fetch(request.image_url)
+            product = images.load_product(data)
+        except ValueError as exc:
+            raise _Reply(
+                400, "object_not_retrievable", "bad_request", str(exc), {"object.image_url": [str(exc)]}
+            ) from None
+        size = images.canvas_size(request.scene.aspect_ratio)
+        fmt = request.output.format
+        ext, mime = fmt, images.MIME[fmt]
+        outputs = []
+        folder = None
+        file_name = None
+        if request.output.destination:
+            _, dest_path = destination_parts(request.output.destination)
+            dest_path = unquote(dest_path)
+            if dest_path.endswith("/") or not dest_path:
+                folder = dest_path
+            else:
+                file_name = dest_path
+        for index in range(request.output.number_of_images):
+            variant = images.compose(product, request.scene, request.placement, size, index)
+            encoded = images.encode(variant, request.output)
+            entry: dict[str, Any] = {
+                "ext": ext,
+                "mps": round(size[0] * size[1] / 1e6, 3),
+                "mime": mime,
+                "format": fmt.upper(),
+                "width": size[0],
+                "height": size[1],
+                "tmp_url": None,
+                "object_key": None,
+                "object_bucket": None,
+                "object_uri": None,
+                "claid_storage_uri": None,
+            }
+            if connector is not None:
+                if folder is not None:
+                    rel = f"{folder}variant-{index + 1}.{ext}"
+                else:
+                    stem, dot, suffix = str(file_name).rpartition(".")
+                    rel = (
+                        file_name
+                        if index == 0
+                        else (f"{stem}-{index + 1}.{suffix}" if dot else f"{file_name}-{index + 1}")
+                    )
+                key = owner.connectors.write(connector, rel, encoded, mime)
+                entry.update(
+                    {
+                        "object_key": key,
+                        "object_bucket": connector.bucket,
+                        "object_uri": f"s3://{connector.bucket}/{key}",
+                        "claid_storage_uri": f"storage://{connector.name}/{rel}",
+                    }
+                )
+            else:
+                token = owner.tmp.put(encoded, mime)
+                entry["tmp_url"] = f"{owner.base_url}/tmp/{token}/{index + 1}.{ext}"
+            outputs.append(entry)
+        return {
+            "data": {
+                "input": {
+                    "ext": (product.format or "").lower(),
+                    "mps": round(product.width * product.height / 1e6, 3),
+                    "mime": input_mime(product.format),
+                    "format": product.format,
+                    "width": product.width,
+                    "height": product.height,
+                },
+                "output": outputs,
+            }
+        }
+
+
+def input_mime(fmt: str | None) -> str:
+    return {
+        "JPEG": "image/jpeg",
+        "PNG": "image/png",
+        "WEBP": "image/webp",
+        "GIF": "image/gif",
+        "BMP": "image/bmp",
+        "TIFF": "image/tiff",
+        "AVIF": "image/avif",
+    }.get(fmt or "", "application/octet-stream")
+
+
+def record_as_dict(call: CallRecord) -> dict[str, Any]:
+    return asdict(call)
