@@ -35,6 +35,7 @@ class DemoOptions:
     prompt: str | None = None
     mode: str = "connected"
     monthly_credit_budget: float = 0
+    log_level: str = "WARNING"  # the functions' own JSON logs; the demo prints its own progress lines
 
 
 @dataclass
@@ -86,7 +87,9 @@ def run_demo(options: DemoOptions, progress: Callable[[str], None] = lambda _: N
     if missing:
         raise FileNotFoundError(f"no such file: {', '.join(missing)}")
     progress("starting the local stack (moto server + Claid emulator)")
-    stack_options = StackOptions(mode=options.mode, monthly_credit_budget=options.monthly_credit_budget)
+    stack_options = StackOptions(
+        mode=options.mode, monthly_credit_budget=options.monthly_credit_budget, log_level=options.log_level
+    )
     with LocalStack(stack_options) as stack:
         runner = Runner(stack, progress=progress)
         s3 = stack.client("s3")

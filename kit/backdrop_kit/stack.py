@@ -45,6 +45,7 @@ class StackOptions:
     parameters: dict[str, str] = field(default_factory=dict)
     emulator: EmulatorConfig | None = None
     log_dir: Path | None = None
+    log_level: str = "INFO"  # the functions' POWERTOOLS_LOG_LEVEL (template parameter LogLevel)
 
 
 class LocalStack:
@@ -91,6 +92,7 @@ class LocalStack:
             "ClaidStoragePrefix": "",
             "ClaidDownloadHosts": "127.0.0.1",
             "MonthlyCreditBudget": str(self.options.monthly_credit_budget),
+            "LogLevel": self.options.log_level,
             **self.options.parameters,
         }
         self._create_resources()
