@@ -43,7 +43,9 @@ idempotency = IdempotencyConfig(
     expires_after_seconds=config.idempotency_ttl_seconds,
     raise_on_no_idempotency_key=True,
 )
-batch = BatchProcessor(event_type=EventType.SQS)
+# Every failed record is reported as a batch item failure, even when all of them fail: the outcome for each
+# message is the same as a raised error, without an invocation error in the logs for an ordinary retry.
+batch = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 _claid: ClaidClient | None = None
 _deadline = Deadline.after(900)
 

@@ -31,7 +31,8 @@ def _seed_uploads(stack: LocalStack, event: dict[str, Any], progress: Callable[[
                 s3_part = s3_record.get("s3", {})
                 s3_part.setdefault("bucket", {})["name"] = stack.uploads_bucket
                 key = unquote_plus(s3_part.get("object", {}).get("key", ""))
-                if key and not key.endswith("/"):
+                # Only keys the processor treats as work get a photo; the others show the loop guard.
+                if key.startswith("incoming/") and not key.endswith("/"):
                     s3.put_object(Bucket=stack.uploads_bucket, Key=key, Body=sample, ContentType="image/png")
                     head = s3.head_object(Bucket=stack.uploads_bucket, Key=key)
                     s3_part["object"]["versionId"] = head.get("VersionId")

@@ -8,7 +8,6 @@ from collections import Counter
 from decimal import Decimal
 
 import pytest
-
 from backdrop.jobs import current_month
 from backdrop.ledger import Ledger
 from backdrop_kit.emulator import EmulatorConfig
@@ -61,9 +60,9 @@ def test_chaos_invariants_hold():
         jobs = stack.job_items()
         calls = stack.emulator.calls
         dlq_depth = int(
-            sqs.get_queue_attributes(QueueUrl=stack.queue_url("JobsDLQ"), AttributeNames=["ApproximateNumberOfMessages"])[
-                "Attributes"
-            ]["ApproximateNumberOfMessages"]
+            sqs.get_queue_attributes(
+                QueueUrl=stack.queue_url("JobsDLQ"), AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]["ApproximateNumberOfMessages"]
         )
         usage = Ledger(stack.client("dynamodb"), stack.app_table).month_usage(current_month())["total"]
 

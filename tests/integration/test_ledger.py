@@ -9,7 +9,6 @@ from decimal import Decimal
 
 import boto3
 import pytest
-
 from backdrop.events import Credits, GenerationDetail, SourceObject
 from backdrop.ledger import Ledger
 from backdrop_kit.moto_server import MotoServer
@@ -21,8 +20,9 @@ MONTH = "2026-11"
 def dynamodb() -> Iterator[object]:
     server = MotoServer()
     url = server.start()
-    client = boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1",
-                          aws_access_key_id="test", aws_secret_access_key="test")
+    client = boto3.client(
+        "dynamodb", endpoint_url=url, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+    )
     yield client
     server.stop()
 
@@ -33,8 +33,10 @@ def table(dynamodb, request) -> str:
     dynamodb.create_table(
         TableName=name,
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                              {"AttributeName": "sk", "AttributeType": "S"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
         BillingMode="PAY_PER_REQUEST",
     )
     return name

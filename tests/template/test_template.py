@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from backdrop.config import ProcessorConfig, RecorderConfig
 from backdrop_kit.template import load_template
 

@@ -1,7 +1,6 @@
 """The event schemas in docs/events/ are the ones the code emits (regenerate: python -m backdrop_kit.schemas)."""
 
 import pytest
-
 from backdrop_kit.schemas import DOCS, file_name, render, schemas
 
 
