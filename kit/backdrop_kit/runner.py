@@ -17,10 +17,39 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+import boto3
+
 from backdrop_kit.stack import ACCOUNT, REGION, EventSource, LocalStack
 
 _module_counter = itertools.count(1)
 _import_lock = threading.Lock()
+_current = threading.local()
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One AWS API call a handler made (recorded so a test can check template.yaml grants it)."""
+
+    function_id: str
+    service: str
+    operation: str
+    params: dict[str, Any]
+
+
+API_CALLS: list[ApiCall] = []
+
+
+def _record_api_call(params: dict[str, Any], model: Any, **_: Any) -> None:
+    function_id = getattr(_current, "function_id", None)
+    if function_id:
+        API_CALLS.append(ApiCall(function_id, model.service_model.endpoint_prefix, model.name, dict(params)))
+
+
+def _watch_api_calls() -> None:
+    # Clients copy the session's handlers when they are made, so this runs before any handler module loads.
+    boto3._get_default_session().events.register(
+        "before-parameter-build", _record_api_call, unique_id="backdrop-kit-api-calls"
+    )
 
 
 class LocalContext:
@@ -71,13 +100,18 @@ class LoadedFunction:
         )
         # The environment was in place when the module was imported (its cold start read it); invocations
         # from several worker threads must not swap os.environ under each other.
-        return self.handler(event, context)
+        _current.function_id = self.function_id
+        try:
+            return self.handler(event, context)
+        finally:
+            _current.function_id = None
 
 
 def load_function(stack: LocalStack, function_id: str) -> LoadedFunction:
     spec = stack.template.functions()[function_id]
     environment = stack.function_environment(function_id)
     name = f"backdrop_local_{function_id.lower()}_{next(_module_counter)}"
+    _watch_api_calls()
     with _import_lock, _environment(environment):
         module_spec = importlib.util.spec_from_file_location(name, spec.module_file)
         if module_spec is None or module_spec.loader is None:
@@ -263,4 +297,6 @@ class Runner:
         return self.stats
 
     def invoke(self, function_id: str, event: dict[str, Any]) -> Any:
-        return self._workers.get(function_id, [load_function(self.stack, function_id)])[0].invoke(event)
+        if function_id not in self._workers:
+            self._workers[function_id] = [load_function(self.stack, function_id)]
+        return self._workers[function_id][0].invoke(event)

@@ -294,7 +294,9 @@ class LocalStack:
                     EventBusName=bus,
                     Targets=[{"Id": "inbox", "Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{inbox_name}"}],
                 )
-                dlq = props.get("DeadLetterConfig", {}).get("Arn")
+                # SAM spells the dead-letter queue `Arn` or (Type: SQS) `Destination`.
+                dead_letter = props.get("DeadLetterConfig", {})
+                dlq = dead_letter.get("Arn") or dead_letter.get("Destination")
                 dlq_url = None
                 if dlq is not None:
                     dlq_arn = str(self.resolve(dlq))

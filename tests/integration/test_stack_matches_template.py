@@ -1,0 +1,39 @@
+"""The local stack is made from template.yaml: every resource there exists locally, or is one of the few kinds
+that have no local meaning (and each of those is named here, so a new kind fails until someone decides)."""
+
+from __future__ import annotations
+
+from backdrop_kit.stack import LocalStack
+
+NOT_EMULATED = {
+    "AWS::Serverless::LayerVersion": "the layer is the installed `backdrop` package locally",
+    "AWS::SQS::QueuePolicy": "moto does not enforce resource policies",
+    "AWS::SNS::Subscription": "an e-mail subscription; the local stack subscribes its own queue instead",
+    "AWS::CloudWatch::Alarm": "no metrics locally; DLQ depth is asserted by the tests instead",
+}
+
+
+def test_every_template_resource_exists_locally(pipeline):
+    stack: LocalStack = pipeline.stack
+    for logical_id, resource in stack.template.raw["Resources"].items():
+        kind = resource["Type"]
+        if kind in NOT_EMULATED:
+            continue
+        assert logical_id in stack.physical, f"{logical_id} ({kind}) from template.yaml is not in the local stack"
+
+
+def test_functions_are_fed_as_the_template_says(pipeline):
+    stack: LocalStack = pipeline.stack
+    fed = {(s.function_id, s.kind) for s in stack.sources}
+    assert fed == {("ProcessorFunction", "sqs"), ("RecorderFunction", "eventbridge")}
+    [jobs] = [s for s in stack.sources if s.kind == "sqs"]
+    assert jobs.queue_url == stack.queue_url("JobsQueue") and jobs.batch_size == 5
+    [recorder] = [s for s in stack.sources if s.kind == "eventbridge"]
+    assert recorder.dead_letter_url == stack.queue_url("RecorderDLQ")
+
+
+def test_local_queues_keep_the_template_redrive(pipeline):
+    attrs = pipeline.sqs.get_queue_attributes(
+        QueueUrl=pipeline.stack.queue_url("JobsQueue"), AttributeNames=["RedrivePolicy"]
+    )["Attributes"]
+    assert '"maxReceiveCount": 5' in attrs["RedrivePolicy"] or '"maxReceiveCount": "5"' in attrs["RedrivePolicy"]
