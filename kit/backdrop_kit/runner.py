@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import itertools
 import json
 import os
 import threading
@@ -21,7 +20,6 @@ import boto3
 
 from backdrop_kit.stack import ACCOUNT, REGION, EventSource, LocalStack
 
-_module_counter = itertools.count(1)
 _import_lock = threading.Lock()
 _current = threading.local()
 
@@ -110,7 +108,10 @@ class LoadedFunction:
 def load_function(stack: LocalStack, function_id: str) -> LoadedFunction:
     spec = stack.template.functions()[function_id]
     environment = stack.function_environment(function_id)
-    name = f"backdrop_local_{function_id.lower()}_{next(_module_counter)}"
+    # The module gets the name Lambda gives it (the handler file's stem), not a unique one: libraries key
+    # state on it (Powertools idempotency keys include the function's module), so it must match across
+    # "containers". Each load is still a separate module object, never put in sys.modules.
+    name = spec.module_file.stem
     _watch_api_calls()
     with _import_lock, _environment(environment):
         module_spec = importlib.util.spec_from_file_location(name, spec.module_file)
