@@ -32,7 +32,8 @@ def test_chaos_invariants_hold():
         rate_per_second=40,
         rate_per_minute=2400,
     )
-    with LocalStack(StackOptions(monthly_credit_budget=float(BUDGET), emulator=emulator)) as stack:
+    options = StackOptions(monthly_credit_budget=float(BUDGET), emulator=emulator, log_level="WARNING")
+    with LocalStack(options) as stack:
         s3, sqs = stack.client("s3"), stack.client("sqs")
         queue = stack.queue_url("JobsQueue")
         keys = [f"incoming/chaos/{i:03d}-{'cup' if i % 2 else 'vase'}.png" for i in range(UPLOADS)]
