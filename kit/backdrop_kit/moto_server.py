@@ -1,4 +1,9 @@
-"""moto in server mode, in its own process on 127.0.0.1: the local stand-in for S3, SQS, DynamoDB and friends."""
+"""moto in server mode, in its own process on 127.0.0.1: the local stand-in for S3, SQS, DynamoDB and friends.
+
+moto's backends are not safe under concurrent requests (two TransactWriteItems with conditions can both
+pass), while DynamoDB's conditional writes and transactions are atomic. The server here handles one request
+at a time, so concurrency tests see AWS's guarantees rather than moto's races.
+"""
 
 from __future__ import annotations
 
@@ -38,7 +43,7 @@ class MotoServer:
         env = {**os.environ, **LOCAL_CREDENTIALS}
         log = open(self._log_file, "ab") if self._log_file else subprocess.DEVNULL  # noqa: SIM115
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", "backdrop_kit.moto_server", str(self.port)],
             stdout=log,
             stderr=log,
             env=env,
@@ -63,3 +68,25 @@ class MotoServer:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
         self._proc = None
+
+
+def serve(port: int) -> None:
+    """Run moto's WSGI app, one request at a time (connections stay concurrent, handling does not)."""
+    import threading
+
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import run_simple
+
+    os.environ.setdefault("MOTO_PORT", str(port))
+    app = DomainDispatcherApplication(create_backend_app)
+    lock = threading.Lock()
+
+    def serialized(environ: dict[str, object], start_response: object) -> object:
+        with lock:
+            return list(app(environ, start_response))  # type: ignore[arg-type]
+
+    run_simple("127.0.0.1", port, serialized, threaded=True, request_handler=MotoRequestHandler)  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]))

@@ -18,7 +18,9 @@ from typing import Any
 
 import boto3
 
-from backdrop_kit.stack import ACCOUNT, REGION, EventSource, LocalStack
+from backdrop_kit.stack import ACCOUNT, LOCAL_VISIBILITY_TIMEOUT, REGION, EventSource, LocalStack
+
+IN_FLIGHT_VISIBILITY_TIMEOUT = 300
 
 _import_lock = threading.Lock()
 _current = threading.local()
@@ -183,12 +185,27 @@ class Runner:
     def _arn(self, queue_url: str) -> str:
         return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue_url.rsplit('/', 1)[-1]}"
 
+    def _retry_later(self, queue_url: str, messages: list[dict[str, Any]]) -> None:
+        """Failed messages come back after the short local visibility timeout, unless the handler chose its
+        own (Claid's rate-limit reset)."""
+        handles = {c.params.get("ReceiptHandle") for c in API_CALLS if c.operation == "ChangeMessageVisibility"}
+        for message in messages:
+            if message["ReceiptHandle"] not in handles:
+                self._sqs.change_message_visibility(
+                    QueueUrl=queue_url,
+                    ReceiptHandle=message["ReceiptHandle"],
+                    VisibilityTimeout=LOCAL_VISIBILITY_TIMEOUT,
+                )
+
     def _poll_sqs(self, source: EventSource, fn: LoadedFunction) -> int:
+        # In AWS the queue's visibility timeout is 6x the function's timeout, so a message is never handed to a
+        # second instance while the first still works on it: received here for longer than any invocation.
         answer = self._sqs.receive_message(
             QueueUrl=source.queue_url,
             MaxNumberOfMessages=min(10, source.batch_size),
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
+            VisibilityTimeout=IN_FLIGHT_VISIBILITY_TIMEOUT,
         )
         messages = answer.get("Messages", [])
         if not messages:
@@ -202,6 +219,7 @@ class Runner:
             self.stats.handler_errors += 1
             failed = {m["MessageId"] for m in messages}
         self.stats.batch_item_failures += len(failed)
+        self._retry_later(source.queue_url, [m for m in messages if m["MessageId"] in failed])
         done = [m for m in messages if m["MessageId"] not in failed]
         for start in range(0, len(done), 10):
             self._sqs.delete_message_batch(
@@ -214,7 +232,9 @@ class Runner:
 
     def _poll_eventbridge(self, source: EventSource, fn: LoadedFunction) -> int:
         """Asynchronous invocation: each event once, retried on error, then sent to the dead-letter queue."""
-        answer = self._sqs.receive_message(QueueUrl=source.queue_url, MaxNumberOfMessages=10)
+        answer = self._sqs.receive_message(
+            QueueUrl=source.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=IN_FLIGHT_VISIBILITY_TIMEOUT
+        )
         messages = answer.get("Messages", [])
         for message in messages:
             event = json.loads(message["Body"])
@@ -226,7 +246,8 @@ class Runner:
                 attempts = self._event_attempts.get(event["id"], 0) + 1
                 self._event_attempts[event["id"]] = attempts
                 if attempts < source.max_attempts:
-                    continue  # visible again after the (local) visibility timeout
+                    self._retry_later(source.queue_url, [message])
+                    continue
                 self.stats.dead_lettered += 1
                 if source.dead_letter_url:
                     self._sqs.send_message(
