@@ -67,3 +67,17 @@ def test_out_of_claid_credits_keeps_the_job_then_redrive_finishes_it(make_pipeli
     p.drain()
     job = p.jobs()["incoming/cup.png"]
     assert job["status"] == "succeeded" and job["credits"] == Decimal(2)
+
+
+def test_tmp_url_from_a_host_not_allowed_is_kept_in_the_recorder_dlq(make_pipeline):
+    # The recorder only downloads from the configured Claid hosts: here the emulator's 127.0.0.1 is not one.
+    p: Pipeline = make_pipeline("temporary", parameters={"ClaidDownloadHosts": "*.claid.ai"})
+    p.upload("incoming/cup.png", metadata={"backdrop-number-of-images": "1"})
+    p.drain()
+    assert p.jobs() == {}  # nothing recorded from an image that could not be kept
+    dlq = p.stack.queue_url("RecorderDLQ")
+    [message] = p.sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, MessageAttributeNames=["All"])["Messages"]
+    event = json.loads(message["Body"])
+    assert event["detail-type"] == "Generation Succeeded"  # kept whole, to replay once the cause is fixed
+    assert "refusing to download" in message["MessageAttributes"]["ErrorMessage"]["StringValue"]
+    assert "?" not in message["MessageAttributes"]["ErrorMessage"]["StringValue"]  # no query strings in errors
