@@ -18,11 +18,10 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from PIL import Image
-
 from backdrop.uploads import Upload
 from backdrop_kit.runner import Runner, load_function
 from backdrop_kit.stack import LocalStack, StackOptions
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 JOBS = 6
@@ -62,8 +61,11 @@ def recorder_seconds_per_job(mode: str) -> float:
         runner = Runner(stack)
         s3 = stack.client("s3")
         for i in range(JOBS):
-            s3.put_object(Bucket=stack.uploads_bucket, Key=f"incoming/bench-{i}.png",
-                          Body=(ROOT / "kit/backdrop_kit/samples/espresso-cup.png").read_bytes())
+            s3.put_object(
+                Bucket=stack.uploads_bucket,
+                Key=f"incoming/bench-{i}.png",
+                Body=(ROOT / "kit/backdrop_kit/samples/espresso-cup.png").read_bytes(),
+            )
         runner.drain(timeout=300)
         events = [e for e in stack.bus_events() if e["detail-type"] == "Generation Succeeded"]
         recorder = load_function(stack, "RecorderFunction")
@@ -87,10 +89,16 @@ def main() -> int:
     temporary = recorder_seconds_per_job("temporary")
     connected = recorder_seconds_per_job("connected")
     rows = [
-        ("processor peak memory, 20 MB upload / 50 KB upload", f"{large / small:.2f}",
-         f"{large / 1024:.0f} KiB / {small / 1024:.0f} KiB"),
-        ("recorder image handling per job, temporary bucket / connected storage",
-         f"{temporary / max(connected, 1e-6):.0f}", f"{temporary * 1000:.1f} ms / {connected * 1000:.3f} ms"),
+        (
+            "processor peak memory, 20 MB upload / 50 KB upload",
+            f"{large / small:.2f}",
+            f"{large / 1024:.0f} KiB / {small / 1024:.0f} KiB",
+        ),
+        (
+            "recorder image handling per job, temporary bucket / connected storage",
+            f"{temporary / max(connected, 1e-6):.0f}",
+            f"{temporary * 1000:.1f} ms / {connected * 1000:.3f} ms",
+        ),
     ]
     table = ["| measure | ratio | raw |", "|---|---|---|", *[f"| {a} | {b} | {c} |" for a, b, c in rows]]
     report = "\n".join(
@@ -106,8 +114,10 @@ def main() -> int:
     )
     (ROOT / "docs" / "bench.md").write_text(report)
     print(report)
-    print(json.dumps({"processor_memory_ratio": large / small, "recorder_time_ratio": temporary / max(connected, 1e-6)}),
-          file=sys.stderr)
+    print(
+        json.dumps({"processor_memory_ratio": large / small, "recorder_time_ratio": temporary / max(connected, 1e-6)}),
+        file=sys.stderr,
+    )
     return 0
 
 

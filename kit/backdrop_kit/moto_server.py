@@ -83,7 +83,7 @@ def serve(port: int) -> None:
 
     def serialized(environ: dict[str, object], start_response: object) -> object:
         with lock:
-            return list(app(environ, start_response))  # type: ignore[arg-type]
+            return list(app(environ, start_response))
 
     run_simple("127.0.0.1", port, serialized, threaded=True, request_handler=MotoRequestHandler)  # type: ignore[arg-type]
 

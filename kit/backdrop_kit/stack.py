@@ -311,7 +311,7 @@ class LocalStack:
     # --- reading what happened --------------------------------------------------------------------------
     def _drain_queue(self, queue_url: str) -> list[dict[str, Any]]:
         sqs = self.client("sqs")
-        bodies = []
+        bodies: list[dict[str, Any]] = []
         while True:
             messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
             if not messages:

@@ -29,7 +29,7 @@ def _tag(name: str) -> Callable[[yaml.Loader, yaml.Node], dict[str, Any]]:
         elif isinstance(node, yaml.SequenceNode):
             value = loader.construct_sequence(node, deep=True)
         else:
-            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+            value = loader.construct_mapping(node, deep=True)
         return {key: value}
 
     return construct

@@ -102,8 +102,8 @@ class ClaidEmulator:
 
         self._server = ThreadingHTTPServer((self.config.host, self.config.port), Handler)
         self._server.daemon_threads = True
-        host, port = self._server.server_address[:2]
-        self.base_url = f"http://{host}:{port}"
+        port = self._server.server_address[1]
+        self.base_url = f"http://{self.config.host}:{port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="claid-emulator", daemon=True)
         self._thread.start()
         return self.base_url
@@ -345,7 +345,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise _Reply(404, "not_found", "not_found", "no such temporary image")
         if found is False:
             raise _Reply(410, "expired", "not_found", "this temporary image has expired")
-        data, mime = found  # type: ignore[misc]
+        data, mime = found
         self._send(200, None, raw=data, content_type=mime)
 
     def _create_storage(self, body: Any) -> None:
@@ -357,8 +357,8 @@ class _Handler(BaseHTTPRequestHandler):
             details["name"] = ["a string of 1 to 50 characters"]
         if body.get("type") != "s3":
             details["type"] = ["only s3 is supported by the emulator"]
-        params = body.get("parameters") if isinstance(body.get("parameters"), dict) else {}
-        creds = params.get("credentials") if isinstance(params.get("credentials"), dict) else {}
+        params: dict[str, Any] = body["parameters"] if isinstance(body.get("parameters"), dict) else {}
+        creds: dict[str, Any] = params["credentials"] if isinstance(params.get("credentials"), dict) else {}
         if not isinstance(params.get("bucket"), str) or not params.get("bucket"):
             details["parameters.bucket"] = ["required"]
         for field_name in ("access_key", "secret_access_key"):
@@ -499,7 +499,7 @@ class _Handler(BaseHTTPRequestHandler):
                 else:
                     stem, dot, suffix = str(file_name).rpartition(".")
                     rel = (
-                        file_name
+                        str(file_name)
                         if index == 0
                         else (f"{stem}-{index + 1}.{suffix}" if dot else f"{file_name}-{index + 1}")
                     )

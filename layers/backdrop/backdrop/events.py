@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 SOURCE = "backdrop"
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION: Literal["1.0"] = "1.0"
 
 Status = Literal["succeeded", "failed", "rejected"]
 DETAIL_TYPES: dict[str, str] = {

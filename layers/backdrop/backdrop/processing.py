@@ -252,7 +252,7 @@ class Processor:
                 request_id=result.request_id,
                 attempts=result.attempts,
                 retried=result.retried,
-                input=input_kind,  # type: ignore[arg-type]
+                input=input_kind,
                 destination=destination,
             ),
             **base,
@@ -264,7 +264,7 @@ class Processor:
             self.config.event_bus_name,
             BUDGET_ALERT,
             BudgetAlertDetail(kind=kind, month=month, message=message, **fields),
-        )  # type: ignore[arg-type]
+        )
 
 
 def profile_loader(ssm_provider: Any, path: str) -> ProfileLoader:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -99,7 +99,7 @@ class SceneRequest(_Model):
     scene: TextScene | TemplateScene | ShadowScene
     output: Output | str | None = None
 
-    def body(self) -> dict[str, object]:
+    def body(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
 
     @property
