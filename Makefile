@@ -24,8 +24,12 @@ sam: $(SAM_VENV)/bin/sam
 demo: $(BIN)/backdrop
 	$(BIN)/backdrop demo
 
+# Lint first (seconds), then the suite: unit, emulator, integration (moto + emulator over HTTP), template
+# (cfn-lint, sam validate, sam build), e2e chaos. Two workers: the machine has two cores.
 test: $(BIN)/backdrop $(SAM_VENV)/bin/sam
-	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(BIN)/pytest -n 2
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(BIN)/pytest -n 2 -p no:cacheprovider
 
 lint: $(BIN)/backdrop
 	$(BIN)/ruff check .
