@@ -117,3 +117,10 @@ def test_ledger_equals_sum_of_jobs(dynamodb, table):
     total = ledger.month_usage(MONTH)["total"]
     assert total["credits_used"] == Decimal(14) == sum(ledger.job(f"j{i}")["credits"] for i in range(4))
     assert total["jobs_failed"] == 1 and total["jobs_succeeded"] == 3
+
+
+def test_an_alert_is_claimed_once_per_period(dynamodb, table):
+    ledger = Ledger(dynamodb, table)
+    assert ledger.claim_alert(MONTH, "budget_exhausted") is True
+    assert ledger.claim_alert(MONTH, "budget_exhausted") is False
+    assert ledger.claim_alert("2026-12", "budget_exhausted") is True

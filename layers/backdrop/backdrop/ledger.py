@@ -6,6 +6,7 @@ Items in the application table (pk / sk):
   RESERVATION#<job_id>  / RESERVATION credits held for a job between the processor and the recorder
   LEDGER#<YYYY-MM>      / TOTAL      credits_used, images, jobs_*; credits_reserved; committed = used + reserved
   LEDGER#<YYYY-MM>      / PROFILE#<name>  the same counters for one profile ("-" for none)
+  ALERT#<period>        / <kind>     marks an alert as sent, so each goes out once per period
 DynamoDB conditions cannot add, so the budget is enforced on `committed` with the bound computed here.
 """
 
@@ -142,6 +143,26 @@ class Ledger:
             if exc.response["Error"]["Code"] == "TransactionCanceledException" and _cancel_codes(exc)[:1] == [
                 "ConditionalCheckFailed"
             ]:
+                return False
+            raise
+        return True
+
+    def claim_alert(self, period: str, kind: str) -> bool:
+        """True for the first caller only: an alert such as "budget exhausted" goes out once per period."""
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=_av(
+                    {
+                        "pk": f"ALERT#{period}",
+                        "sk": kind,
+                        "expires_at": int(datetime.now(UTC).timestamp()) + RESERVATION_TTL_SECONDS * 5,
+                    }
+                ),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
             raise
         return True

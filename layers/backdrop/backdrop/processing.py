@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -158,7 +159,8 @@ class Processor:
             self._alert(
                 "budget_exhausted",
                 job.month,
-                f"upload refused: {worst} credits would exceed the monthly budget of {budget}",
+                f"uploads are being refused: the monthly budget of {budget} credits is spent or reserved",
+                once_per=job.month,
                 budget=float(budget),
             )
             return GenerationDetail(
@@ -176,6 +178,7 @@ class Processor:
                 "budget_threshold",
                 job.month,
                 f"{threshold}% of the monthly credit budget is committed",
+                once_per=f"{job.month}/{threshold}",
                 threshold_percent=threshold,
                 committed=float(reservation.committed or 0),
                 budget=float(self.ledger.budget),
@@ -193,6 +196,7 @@ class Processor:
                     "claid_out_of_credits",
                     job.month,
                     "Claid says the account has no API calls left: jobs wait in the queue until credits are added",
+                    once_per=datetime.now(UTC).strftime("%Y-%m-%dT%H"),  # at most hourly while it lasts
                     claid_request_id=exc.request_id,
                 )
             raise
@@ -258,13 +262,12 @@ class Processor:
             **base,
         )
 
-    def _alert(self, kind: str, month: str, message: str, **fields: Any) -> None:
-        publish(
-            self.events,
-            self.config.event_bus_name,
-            BUDGET_ALERT,
-            BudgetAlertDetail(kind=kind, month=month, message=message, **fields),
-        )
+    def _alert(self, kind: str, month: str, message: str, *, once_per: str | None = None, **fields: Any) -> None:
+        """Puts a Budget Alert on the bus; with `once_per`, only the first of that kind in that period."""
+        if once_per is not None and not self.ledger.claim_alert(once_per, kind):
+            return
+        alert = BudgetAlertDetail(kind=kind, month=month, message=message, **fields)
+        publish(self.events, self.config.event_bus_name, BUDGET_ALERT, alert)
 
 
 def profile_loader(ssm_provider: Any, path: str) -> ProfileLoader:
