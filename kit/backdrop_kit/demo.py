@@ -178,15 +178,17 @@ def draw_contact_sheet(rows: list[SheetRow], target: Path) -> Path:
         y = PAD + r * (THUMB + LABEL + PAD)
         for c, image_path in enumerate([source, *variants]):
             x = PAD + c * (THUMB + PAD)
-            with Image.open(image_path) as img:
-                thumb = ImageOps.contain(img.convert("RGBA"), (THUMB, THUMB))
             tile = Image.new("RGBA", (THUMB, THUMB), (225, 225, 220, 255))
-            tile.alpha_composite(thumb, ((THUMB - thumb.width) // 2, (THUMB - thumb.height) // 2))
-            sheet.paste(tile.convert("RGB"), (x, y))
-            label = f"input: {source.name}" if c == 0 else f"variant {c}  {image_path.suffix[1:]}"
-            if c > 0:
+            size = ""
+            try:
                 with Image.open(image_path) as img:
-                    label += f"  {img.width}x{img.height}"
+                    thumb = ImageOps.contain(img.convert("RGBA"), (THUMB, THUMB))
+                    size = f"  {img.width}x{img.height}"
+                tile.alpha_composite(thumb, ((THUMB - thumb.width) // 2, (THUMB - thumb.height) // 2))
+            except (OSError, ValueError):  # an input that is not a picture (it was rejected): say so
+                ImageDraw.Draw(tile).text((12, THUMB // 2), "not an image", fill=(120, 40, 40), font=font)
+            sheet.paste(tile.convert("RGB"), (x, y))
+            label = f"input: {source.name}" if c == 0 else f"variant {c}  {image_path.suffix[1:]}{size}"
             draw.text((x, y + THUMB + 4), label[:40], fill=(40, 40, 40), font=font)
     target.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(target)

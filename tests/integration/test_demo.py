@@ -1,0 +1,68 @@
+"""The main job, as `make demo` runs it, on a small input set."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+from backdrop_kit.cli import main
+from backdrop_kit.demo import DemoOptions, run_demo
+from PIL import Image
+
+SAMPLES = Path(__file__).resolve().parents[2] / "kit" / "backdrop_kit" / "samples"
+
+
+def test_demo_makes_variants_a_contact_sheet_and_a_credit_summary(tmp_path):
+    lines: list[str] = []
+    result = run_demo(
+        DemoOptions(
+            files=[SAMPLES / "teal-vase-cutout.png"], out_dir=tmp_path, number_of_images=2, output_format="webp"
+        ),
+        progress=lines.append,
+    )
+    [row] = result.jobs
+    assert (row.status, row.images, row.credits) == ("succeeded", 2, 4.0)
+    assert result.ledger_credits == 4.0 and result.ledger_images == 2
+    for path in row.outputs:
+        with Image.open(path) as img:
+            assert (img.format, img.size) == ("WEBP", (1024, 1024))
+    assert result.contact_sheet is not None
+    with Image.open(result.contact_sheet) as sheet:
+        assert sheet.width > sheet.height  # input + 2 variants in one row
+    assert any("draining the pipeline" in line for line in lines)
+
+
+def test_demo_cli_json_and_a_bad_file(tmp_path, capsys):
+    not_a_photo = tmp_path / "notes.png"
+    not_a_photo.write_text("hello")
+    code = main(["demo", str(not_a_photo), "--out", str(tmp_path / "out"), "--json", "--quiet", "--images", "1"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0
+    [job] = report["jobs"]
+    assert (job["status"], job["reason"], job["credits"]) == ("rejected", "not_an_image", 0.0)
+    assert main(["demo", str(tmp_path / "missing.png")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_emulator_command_serves_until_stopped():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backdrop_kit.cli", "emulator", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        url = first.split(" on ", 1)[1].split(" ", 1)[0]
+        answer = httpx.post(url + "/v1-ea/scene/create", json={}, headers={"Authorization": "Bearer local-test-key"})
+        assert answer.status_code == 422
+        assert "POST /v1-ea/scene/create 422" in proc.stdout.readline()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
