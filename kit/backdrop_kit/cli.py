@@ -91,6 +91,58 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_connect_storage(args: argparse.Namespace) -> int:
+    """Registers the uploads bucket with Claid as a storage connector (Claid's storage API)."""
+    import os
+
+    import httpx
+
+    api_key = os.environ.get("CLAID_API_KEY", "")
+    access_key = os.environ.get("CLAID_CONNECTOR_ACCESS_KEY_ID", "")
+    secret_key = os.environ.get("CLAID_CONNECTOR_SECRET_ACCESS_KEY", "")
+    missing = [
+        n
+        for n, v in (
+            ("CLAID_API_KEY", api_key),
+            ("CLAID_CONNECTOR_ACCESS_KEY_ID", access_key),
+            ("CLAID_CONNECTOR_SECRET_ACCESS_KEY", secret_key),
+        )
+        if not v
+    ]
+    if missing:
+        print(
+            f"backdrop connect-storage: set {', '.join(missing)} (secrets are read from the environment, "
+            "never from arguments)",
+            file=sys.stderr,
+        )
+        return 2
+    body = {
+        "name": args.name,
+        "type": "s3",
+        "parameters": {
+            "bucket": args.bucket,
+            "path": args.path,
+            "credentials": {"access_key": access_key, "secret_access_key": secret_key},
+        },
+    }
+    answer = httpx.post(
+        args.claid_url.rstrip("/") + "/v1/storage/storages",
+        json=body,
+        headers={"Authorization": f"Bearer {api_key}"},
+        timeout=30,
+    )
+    if answer.status_code != 200:
+        print(
+            f"backdrop connect-storage: Claid answered {answer.status_code} "
+            f"(x-request-id {answer.headers.get('x-request-id')}): {answer.text[:500]}",
+            file=sys.stderr,
+        )
+        return 1
+    print(json.dumps(answer.json()["data"], indent=2))
+    print(f"deploy with ClaidStorageName={args.name} ClaidStoragePrefix={args.path}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="backdrop", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -134,6 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
     redrive.add_argument("--queue-url", required=True, help="JobsQueueUrl output of the stack")
     redrive.add_argument("--limit", type=int, default=0, help="move at most this many (0 = all)")
     redrive.set_defaults(func=cmd_redrive)
+
+    connect = sub.add_parser("connect-storage", help="register the uploads bucket with Claid (storage connector)")
+    connect.add_argument("--name", required=True, help="connector name (at most 50 characters), e.g. backdrop")
+    connect.add_argument("--bucket", required=True, help="the UploadsBucketName output of the stack")
+    connect.add_argument("--path", default="", help="prefix inside the bucket the connector covers (default: all)")
+    connect.add_argument("--claid-url", default="https://api.claid.ai")
+    connect.set_defaults(func=cmd_connect_storage)
     return parser
 
 

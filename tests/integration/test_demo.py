@@ -66,3 +66,20 @@ def test_emulator_command_serves_until_stopped():
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)
+
+
+def test_connect_storage_registers_the_bucket_without_echoing_secrets(monkeypatch, capsys):
+    from backdrop_kit.emulator import ClaidEmulator
+
+    with ClaidEmulator() as emulator:
+        args = ["connect-storage", "--name", "backdrop", "--bucket", "shop-uploads", "--claid-url", emulator.base_url]
+        assert main(args) == 2  # no secrets in the environment: refused, with the names to set
+        assert "CLAID_API_KEY" in capsys.readouterr().err
+        monkeypatch.setenv("CLAID_API_KEY", "local-test-key")
+        monkeypatch.setenv("CLAID_CONNECTOR_ACCESS_KEY_ID", "AKIAEXAMPLE")
+        monkeypatch.setenv("CLAID_CONNECTOR_SECRET_ACCESS_KEY", "very-secret")
+        assert main(args) == 0
+        out = capsys.readouterr()
+        assert json.loads(out.out)["name"] == "backdrop" and "very-secret" not in out.out + out.err
+        assert main(args) == 1  # the name is taken: Claid's 409 is shown
+        assert "409" in capsys.readouterr().err
