@@ -18,7 +18,7 @@ import httpx
 
 from backdrop_kit.emulator import images
 from backdrop_kit.emulator.schema import Invalid, destination_parts, parse
-from backdrop_kit.emulator.storage import Connectors, TemporaryBucket
+from backdrop_kit.emulator.storage import Connector, Connectors, TemporaryBucket
 
 SCENE_PATHS = ("/v1-ea/scene/create", "/v1/scene/create")
 CREDITS_PER_IMAGE = 2.0
@@ -224,18 +224,24 @@ class ClaidEmulator:
                 + (f" fault={call.fault}" if call.fault else "")
             )
 
+    def connector(self, name: str, field: str, headers: dict[str, str] | None = None) -> Connector:
+        """The named storage; an unknown name is a 400 (Claid cannot retrieve from or write to it)."""
+        found = self.connectors.get(name)
+        if found is None:
+            raise _Reply(
+                400,
+                "storage_not_found",
+                "bad_request",
+                f"storage {name!r} is not connected",
+                {field: [f"unknown storage {name}"]},
+                headers,
+            )
+        return found
+
     def fetch(self, url: str) -> bytes:
         if url.startswith("storage://"):
             name, path = destination_parts(url)
-            connector = self.connectors.get(name)
-            if connector is None:
-                raise _Reply(
-                    400,
-                    "storage_not_found",
-                    "bad_request",
-                    f"storage {name!r} is not connected",
-                    {"object.image_url": [f"unknown storage {name}"]},
-                )
+            connector = self.connector(name, "object.image_url")
             try:
                 return self.connectors.read(connector, unquote(path))
             except Exception as exc:
@@ -418,16 +424,7 @@ class _Handler(BaseHTTPRequestHandler):
             connector = None
             if request.output.destination:
                 name, _ = destination_parts(request.output.destination)
-                connector = owner.connectors.get(name)
-                if connector is None:
-                    raise _Reply(
-                        400,
-                        "storage_not_found",
-                        "bad_request",
-                        f"storage {name!r} is not connected",
-                        {"output.destination": [f"unknown storage {name}"]},
-                        headers,
-                    )
+                connector = owner.connector(name, "output.destination", headers)
             if not owner.charge(cost):
                 raise _Reply(402, "no_credits", "payment_required", "No API calls left", headers=headers)
             try:

@@ -54,6 +54,13 @@ def _cancel_codes(exc: ClientError) -> list[str]:
     return [reason.get("Code", "None") for reason in exc.response.get("CancellationReasons", [])]
 
 
+def _first_condition_failed(exc: ClientError) -> bool:
+    """A cancelled transaction whose first item's condition failed: the write it guards was already done."""
+    return exc.response["Error"]["Code"] == "TransactionCanceledException" and _cancel_codes(exc)[:1] == [
+        "ConditionalCheckFailed"
+    ]
+
+
 @dataclass(frozen=True)
 class Reservation:
     outcome: Literal["reserved", "already_reserved", "over_budget"]
@@ -140,9 +147,7 @@ class Ledger:
                 ]
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "TransactionCanceledException" and _cancel_codes(exc)[:1] == [
-                "ConditionalCheckFailed"
-            ]:
+            if _first_condition_failed(exc):
                 return False
             raise
         return True
@@ -262,9 +267,7 @@ class Ledger:
         try:
             self._db.transact_write_items(TransactItems=items)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "TransactionCanceledException" and _cancel_codes(exc)[:1] == [
-                "ConditionalCheckFailed"
-            ]:
+            if _first_condition_failed(exc):
                 return False
             raise
         return True
