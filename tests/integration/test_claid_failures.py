@@ -81,3 +81,18 @@ def test_tmp_url_from_a_host_not_allowed_is_kept_in_the_recorder_dlq(make_pipeli
     assert event["detail-type"] == "Generation Succeeded"  # kept whole, to replay once the cause is fixed
     assert "refusing to download" in message["MessageAttributes"]["ErrorMessage"]["StringValue"]
     assert "?" not in message["MessageAttributes"]["ErrorMessage"]["StringValue"]  # no query strings in errors
+
+
+def test_unreadable_api_key_keeps_the_job_and_holds_no_credits(make_pipeline):
+    p: Pipeline = make_pipeline()
+    secrets = p.stack.client("secretsmanager")
+    secrets.delete_secret(SecretId=p.stack.physical["ClaidApiKeySecret"], ForceDeleteWithoutRecovery=True)
+    p.upload("incoming/cup.png", metadata={"backdrop-number-of-images": "1"})
+    p.drain(timeout=180)
+    assert p.jobs() == {} and p.scene_calls() == []
+    assert p.queue_depth("JobsDLQ") == 1  # kept for a redrive once the secret is back
+    from backdrop.jobs import current_month
+    from backdrop.ledger import Ledger
+
+    usage = Ledger(p.stack.client("dynamodb"), p.stack.app_table).month_usage(current_month())["total"]
+    assert usage["committed"] == 0 and usage["credits_reserved"] == 0

@@ -153,6 +153,10 @@ class Processor:
             "output_prefix": job.output_prefix,
             "autoprompt": settings.autoprompt,
         }
+        # Everything that can fail for want of configuration happens before credits are held.
+        image_url, input_kind = self._input_url(job)
+        destination = self._destination(job)
+        request = build_scene_request(settings, image_url, destination)
         reservation = self.ledger.reserve(job.job_id, job.month, worst)
         if reservation.outcome == "over_budget":
             budget = self.ledger.budget
@@ -183,13 +187,11 @@ class Processor:
                 committed=float(reservation.committed or 0),
                 budget=float(self.ledger.budget),
             )
-        image_url, input_kind = self._input_url(job)
-        destination = self._destination(job)
-        request = build_scene_request(settings, image_url, destination)
         reserved = Credits(month=job.month, reserved=float(worst))
         try:
             result = self.claid().create_scene(request, deadline)
         except (ClaidTransientError, ClaidOutOfCredits) as exc:
+            # The job goes back to the queue: give the credits back until it is tried again.
             self.ledger.release(job.job_id, job.month, worst)
             if isinstance(exc, ClaidOutOfCredits):
                 self._alert(
@@ -220,6 +222,10 @@ class Processor:
                 ),
                 **base,
             )
+        except Exception:
+            # Anything else (the API key could not be read, ...): retried later, holding nothing meanwhile.
+            self.ledger.release(job.job_id, job.month, worst)
+            raise
         return self._succeeded(job, result, reserved, input_kind, destination, base)
 
     def _succeeded(

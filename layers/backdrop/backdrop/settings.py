@@ -141,6 +141,7 @@ def resolve_settings(
         layers.append((f"profile {profile_name}" if profile_name else "profile", profile))
     layers.append(("object metadata", metadata))
     merged: dict[str, Any] = {}
+    sources: dict[str, str] = {}  # which source each merged value came from, for error messages
     for source, values in layers:
         unknown = sorted(set(values) - SETTING_NAMES)
         if unknown:
@@ -172,8 +173,7 @@ def resolve_settings(
                 ):
                     merged.pop(option, None)
             merged[name] = value
-            merged.setdefault("_sources", {})[name] = source
-    sources: dict[str, str] = merged.pop("_sources", {})
+            sources[name] = source
     try:
         return Settings.model_validate(merged)
     except ValidationError as exc:
