@@ -6,7 +6,8 @@ from typing import Any
 
 import boto3
 import httpx
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from backdrop.config import RecorderConfig
 from backdrop.events import BUDGET_ALERT, GENERATION_DETAIL_TYPES, BudgetAlertDetail, GenerationDetail
@@ -15,6 +16,7 @@ from backdrop.recording import Recorder
 
 config = RecorderConfig.from_env()
 logger = Logger()
+metrics = Metrics()  # namespace from POWERTOOLS_METRICS_NAMESPACE; one EMF line per invocation
 dynamodb = boto3.client("dynamodb")
 recorder = Recorder(
     config=config,
@@ -30,6 +32,7 @@ class UnexpectedEvent(ValueError):
     pass
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     detail_type = event.get("detail-type")
@@ -45,6 +48,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     # A detail that does not validate raises: EventBridge retries, then the recorder DLQ keeps it.
     detail = GenerationDetail.model_validate(event.get("detail"))
     outcome = recorder.record(detail)
+    if outcome.recorded:  # counted once per job, like the ledger
+        metrics.add_metric(name=f"Jobs{detail.status.title()}", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="CreditsUsed", unit=MetricUnit.Count, value=detail.credits.used)
+        metrics.add_metric(name="ImagesGenerated", unit=MetricUnit.Count, value=detail.images)
     logger.info(
         "recorded",
         job_id=outcome.job_id,

@@ -318,7 +318,11 @@ class Runner:
             raise errors[0]
         return self.stats
 
-    def invoke(self, function_id: str, event: dict[str, Any]) -> Any:
+    def function(self, function_id: str) -> LoadedFunction:
+        """The first warm instance of a function (loaded on first use)."""
         if function_id not in self._workers:
             self._workers[function_id] = [load_function(self.stack, function_id)]
-        return self._workers[function_id][0].invoke(event)
+        return self._workers[function_id][0]
+
+    def invoke(self, function_id: str, event: dict[str, Any]) -> Any:
+        return self.function(function_id).invoke(event)

@@ -75,7 +75,16 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         endpoint = self.moto.start()
-        self._set_env({**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint})
+        # Process-wide, because Powertools reads these at call time, not only at import: no EMF metric lines
+        # and no X-Ray segments from local runs.
+        self._set_env(
+            {
+                **LOCAL_CREDENTIALS,
+                "AWS_ENDPOINT_URL": endpoint,
+                "POWERTOOLS_METRICS_DISABLED": "true",
+                "POWERTOOLS_TRACE_DISABLED": "true",
+            }
+        )
         self.emulator.config.s3_endpoint_url = endpoint
         claid_url = self.emulator.start()
         self.parameters = {

@@ -104,3 +104,23 @@ def test_nothing_the_pipeline_writes_triggers_it_again(pipeline: Pipeline):
     pipeline.drain()
     assert len(pipeline.scene_calls()) == 1
     assert list(pipeline.jobs()) == ["incoming/cup.png"]
+
+
+def test_recorder_emits_metrics_once_per_job(pipeline: Pipeline, capsys, monkeypatch):
+    from pathlib import Path
+
+    event = json.loads(
+        (Path(__file__).resolve().parents[2] / "events/eventbridge-generation-rejected.json").read_text()
+    )
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    # Powertools keeps metrics in a store shared by every Metrics object in the process, and with metrics
+    # disabled (the local default) it never flushes it: start from empty, as a fresh Lambda process does.
+    pipeline.runner.function("RecorderFunction").module.metrics.clear_metrics()
+    capsys.readouterr()
+    pipeline.runner.invoke("RecorderFunction", event)
+    pipeline.runner.invoke("RecorderFunction", event)  # a redelivery: recorded once, counted once
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    counted = [m for m in emf if "JobsRejected" in m]
+    [metrics] = counted
+    assert (metrics["JobsRejected"], metrics["CreditsUsed"], metrics["ImagesGenerated"]) == ([1.0], [0.0], [0.0])
+    assert metrics["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Backdrop"
