@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
 import httpx
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import (
@@ -19,13 +21,12 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from backdrop.claid import ClaidClient, ClaidRateLimited, ClaidTransientError, Deadline
-from backdrop.claid.errors import ClaidOutOfCredits
+from backdrop.claid import ClaidClient, ClaidRateLimiter, Deadline
 from backdrop.config import ProcessorConfig
-from backdrop.events import GenerationDetail, publish
+from backdrop.events import GenerationDetail
 from backdrop.jobs import Job
 from backdrop.ledger import Ledger
-from backdrop.processing import Processor, profile_loader
+from backdrop.processing import HandBack, JobInProgressElsewhere, Processor, profile_loader
 from backdrop.uploads import MalformedMessage, UploadRejected, uploads_from_message
 
 # Cold start: environment, clients, persistence. Everything below is reused across invocations.
@@ -37,7 +38,9 @@ events = boto3.client("events")
 dynamodb = boto3.client("dynamodb")
 secrets = SecretsProvider(boto3_client=boto3.client("secretsmanager"))
 ssm = SSMProvider(boto3_client=boto3.client("ssm"))
-http = httpx.Client()
+# Every record of a batch may be waiting on Claid at once: one connection each.
+http = httpx.Client(limits=httpx.Limits(max_connections=config.parallel_records + 2))
+workers = ThreadPoolExecutor(max_workers=config.parallel_records, thread_name_prefix="record")
 persistence = DynamoDBPersistenceLayer(table_name=config.idempotency_table_name, boto3_client=dynamodb)
 idempotency = IdempotencyConfig(
     event_key_jmespath="job_id",
@@ -46,7 +49,17 @@ idempotency = IdempotencyConfig(
 )
 # Every failed record is reported as a batch item failure, even when all of them fail: the outcome for each
 # message is the same as a raised error, without an invocation error in the logs for an ordinary retry.
-batch = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+batch = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+limiter = (
+    ClaidRateLimiter(
+        dynamodb,
+        config.app_table_name,
+        per_second=config.claid_requests_per_second,
+        per_minute=config.claid_requests_per_minute,
+    )
+    if config.claid_requests_per_second or config.claid_requests_per_minute
+    else None
+)
 _claid: ClaidClient | None = None
 _deadline = Deadline.after(900)
 
@@ -55,7 +68,14 @@ def claid_client() -> ClaidClient:
     global _claid
     if _claid is None:
         api_key = str(secrets.get(config.claid_api_key_secret_arn, max_age=300))
-        _claid = ClaidClient(api_key, base_url=config.claid_base_url, scene_path=config.claid_scene_path, http=http)
+        _claid = ClaidClient(
+            api_key,
+            base_url=config.claid_base_url,
+            scene_path=config.claid_scene_path,
+            http=http,
+            call_budget=config.claid_call_budget_seconds,
+            limiter=limiter,
+        )
     return _claid
 
 
@@ -75,8 +95,19 @@ def generate_once(job: Job) -> dict[str, Any]:
     return processor.generate(job, _deadline).model_dump(mode="json")
 
 
+def run_once(job: Job) -> GenerationDetail:
+    try:
+        return GenerationDetail.model_validate(generate_once(job=job))
+    except IdempotencyAlreadyInProgressError:
+        raise JobInProgressElsewhere(job.job_id) from None
+
+
+class HandedBack(Exception):
+    """Reported as a batch item failure: the message is back in the queue, visible after the hold."""
+
+
 def _hold_message(record: SQSRecord, seconds: float) -> None:
-    """Keep a message invisible until Claid's rate limit resets, instead of the queue's fixed timeout."""
+    """Make a handed-back message visible again after `seconds`, instead of the queue's long timeout."""
     _, _, _, _region, account, name = record.event_source_arn.split(":", 5)
     queue_url = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
     sqs.change_message_visibility(
@@ -97,38 +128,20 @@ def record_handler(record: SQSRecord) -> None:
         logger.info("s3:TestEvent or no ObjectCreated record: nothing to do", message_id=record.message_id)
     for upload in uploads:
         try:
-            planned = processor.plan(upload)
+            outcome = processor.handle(upload, run_once, _deadline)
         except UploadRejected as exc:
             logger.warning("ignored key", reason=exc.reason, key=upload.key)
             continue
-        if isinstance(planned, GenerationDetail):
-            outcome = planned
-        else:
-            try:
-                outcome = GenerationDetail.model_validate(generate_once(job=planned))
-            except IdempotencyAlreadyInProgressError:
-                logger.info("job already in progress elsewhere; retrying later", job_id=planned.job_id)
-                raise
-            except ClaidRateLimited as exc:
-                if exc.retry_after:
-                    _hold_message(record, exc.retry_after)
-                logger.warning(
-                    "Claid rate limit; job goes back to the queue",
-                    job_id=planned.job_id,
-                    retry_after=exc.retry_after,
-                    claid_request_id=exc.request_id,
-                )
-                raise
-            except (ClaidTransientError, ClaidOutOfCredits) as exc:
-                logger.warning(
-                    "Claid trouble; job goes back to the queue",
-                    job_id=planned.job_id,
-                    reason=exc.reason,
-                    status=exc.status,
-                    claid_request_id=exc.request_id,
-                )
-                raise
-        publish(events, config.event_bus_name, outcome.detail_type, outcome)
+        if isinstance(outcome, HandBack):
+            _hold_message(record, outcome.seconds)
+            logger.info(
+                "job handed back to the queue",
+                job_id=outcome.job_id,
+                reason=outcome.reason,
+                detail=outcome.message,
+                visible_in=round(outcome.seconds, 1),
+            )
+            raise HandedBack(outcome.reason)
         logger.info(
             "generation outcome",
             job_id=outcome.job_id,
@@ -139,9 +152,16 @@ def record_handler(record: SQSRecord) -> None:
         )
 
 
+async def async_record_handler(record: SQSRecord) -> None:
+    # Claid answers in seconds to tens of seconds: the batch's records wait on it side by side.
+    await asyncio.get_running_loop().run_in_executor(workers, record_handler, record)
+
+
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     global _deadline
     idempotency.register_lambda_context(context)
     _deadline = Deadline.from_lambda_context(context)
-    return process_partial_response(event=event, record_handler=record_handler, processor=batch, context=context)
+    return async_process_partial_response(
+        event=event, record_handler=async_record_handler, processor=batch, context=context
+    )

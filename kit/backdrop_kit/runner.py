@@ -108,7 +108,7 @@ class LoadedFunction:
 
 
 def load_function(stack: LocalStack, function_id: str) -> LoadedFunction:
-    spec = stack.template.functions()[function_id]
+    spec = stack.template.functions(stack.parameters)[function_id]
     environment = stack.function_environment(function_id)
     # The module gets the name Lambda gives it (the handler file's stem), not a unique one: libraries key
     # state on it (Powertools idempotency keys include the function's module), so it must match across
@@ -170,14 +170,22 @@ class Runner:
     """Drains the stack's queues through the handlers until nothing is left in flight."""
 
     def __init__(
-        self, stack: LocalStack, *, processor_workers: int = 1, progress: Callable[[str], None] | None = None
+        self,
+        stack: LocalStack,
+        *,
+        processor_workers: int | None = None,
+        progress: Callable[[str], None] | None = None,
     ) -> None:
+        """`processor_workers`: instances per SQS-fed function; by default as many as the event source's
+        MaximumConcurrency allows, as Lambda would run under a burst."""
         self.stack = stack
         self.stats = RunStats()
         self.progress = progress
         self._workers: dict[str, list[LoadedFunction]] = {}
         for source in stack.sources:
-            count = processor_workers if source.kind == "sqs" else 1
+            count = 1
+            if source.kind == "sqs":
+                count = processor_workers if processor_workers is not None else source.max_concurrency
             self._workers[source.function_id] = [load_function(stack, source.function_id) for _ in range(count)]
         self._sqs = stack.client("sqs")
         self._event_attempts: dict[str, int] = {}
@@ -205,7 +213,7 @@ class Runner:
             MaxNumberOfMessages=min(10, source.batch_size),
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
-            VisibilityTimeout=IN_FLIGHT_VISIBILITY_TIMEOUT,
+            VisibilityTimeout=max(IN_FLIGHT_VISIBILITY_TIMEOUT, 6 * int(fn.timeout)),
         )
         messages = answer.get("Messages", [])
         if not messages:
@@ -312,8 +320,9 @@ class Runner:
                     raise TimeoutError(f"queues still busy after {timeout:.0f}s: {self._in_flight()} message(s)")
         finally:
             stop.set()
+            longest = max((fn.timeout for fns in self._workers.values() for fn in fns), default=120.0)
             for thread in threads:
-                thread.join(timeout=130)
+                thread.join(timeout=longest + 10)
         if errors:
             raise errors[0]
         return self.stats

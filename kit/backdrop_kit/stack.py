@@ -36,6 +36,7 @@ class EventSource:
     batch_size: int = 10
     dead_letter_url: str | None = None  # eventbridge: where events go after the retries
     max_attempts: int = 3
+    max_concurrency: int = 1  # sqs: the event source's ScalingConfig.MaximumConcurrency
 
 
 @dataclass
@@ -288,8 +289,15 @@ class LocalStack:
             if event["Type"] == "SQS":
                 arn = str(self.resolve(props["Queue"]))
                 logical = next(q for q, a in self.attributes.items() if a == arn and q[1] == "Arn")[0]
+                scaling = self.resolve(props.get("ScalingConfig", {}))
                 self.sources.append(
-                    EventSource(function_id, "sqs", self.physical[logical], int(props.get("BatchSize", 10)))
+                    EventSource(
+                        function_id,
+                        "sqs",
+                        self.physical[logical],
+                        int(props.get("BatchSize", 10)),
+                        max_concurrency=int(scaling.get("MaximumConcurrency", 2)),
+                    )
                 )
             elif event["Type"] in ("EventBridgeRule", "CloudWatchEvent"):
                 # EventBridge cannot invoke code here: the rule targets an inbox queue the runner drains.

@@ -66,7 +66,7 @@ class FunctionSpec:
     handler: str
     module_file: Path
     function_name: str
-    timeout: int
+    timeout: int  # resolved with the parameters' defaults, or those given to Template.functions()
     memory: int
     environment: dict[str, Any]
     policy_statements: list[dict[str, Any]]
@@ -87,8 +87,13 @@ class Template:
     def resources_of_type(self, cfn_type: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.raw.get("Resources", {}).items() if v.get("Type") == cfn_type}
 
-    def functions(self) -> dict[str, FunctionSpec]:
+    def functions(self, parameters: dict[str, str] | None = None) -> dict[str, FunctionSpec]:
         globals_ = self.raw.get("Globals", {}).get("Function", {})
+        values = {**self.parameter_defaults(), **(parameters or {})}
+
+        def number(value: Any) -> int:
+            return int(self.resolve(value, parameters=values, physical={}, attributes={}))
+
         found = {}
         for logical_id, res in self.resources_of_type("AWS::Serverless::Function").items():
             props = res.get("Properties", {})
@@ -109,8 +114,8 @@ class Template:
                 handler=str(handler),
                 module_file=code_uri / (module.replace(".", "/") + ".py"),
                 function_name=attribute,
-                timeout=int(props.get("Timeout", globals_.get("Timeout", 3))),
-                memory=int(props.get("MemorySize", globals_.get("MemorySize", 128))),
+                timeout=number(props.get("Timeout", globals_.get("Timeout", 3))),
+                memory=number(props.get("MemorySize", globals_.get("MemorySize", 128))),
                 environment=environment,
                 policy_statements=statements,
                 events=dict(props.get("Events", {})),
@@ -170,6 +175,9 @@ class Template:
                             out.append(str(ref(name)))
                         i = end + 1
                     return "".join(out)
+                if key == "Fn::FindInMap":
+                    mapping, top, second = (str(walk(x)) for x in arg)
+                    return self.raw["Mappings"][mapping][top][second]
                 if key == "Fn::Join":
                     sep, items = arg
                     return str(sep).join(str(x) for x in walk(items))

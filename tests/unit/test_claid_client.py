@@ -4,6 +4,7 @@ import httpx
 import pytest
 from backdrop.claid import (
     ClaidAuthError,
+    ClaidCallNotStarted,
     ClaidClient,
     ClaidOutcomeUnknown,
     ClaidOutOfCredits,
@@ -13,6 +14,7 @@ from backdrop.claid import (
     Deadline,
     build_scene_request,
 )
+from backdrop.claid.limiter import StartSlot
 from backdrop.settings import Settings
 
 REQUEST = build_scene_request(Settings(prompt="on a table", number_of_images=2), "https://e/x.png", None)
@@ -45,6 +47,7 @@ def client_for(responses, sleeps=None, **kwargs):
         return answer
 
     recorded = sleeps if sleeps is not None else []
+    kwargs.setdefault("call_budget", 10.0)
     client = ClaidClient(
         "secret-key",
         base_url="https://api.claid.ai",
@@ -145,11 +148,53 @@ def test_status_maps_to_error_class_without_retry(status, error):
     assert err.value.details == {"scene.prompt": ["bad"]}
 
 
-def test_no_time_left_means_no_call():
-    client, calls = client_for([httpx.Response(200, json=OK)])
-    with pytest.raises(ClaidUnavailable):
-        client.create_scene(REQUEST, deadline(0.5))
-    assert calls == []
+def test_no_call_starts_unless_the_time_left_covers_the_call_budget():
+    client, calls = client_for([httpx.Response(200, json=OK)], call_budget=30.0)
+    with pytest.raises(ClaidCallNotStarted) as err:
+        client.create_scene(REQUEST, deadline(29.0))
+    assert calls == [] and err.value.attempts == 0 and err.value.retry_after
+    assert client.create_scene(REQUEST, deadline(30.0)).attempts == 1
+
+
+def test_the_call_budget_is_the_read_timeout():
+    seen = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.extensions["timeout"])
+        return httpx.Response(200, json=OK)
+
+    client = ClaidClient("k", http=httpx.Client(transport=httpx.MockTransport(handle)), call_budget=42.0)
+    client.create_scene(REQUEST, deadline(500.0))
+    assert seen[0]["read"] == 42.0 and seen[0]["connect"] == 5.0
+
+
+class FakeSchedule:
+    """Stands in for the shared rate-limit schedule: gives starts `delay` seconds from now."""
+
+    def __init__(self, now: float, delay: float) -> None:
+        self.now, self.delay, self.asked = now, delay, []
+
+    def wait_for_start(self, latest: float) -> StartSlot:
+        self.asked.append(latest)
+        at = self.now + self.delay
+        return StartSlot(at if at <= latest else None, at)
+
+
+def test_a_start_from_the_schedule_too_late_for_the_budget_sends_nothing():
+    schedule = FakeSchedule(now=1000.0, delay=25.0)
+    client, calls = client_for([httpx.Response(200, json=OK)], limiter=schedule, clock=lambda: 1000.0)
+    with pytest.raises(ClaidCallNotStarted) as err:
+        client.create_scene(REQUEST, deadline(30.0))  # budget 10: latest start 20 s from now
+    assert calls == [] and schedule.asked == [1020.0] and err.value.retry_after == 25.0
+
+
+def test_every_attempt_waits_for_its_own_start():
+    schedule = FakeSchedule(now=1000.0, delay=0.5)
+    client, calls = client_for(
+        [httpx.Response(503), httpx.Response(200, json=OK)], limiter=schedule, clock=lambda: 1000.0
+    )
+    assert client.create_scene(REQUEST, deadline(100.0)).attempts == 2
+    assert len(schedule.asked) == 2 and len(calls) == 2
 
 
 def test_garbage_200_is_an_unknown_outcome():

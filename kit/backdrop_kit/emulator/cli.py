@@ -18,7 +18,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate-per-second", type=int, default=4)
     parser.add_argument("--rate-per-minute", type=int, default=120)
     parser.add_argument("--fault-rate", type=float, default=0.0)
-    parser.add_argument("--fault-kinds", default="500,429,slow,drop")
+    parser.add_argument(
+        "--fault-kinds",
+        default="500,429,slow,drop",
+        help="comma-separated: 500, 429, slow, drop (no answer, nothing charged), lost (charged, answer lost)",
+    )
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        help="median seconds of a one-image call; more images, preference best and v2 take longer (0 = instant)",
+    )
+    parser.add_argument("--latency-sigma", type=float, default=0.25, help="spread of the log-normal latency")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--s3-endpoint-url", default=None, help="S3 endpoint for storage connectors")
     args = parser.parse_args(argv)
@@ -30,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         fault_rate=args.fault_rate,
         fault_kinds=tuple(k for k in args.fault_kinds.split(",") if k),
         seed=args.seed,
+        latency=args.latency,
+        latency_sigma=args.latency_sigma,
         s3_endpoint_url=args.s3_endpoint_url,
         host=args.host,
         port=args.port,
@@ -38,6 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     emulator.log = lambda line: print(line, flush=True)
     url = emulator.start()
     print(f"Claid emulator on {url} (POST /v1-ea/scene/create); Ctrl-C to stop", flush=True)
+    if args.latency:
+        model = emulator.latency
+        print(
+            f"latency: median {args.latency:g}s for one image, p99 {model.percentile_99():.1f}s; "
+            f"4 images: median {args.latency * model.shape(4):.1f}s, p99 {model.percentile_99(4):.1f}s",
+            flush=True,
+        )
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from backdrop_kit.emulator import images
+from backdrop_kit.emulator.latency import LatencyModel
 from backdrop_kit.emulator.schema import Invalid, destination_parts, parse
 from backdrop_kit.emulator.storage import Connector, Connectors, TemporaryBucket
 
@@ -32,9 +33,14 @@ class EmulatorConfig:
     rate_per_second: int = 4
     rate_per_minute: int = 120
     fault_rate: float = 0.0
+    # "drop": the connection closes before anything is generated or charged. "lost": Claid generated, stored
+    # and charged, then the answer never arrived (the worst case). "slow": slow_seconds more on top of latency.
     fault_kinds: tuple[str, ...] = ("500", "429", "slow", "drop")
     seed: int = 0
     slow_seconds: float = 2.0
+    # Median seconds of a one-image call (0 = instant); see latency.py for the distribution and its factors.
+    latency: float = 0.0
+    latency_sigma: float = 0.25
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
     tmp_url_ttl_seconds: float = 86400.0
@@ -54,6 +60,10 @@ class CallRecord:
     images_returned: int = 0
     credits_charged: float = 0.0
     body: dict[str, Any] | None = None
+    started: float = 0.0  # time.monotonic() when the request arrived
+    finished: float = 0.0  # ... and when it was answered (or dropped)
+    latency: float = 0.0  # the generation time drawn for this call
+    answered: bool = True  # False: the client got no answer (dropped, lost, or it had hung up)
 
 
 class _Reply(Exception):
@@ -86,6 +96,7 @@ class ClaidEmulator:
         self.tmp = TemporaryBucket(lambda: self.config.tmp_url_ttl_seconds)
         self._lock = threading.Lock()
         self._rng = random.Random(self.config.seed)
+        self.latency = LatencyModel(self.config.latency, self.config.latency_sigma, seed=self.config.seed)
         self._windows: dict[str, deque[float]] = {}
         self._spent = 0.0
         self._server: ThreadingHTTPServer | None = None
@@ -137,6 +148,12 @@ class ClaidEmulator:
             if seed is not None:
                 self._rng = random.Random(seed)
 
+    def set_latency(self, median: float, sigma: float | None = None) -> None:
+        self.config.latency = median
+        if sigma is not None:
+            self.config.latency_sigma = sigma
+        self.latency = LatencyModel(median, self.config.latency_sigma, seed=self.config.seed)
+
     def set_credits(self, credits: float | None) -> None:
         with self._lock:
             self.config.credits = credits
@@ -157,6 +174,7 @@ class ClaidEmulator:
             "by_status": by_status,
             "images": sum(c.images_returned for c in calls),
             "credits_charged": sum(c.credits_charged for c in calls),
+            "charged_without_answer": sum(c.credits_charged for c in calls if not c.answered),
             "credits_left": self.credits_left(),
         }
 
@@ -216,6 +234,7 @@ class ClaidEmulator:
             self._spent -= cost
 
     def record(self, call: CallRecord) -> None:
+        call.finished = time.monotonic()
         with self._lock:
             self.calls.append(call)
         if self.log:
@@ -387,7 +406,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _scene(self, path: str) -> None:
         owner = self.owner
         request_id = uuid.uuid4().hex
-        call = CallRecord(request_id=request_id, path=path, status=0)
+        call = CallRecord(request_id=request_id, path=path, status=0, started=time.monotonic())
         headers: dict[str, str] = {}
         try:
             key = self._api_key()
@@ -427,6 +446,13 @@ class _Handler(BaseHTTPRequestHandler):
                 connector = owner.connector(name, "output.destination", headers)
             if not owner.charge(cost):
                 raise _Reply(402, "no_credits", "payment_required", "No API calls left", headers=headers)
+            scene = body.get("scene") if isinstance(body.get("scene"), dict) else {}
+            call.latency = owner.latency.draw(
+                request.output.number_of_images, scene.get("preference"), request.scene.model
+            )
+            # Generation time: Claid answers when the images are made and stored. A client that hangs up
+            # meanwhile does not stop it: the images are still written and charged.
+            time.sleep(call.latency)
             try:
                 payload = self._generate(request, connector)
             except BaseException:
@@ -435,10 +461,15 @@ class _Handler(BaseHTTPRequestHandler):
             call.images_returned = len(payload["data"]["output"])
             call.credits_charged = cost
             call.status = 200
+            if fault == "lost":
+                raise _Drop()
             owner.record(call)
-            self._send(200, payload, headers, request_id=request_id)
+            try:
+                self._send(200, payload, headers, request_id=request_id)
+            except OSError:  # the client gave up waiting: it was charged all the same
+                call.answered = False
         except _Drop:
-            call.status = 0
+            call.answered = False
             owner.record(call)
             self.close_connection = True
             self.connection.close()  # no status line, no body: the client sees a dropped connection

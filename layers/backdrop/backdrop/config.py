@@ -67,6 +67,17 @@ class ProcessorConfig(_EnvModel):
     default_output_format: str = "jpeg"
     default_aspect_ratio: str = "1:1"
     default_model: str = "v1"
+    # Claid's latency and limits, which size everything else (template.yaml, CallBudget mapping):
+    # the longest one call may take; a call starts only when the time left covers it.
+    claid_call_budget_seconds: Annotated[float, Field(ge=5, le=800)] = 90
+    # The account's limits, kept by one schedule shared by every instance (0 = no shared schedule).
+    claid_requests_per_second: Annotated[int, Field(ge=0)] = 4
+    claid_requests_per_minute: Annotated[int, Field(ge=0)] = 120
+    # Records of one batch handled at once (each may wait on Claid): at least the event source's BatchSize.
+    parallel_records: Annotated[int, Field(ge=1, le=100)] = 10
+    # A call that got no answer, in connected-storage mode: how long Claid may still write its images before
+    # the job is settled from what its output folder holds.
+    unknown_outcome_settle_seconds: Annotated[int, Field(ge=0)] = 600
 
     @field_validator("incoming_prefix", "generated_prefix", "profiles_parameter_path")
     @classmethod

@@ -39,8 +39,8 @@ class SourceObject(_Detail):
 
 class OutputObject(_Detail):
     format: str
-    width: int
-    height: int
+    width: int | None = None  # None: found in storage after an unanswered call (Claid's answer carried the size)
+    height: int | None = None
     bucket: str | None = None  # set once the image is in our storage
     key: str | None = None
     tmp_url: str | None = None  # Claid's temporary bucket: public for 24 hours, copied by the recorder
@@ -50,6 +50,8 @@ class Credits(_Detail):
     month: str
     reserved: float = 0.0
     used: float = 0.0
+    # Temporary-bucket mode, call unanswered: Claid may have charged these and nothing can tell.
+    at_risk: float = 0.0
 
 
 class Problem(_Detail):
@@ -67,6 +69,8 @@ class ClaidCall(_Detail):
     retried: list[str] = Field(default_factory=list)
     input: Literal["storage", "presigned_url"] | None = None
     destination: str | None = None  # storage:// folder, or None for the temporary bucket
+    # The call got no answer and the outcome was settled from what Claid wrote to the output folder.
+    reconciled: bool = False
 
 
 class GenerationDetail(_Detail):

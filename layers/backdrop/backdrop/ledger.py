@@ -4,7 +4,8 @@ Items in the application table (pk / sk):
   JOB#<job_id>          / JOB        the terminal record of one job (written exactly once)
   SOURCE#<bucket>/<key> / LATEST     points at the latest job of a source object
   RESERVATION#<job_id>  / RESERVATION credits held for a job between the processor and the recorder
-  LEDGER#<YYYY-MM>      / TOTAL      credits_used, images, jobs_*; credits_reserved; committed = used + reserved
+  LEDGER#<YYYY-MM>      / TOTAL      credits_used, images, jobs_*; credits_reserved; committed = used + reserved;
+                                     credits_at_risk (unanswered calls in temporary-bucket mode: maybe charged)
   LEDGER#<YYYY-MM>      / PROFILE#<name>  the same counters for one profile ("-" for none)
   ALERT#<period>        / <kind>     marks an alert as sent, so each goes out once per period
 DynamoDB conditions cannot add, so the budget is enforced on `committed` with the bound computed here.
@@ -192,7 +193,7 @@ class Ledger:
         used = _dec(detail.credits.used)
         reserved = _dec(detail.credits.reserved)
         now = datetime.now(UTC).isoformat(timespec="milliseconds")
-        counters = {":used": used, ":images": detail.images, ":one": 1}
+        counters = {":used": used, ":images": detail.images, ":one": 1, ":risk": _dec(detail.credits.at_risk)}
         status_counter = f"jobs_{detail.status}"
         job_item = {
             "pk": f"JOB#{detail.job_id}",
@@ -242,15 +243,19 @@ class Ledger:
                     "TableName": self._table,
                     "Key": _av({"pk": f"LEDGER#{month}", "sk": "TOTAL"}),
                     "UpdateExpression": f"ADD credits_used :used, images :images, {status_counter} :one, "
-                    "credits_reserved :unreserve, committed :settle",
-                    "ExpressionAttributeValues": _av({**counters, ":unreserve": -reserved, ":settle": used - reserved}),
+                    "credits_at_risk :risk, credits_reserved :unreserve, committed :settle",
+                    # Credits at risk stay committed against the budget: Claid may have charged them.
+                    "ExpressionAttributeValues": _av(
+                        {**counters, ":unreserve": -reserved, ":settle": used + counters[":risk"] - reserved}
+                    ),
                 }
             },
             {
                 "Update": {
                     "TableName": self._table,
                     "Key": _av({"pk": f"LEDGER#{month}", "sk": f"PROFILE#{detail.profile or '-'}"}),
-                    "UpdateExpression": f"ADD credits_used :used, images :images, {status_counter} :one",
+                    "UpdateExpression": f"ADD credits_used :used, images :images, {status_counter} :one, "
+                    "credits_at_risk :risk",
                     "ExpressionAttributeValues": _av(counters),
                 }
             },

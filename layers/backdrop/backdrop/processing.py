@@ -1,4 +1,5 @@
-"""The processor's logic: an upload becomes a planned job or a rejection; a job becomes one generation outcome."""
+"""The processor's logic: an upload becomes a planned job or a rejection; a job becomes one generation outcome,
+published, or a hand-back to the queue with the time to wait."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import PurePosixPath
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -13,6 +15,7 @@ from botocore.exceptions import ClientError
 from backdrop.claid import (
     ClaidClient,
     ClaidError,
+    ClaidOutcomeUnknown,
     ClaidTransientError,
     Deadline,
     SceneResult,
@@ -37,6 +40,22 @@ from backdrop.settings import SettingsError, metadata_to_values, resolve_setting
 from backdrop.uploads import Upload, UploadRejected, check_key, inspect_upload, profile_from_key
 
 ProfileLoader = Callable[[str], Mapping[str, Any] | None]
+# The guarded Claid step (Powertools idempotency in the handler): a job in, its stored or fresh outcome out.
+RunOnce = Callable[[Job], GenerationDetail]
+
+
+class JobInProgressElsewhere(Exception):
+    """Another instance holds this job's idempotency lock: it is calling Claid for it right now."""
+
+
+@dataclass(frozen=True)
+class HandBack:
+    """The message goes back to the queue untouched, visible again after `seconds`."""
+
+    seconds: float
+    reason: str
+    message: str
+    job_id: str | None = None
 
 
 class UnknownProfile(UploadRejected):
@@ -267,6 +286,97 @@ class Processor:
             ),
             **base,
         )
+
+    # --- one upload, start to end ----------------------------------------------------------------------
+    def handle(self, upload: Upload, run_once: RunOnce, deadline: Deadline) -> GenerationDetail | HandBack:
+        """Plan, call Claid once (through `run_once`), settle an unanswered call, publish the outcome.
+        Raises UploadRejected('outside_incoming_prefix') for keys that are not work at all."""
+        planned = self.plan(upload)
+        if isinstance(planned, GenerationDetail):
+            outcome: GenerationDetail | HandBack = planned
+        else:
+            outcome = self._run(planned, run_once, deadline)
+        if isinstance(outcome, GenerationDetail):
+            publish(self.events, self.config.event_bus_name, outcome.detail_type, outcome)
+        return outcome
+
+    def _run(self, job: Job, run_once: RunOnce, deadline: Deadline) -> GenerationDetail | HandBack:
+        budget = self.config.claid_call_budget_seconds
+        if deadline.left() < budget:
+            # Checked before the idempotency lock and the credits: a job handed back here costs nothing.
+            return HandBack(
+                1.0, "claid_call_not_started", f"{deadline.left():.0f}s left, a call may take {budget:.0f}s", job.job_id
+            )
+        try:
+            detail = run_once(job)
+        except JobInProgressElsewhere:
+            return HandBack(
+                budget, "in_progress_elsewhere", "another instance is calling Claid for this job", job.job_id
+            )
+        except (ClaidTransientError, ClaidOutOfCredits) as exc:
+            wait = getattr(exc, "retry_after", None)
+            if isinstance(exc, ClaidOutOfCredits):
+                wait = 300.0  # until someone adds credits; the message keeps coming back until then (or the DLQ)
+            return HandBack(max(1.0, wait or 1.0), exc.reason, str(exc), job.job_id)
+        return self.settle(job, detail)
+
+    def settle(self, job: Job, detail: GenerationDetail, now: datetime | None = None) -> GenerationDetail | HandBack:
+        """A call that got no answer may still have been generated and charged. In connected-storage mode its
+        output folder is deterministic: what Claid wrote there is the outcome. In temporary-bucket mode nothing
+        can be checked: the credits it may have cost are recorded as at risk."""
+        problem = detail.problem
+        if detail.status != "failed" or problem is None or problem.code != ClaidOutcomeUnknown.reason:
+            return detail
+        if detail.claid is None or detail.claid.destination is None:
+            return detail.model_copy(
+                update={"credits": detail.credits.model_copy(update={"at_risk": detail.credits.reserved})}
+            )
+        found = self._written_outputs(job)
+        age = ((now or datetime.now(UTC)) - datetime.fromisoformat(detail.occurred_at)).total_seconds()
+        wait = self.config.unknown_outcome_settle_seconds - age
+        complete = len(found) >= job.settings.number_of_images
+        if complete or (found and wait <= 0):
+            used = credits_for(len(found), job.settings.autoprompt)
+            return detail.model_copy(
+                update={
+                    "status": "succeeded",
+                    "outputs": found,
+                    "images": len(found),
+                    "credits": detail.credits.model_copy(update={"used": float(used)}),
+                    "claid": detail.claid.model_copy(update={"reconciled": True}),
+                    "problem": None,
+                }
+            )
+        if wait > 0:
+            return HandBack(
+                max(1.0, wait),
+                "claid_outcome_unsettled",
+                f"Claid did not answer; {len(found)} of {job.settings.number_of_images} image(s) in "
+                f"{job.output_prefix} so far; settled in {wait:.0f}s at the latest",
+                job.job_id,
+            )
+        return detail.model_copy(
+            update={
+                "claid": detail.claid.model_copy(update={"reconciled": True}),
+                "problem": problem.model_copy(
+                    update={
+                        "message": f"{problem.message}; no image appeared in {job.output_prefix} within "
+                        f"{self.config.unknown_outcome_settle_seconds}s, so Claid made (and charged) nothing"
+                    }
+                ),
+            }
+        )
+
+    def _written_outputs(self, job: Job) -> list[OutputObject]:
+        found = []
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=job.bucket, Prefix=job.output_prefix)
+        for page in pages:
+            for obj in page.get("Contents", []):
+                suffix = PurePosixPath(obj["Key"]).suffix.lstrip(".").lower()
+                found.append(
+                    OutputObject(format=suffix or job.settings.output_format, bucket=job.bucket, key=obj["Key"])
+                )
+        return sorted(found, key=lambda o: o.key or "")
 
     def _alert(self, kind: str, month: str, message: str, *, once_per: str | None = None, **fields: Any) -> None:
         """Puts a Budget Alert on the bus; with `once_per`, only the first of that kind in that period."""

@@ -3,6 +3,7 @@
 from backdrop.claid.client import ClaidClient, Deadline, SceneResult
 from backdrop.claid.errors import (
     ClaidAuthError,
+    ClaidCallNotStarted,
     ClaidError,
     ClaidOutcomeUnknown,
     ClaidOutOfCredits,
@@ -11,16 +12,19 @@ from backdrop.claid.errors import (
     ClaidTransientError,
     ClaidUnavailable,
 )
+from backdrop.claid.limiter import ClaidRateLimiter
 from backdrop.claid.models import SceneRequest, SceneResponse
 from backdrop.claid.request import build_scene_request
 
 __all__ = [
     "ClaidAuthError",
+    "ClaidCallNotStarted",
     "ClaidClient",
     "ClaidError",
     "ClaidOutOfCredits",
     "ClaidOutcomeUnknown",
     "ClaidRateLimited",
+    "ClaidRateLimiter",
     "ClaidRejected",
     "ClaidTransientError",
     "ClaidUnavailable",

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from backdrop.claid.errors import (
     ClaidAuthError,
+    ClaidCallNotStarted,
     ClaidError,
     ClaidOutcomeUnknown,
     ClaidOutOfCredits,
@@ -21,10 +22,12 @@ from backdrop.claid.errors import (
     ClaidTransientError,
     ClaidUnavailable,
 )
+from backdrop.claid.limiter import ClaidRateLimiter
 from backdrop.claid.models import ErrorBody, SceneRequest, SceneResponse
 
-# Claid generates synchronously: a request may take tens of seconds. The deadline, not this, usually bounds it.
-MAX_REQUEST_SECONDS = 90.0
+# Claid generates synchronously: a call may take tens of seconds. The call budget is the longest we wait for one
+# answer (the p99 of Claid's latency plus a margin); a call starts only when the time left covers it.
+DEFAULT_CALL_BUDGET_SECONDS = 90.0
 CONNECT_SECONDS = 5.0
 
 
@@ -117,6 +120,9 @@ class ClaidClient:
         backoff_cap: float = 8.0,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
+        call_budget: float = DEFAULT_CALL_BUDGET_SECONDS,
+        limiter: ClaidRateLimiter | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._api_key = api_key
         self._url = base_url.rstrip("/") + "/" + scene_path.lstrip("/")
@@ -126,28 +132,54 @@ class ClaidClient:
         self._backoff_cap = backoff_cap
         self._sleep = sleep
         self._jitter = jitter
+        self.call_budget = call_budget
+        self._limiter = limiter
+        self._clock = clock
 
     def _backoff(self, attempt: int) -> float:
         return self._jitter() * min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1))
 
+    def _start(self, deadline: Deadline, attempts: int) -> None:
+        """Returns when a call may start: the time left covers the call budget, and the shared schedule gave a
+        start within it. Otherwise raises ClaidCallNotStarted (nothing was sent) with how long to wait."""
+        left = deadline.left()
+        if left < self.call_budget:
+            raise ClaidCallNotStarted(
+                f"{left:.0f}s left, a Claid call may take {self.call_budget:.0f}s: not started",
+                attempts=attempts,
+                retry_after=1.0,
+            )
+        if self._limiter is None:
+            return
+        now = self._clock()
+        slot = self._limiter.wait_for_start(latest=now + left - self.call_budget)
+        if slot.at is None:
+            raise ClaidCallNotStarted(
+                f"the next start Claid's rate limit allows is {slot.earliest - now:.1f}s away, too late for this "
+                "invocation: not started",
+                attempts=attempts,
+                retry_after=max(1.0, slot.earliest - now),
+            )
+
     def create_scene(self, request: SceneRequest, deadline: Deadline) -> SceneResult:
-        """Returns the images or raises a ClaidError. Transient errors that outlast the deadline are raised
-        as they are (with `retry_after`) so the caller can hand the job back to its queue."""
+        """Returns the images or raises a ClaidError. A call starts only when the deadline leaves room for the
+        whole call budget. Transient errors that outlast the deadline are raised as they are (with
+        `retry_after`) so the caller can hand the job back to its queue."""
         retried: list[str] = []
         attempt = 0
         while True:
+            self._start(deadline, attempt)
             attempt += 1
-            left = deadline.left()
-            if left <= 1.0:
-                raise ClaidUnavailable("no time left for a Claid call", attempts=attempt - 1, retry_after=None)
             try:
-                return self._once(request, min(left, MAX_REQUEST_SECONDS), attempt, retried)
+                return self._once(request, self.call_budget, attempt, retried)
             except ClaidTransientError as exc:
                 wait = exc.retry_after if exc.retry_after is not None else self._backoff(attempt)
                 if isinstance(exc, ClaidRateLimited) and exc.retry_after is None:
                     wait = max(wait, 1.0)
-                if attempt >= self._max_attempts or wait >= deadline.left() - 1.0:
+                if attempt >= self._max_attempts or wait + self.call_budget > deadline.left():
                     exc.attempts = attempt
+                    if exc.retry_after is None:
+                        exc.retry_after = wait
                     raise
                 retried.append(str(exc.status) if exc.status else "connect")
                 self._sleep(wait)

@@ -76,6 +76,13 @@ class ClaidUnavailable(ClaidTransientError):
     """5xx, or the connection could not be made (nothing was sent)."""
 
 
+class ClaidCallNotStarted(ClaidTransientError):
+    """Nothing was sent: the time left does not cover a whole call, or Claid's rate limit allows the next start
+    too late. The job goes back to its queue untouched, visible again after `retry_after` seconds."""
+
+    reason = "claid_call_not_started"
+
+
 class ClaidOutcomeUnknown(ClaidError):
     """The request was sent but no answer came (read timeout, connection dropped mid-response).
 
