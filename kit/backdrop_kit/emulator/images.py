@@ -35,6 +35,8 @@ def _palette(scene: Scene, index: int) -> tuple[tuple[int, int, int], tuple[int,
 
 def background(scene: Scene, size: tuple[int, int], index: int) -> Image.Image:
     width, height = size
+    if scene.color == "transparent":  # the shadows effect on no background at all (PNG output)
+        return Image.new("RGBA", size, (0, 0, 0, 0))
     top, bottom = _palette(scene, index)
     gradient = Image.linear_gradient("L").resize(size)
     img = ImageOps.colorize(gradient, top, bottom).convert("RGBA")

@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, NamedTuple, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 # Claid's OpenAPI `SceneAspectRatioEnum`: the one list of ratios (the prose pages show an older set).
 AspectRatio = Literal["21:9", "1:1", "4:3", "3:2", "2:3", "5:4", "4:5", "3:4", "16:9", "9:16"]
@@ -19,9 +19,21 @@ Guidelines = Annotated[str, Field(min_length=3, max_length=1000)]
 Percent = Annotated[int, Field(ge=1, le=100)]
 Unit = Annotated[float, Field(ge=0.0, le=1.0)]
 HexColor = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
+
+
+def _half_at_most(padding: str) -> str:
+    if any(part.endswith("%") and float(part[:-1]) > 50 for part in padding.split(" ")):
+        raise ValueError("padding is at most half the image's size (50%)")
+    return padding
+
+
 # One value for all four sides or two (height, width), each in pixels or per cent of the image; the
 # contract does not spell the grammar out, so this is ours (see docs/decisions.md).
-Padding = Annotated[str, Field(pattern=r"^\d+(\.\d+)?(%|px)?( \d+(\.\d+)?(%|px)?)?$", max_length=64)]
+Padding = Annotated[
+    str,
+    Field(pattern=r"^\d+(\.\d+)?(%|px)?( \d+(\.\d+)?(%|px)?)?$", max_length=64),
+    AfterValidator(_half_at_most),
+]
 
 SceneKind = Literal["prompt", "template", "shadow"]
 PlacementType = Literal["absolute", "original", "padding"]

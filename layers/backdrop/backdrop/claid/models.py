@@ -55,7 +55,7 @@ class TextPrompt(_Model):
 
 
 class GeneratedPrompt(_Model):
-    generate: Literal[True] = True
+    generate: Literal[True]
     guidelines: Guidelines | None = None
 
 

@@ -49,7 +49,7 @@ def _format(settings: Settings) -> OutputFormatSpec:
 
 def _prompt(settings: Settings) -> str | GeneratedPrompt | None:
     if settings.autoprompt:
-        return GeneratedPrompt(guidelines=settings.guidelines)
+        return GeneratedPrompt(generate=True, guidelines=settings.guidelines)
     return settings.prompt
 
 
