@@ -85,7 +85,7 @@ SCENE_SETTINGS = frozenset().union(*SCENE_FIELDS.values())
 PLACEMENT_SETTINGS = frozenset().union(*PLACEMENT_FIELDS.values())
 FORMAT_SETTINGS = frozenset().union(*FORMAT_FIELDS.values())
 # A field set to one of these decides a scene kind (a prompt also rides along with a template).
-_KIND_MARKERS = {"effect": "shadow", "template_url": "template"}
+_KIND_MARKERS: dict[str, SceneKind] = {"effect": "shadow", "template_url": "template"}
 _TRUE = ("true", "1", "yes", "on", "t", "y")
 
 # S3 user metadata keys are read as `backdrop-<field name with '-' for '_'>`, e.g. x-amz-meta-backdrop-prompt.
@@ -120,11 +120,12 @@ def scene_kind(values: Mapping[str, Any]) -> SceneKind:
     return "prompt"
 
 
-def not_carried(name: str, values: Mapping[str, Any]) -> tuple[str, str] | None:
-    """Why `name` cannot go to Claid beside the other `values`, and which choice decides that
-    ("scene", "prompt", "placement", "format" or "compression"); None when it can go."""
+def not_carried(name: str, values: Mapping[str, Any], kind: SceneKind | None = None) -> tuple[str, str] | None:
+    """Why `name` cannot go to Claid beside the other `values` in a scene of `kind` (by default the kind the
+    values make), and which choice decides that ("scene", "prompt", "placement", "format" or
+    "compression"); None when it can go."""
     value = values.get(name)
-    kind = scene_kind(values)
+    kind = kind or scene_kind(values)
     if name == "autoprompt" and not _truthy(value):
         return None  # autoprompt=false asks for nothing
     if name in SCENE_SETTINGS and name not in SCENE_FIELDS[kind]:
@@ -248,17 +249,18 @@ class Resolved(NamedTuple):
     notes: list[SettingNote]
 
 
-def _scene_decided_at(layers: list[Mapping[str, Any]]) -> int:
+def _scene_decided_at(layers: list[Mapping[str, Any]]) -> tuple[SceneKind, int]:
     """The layer whose choice makes the scene kind: the last to set an effect, a template_url or a prompt,
     except that a prompt (or autoprompt) over a template refines the template rather than replacing it."""
-    kind, layer = "prompt", -1
+    kind: SceneKind = "prompt"
+    layer = -1
     for index, values in enumerate(layers):
         marker = next((_KIND_MARKERS[name] for name in ("effect", "template_url") if _given(values.get(name))), None)
         if marker is not None:
             kind, layer = marker, index
         elif (_given(values.get("prompt")) or _truthy(values.get("autoprompt"))) and kind != "template":
             kind, layer = "prompt", index
-    return layer
+    return kind, layer
 
 
 def _given(value: Any) -> bool:
@@ -299,8 +301,9 @@ def resolve(
             sources[name] = source
 
     # The layer at which each deciding choice was made; -1 when nobody made it (the default applies).
+    kind, kind_layer = _scene_decided_at(given)
     deciders = {
-        "scene": _scene_decided_at(given),
+        "scene": kind_layer,
         "placement": layer_of.get("placement_type", -1),
         "format": layer_of.get("output_format", -1),
         "compression": layer_of.get("compression", -1),
@@ -328,7 +331,7 @@ def resolve(
             )
         )
     for name in list(merged):
-        found = not_carried(name, merged)
+        found = not_carried(name, merged, kind)
         if found is None:
             continue
         reason, decided_by = found
