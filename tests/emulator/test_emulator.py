@@ -74,30 +74,41 @@ def decode(data: bytes) -> Image.Image:
             "object.placement_type",
         ),
         (body(scene={"prompt": "ab"}), "scene.prompt"),
-        (body(scene={"prompt": "on a table", "aspect_ratio": "3:2"}), "scene.aspect_ratio"),
-        (body(scene={"prompt": "on a table", "preference": "fast"}), "scene.preference"),
-        (body(scene={"prompt": "on a table", "model": "v2", "steps": 10}), "scene.steps"),
+        (body(scene={"prompt": "on a table", "aspect_ratio": "7:4"}), "scene.aspect_ratio"),
+        (body(scene={"prompt": "on a table", "view": "top"}), "scene.view"),
+        (body(scene={"template_url": "https://e.example/t.png"}), "scene.view"),
+        (body(scene={"prompt": "on a table", "steps": 50}), "scene.steps"),
         (body(scene={"prompt": "on a table", "color": "white"}), "scene.color"),
         (body(scene={"prompt": {"generate": False}}), "scene.prompt.generate"),
         (body(scene={"prompt": "on a table", "mood": "happy"}), "scene.mood"),
         (body(output={"number_of_images": 5}), "output.number_of_images"),
         (body(output={"format": "gif"}), "output.format"),
         (body(output={"format": {"type": "jpeg", "quality": 0}}), "output.format.quality"),
-        (body(output={"format": {"type": "webp", "compression": {"type": "zip"}}}), "output.format.compression.type"),
+        (body(output={"format": {"type": "webp", "compression": {"type": "zip"}}}), "output.format.compression"),
         (body(output={"destination": "s3://shop/generated/"}), "output.destination"),
     ],
 )
 def test_invalid_requests_are_422_naming_the_field(emulator, request_body, field):
     response = post(emulator, request_body)
     assert response.status_code == 422, response.text
-    assert field in response.json()["error_details"]
+    answer = response.json()
+    assert (answer["error_code"], answer["error_type"]) == ("9000", "validation")
+    assert field in answer["error_details"]
     assert response.headers["x-request-id"]
     assert emulator.stats()["credits_charged"] == 0
 
 
 def test_auth_missing_and_wrong_key_are_401(emulator):
-    assert post(emulator, body(), headers={}).status_code == 401
-    assert post(emulator, body(), headers={"Authorization": "Bearer nope"}).status_code == 401
+    missing = post(emulator, body(), headers={})
+    wrong = post(emulator, body(), headers={"Authorization": "Bearer nope"})
+    for answer in (missing, wrong):
+        assert answer.status_code == 401 and answer.headers["x-request-id"]
+        assert {k: answer.json()[k] for k in ("error_code", "error_type")} == {
+            "error_code": "111",
+            "error_type": "auth",
+        }
+        assert answer.json()["error_details"] == {}
+    assert missing.json()["error_message"] == "Authorization is required."
 
 
 def test_unparsable_json_is_400(emulator):
@@ -186,7 +197,12 @@ def test_out_of_credits_is_402_and_charges_nothing(s3):
         emu.add_storage("shop", bucket="shop")
         assert post(emu, body(output={"number_of_images": 1})).status_code == 200
         response = post(emu, body(output={"number_of_images": 1}))
-        assert response.status_code == 402 and response.json()["error_message"] == "No API calls left"
+        assert response.status_code == 402 and response.json() == {
+            "error_code": "402",
+            "error_type": "billing",
+            "error_message": "No API calls left",
+            "error_details": {},
+        }
         assert emu.stats()["credits_charged"] == 2 and emu.stats()["credits_left"] == 1
 
 
@@ -197,9 +213,16 @@ def test_rate_limit_answers_429_with_headers(s3):
     assert [a.status_code for a in answers[:2]] == [200, 200]
     limited = answers[2]
     assert limited.status_code == 429
-    assert limited.json()["detail"]["error_code"] == "2001"
+    assert limited.json() == {
+        "detail": {
+            "error_code": "2001",
+            "error_type": "general",
+            "error_message": "Too many requests",
+            "error_details": {},
+        }
+    }
     assert limited.headers["RateLimit-Limit"] == "2, 100;w=60, 2;w=1"
-    assert limited.headers["RateLimit-Remaining"] == "0" and int(limited.headers["RateLimit-Reset"]) >= 1
+    assert limited.headers["RateLimit-Remaining"] == "-1" and int(limited.headers["RateLimit-Reset"]) >= 1
     assert limited.headers["Retry-After"] == limited.headers["RateLimit-Reset"]
 
 

@@ -19,6 +19,8 @@ def test_wrong_api_key_is_a_failed_job_with_claids_code_and_request_id(make_pipe
     assert job["status"] == "failed" and job["reason"] == "claid_auth" and job["credits"] == 0
     detail = json.loads(job["detail"])
     assert detail["problem"]["claid_status"] == 401
+    assert (detail["problem"]["claid_error_code"], detail["problem"]["claid_error_type"]) == ("111", "auth")
+    assert detail["problem"]["message"] == "The API key is not valid."
     assert detail["problem"]["claid_request_id"] == p.scene_calls()[0].request_id
     assert "local-test-key" not in job["detail"]
     [note] = p.stack.notifications()

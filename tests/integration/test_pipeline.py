@@ -124,3 +124,27 @@ def test_recorder_emits_metrics_once_per_job(pipeline: Pipeline, capsys, monkeyp
     [metrics] = counted
     assert (metrics["JobsRejected"], metrics["CreditsUsed"], metrics["ImagesGenerated"]) == ([1.0], [0.0], [0.0])
     assert metrics["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Backdrop"
+
+
+def test_template_profile_under_the_stack_default_ratio_is_sent_with_a_note(pipeline: Pipeline):
+    """The stack-wide DefaultAspectRatio cannot go with a template: left out and noted, never sent; the same
+    ratio given by the merchant on the upload is refused, and Claid is never called for it."""
+    pipeline.stack.put_profile(
+        "kitchen",
+        {"template_url": "https://example.com/templates/kitchen.png", "view": "front", "number_of_images": 1},
+    )
+    pipeline.upload("incoming/kitchen/cup.png")
+    pipeline.upload("incoming/kitchen/vase.png", body=VASE, metadata={"backdrop-aspect-ratio": "16:9"})
+    pipeline.drain()
+
+    jobs = pipeline.jobs()
+    ok, refused = jobs["incoming/kitchen/cup.png"], jobs["incoming/kitchen/vase.png"]
+    assert ok["status"] == "succeeded"
+    [note] = json.loads(ok["detail"])["notes"]
+    assert (note["field"], note["source"]) == ("aspect_ratio", "defaults")
+    assert "template scene takes no aspect_ratio" in note["reason"]
+    [call] = pipeline.scene_calls()
+    assert call.body is not None and "aspect_ratio" not in call.body["scene"]
+    assert call.body["scene"]["view"] == "front"
+    assert refused["status"] == "rejected" and refused["reason"] == "bad_settings"
+    assert "aspect_ratio (object metadata): a template scene takes no aspect_ratio" in refused["detail"]

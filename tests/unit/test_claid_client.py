@@ -6,6 +6,7 @@ from backdrop.claid import (
     ClaidAuthError,
     ClaidCallNotStarted,
     ClaidClient,
+    ClaidError,
     ClaidOutcomeUnknown,
     ClaidOutOfCredits,
     ClaidRateLimited,
@@ -208,3 +209,135 @@ def test_api_key_not_in_error_text():
     with pytest.raises(ClaidAuthError) as err:
         client.create_scene(REQUEST, deadline())
     assert "secret-key" not in str(err.value)
+
+
+NESTED = {
+    "parameters.credentials.access_key": [{"msg": "required", "loc": ["body", "parameters"]}],
+    "scene": {"prompt": ["too short"], "steps": {"max": 49, "given": 50}},
+    "hint": "see the docs",
+    "limits": [1, 2.5, None, True],
+}
+
+
+@pytest.mark.parametrize(
+    ("status", "answer", "code", "kind", "message", "details"),
+    [
+        (
+            422,
+            {"error_code": "9000", "error_type": "validation", "error_message": "bad", "error_details": NESTED},
+            "9000",
+            "validation",
+            "bad",
+            NESTED,
+        ),
+        (
+            403,
+            {"error_code": "4103", "error_type": "custom_models", "error_message": "no scope"},
+            "4103",
+            "custom_models",
+            "no scope",
+            {},
+        ),
+        (
+            422,
+            {
+                "error_code": 9000,
+                "error_type": "a-type-nobody-has-seen",
+                "error_message": "x",
+                "error_details": ["a", {"b": 1}],
+            },
+            "9000",
+            "a-type-nobody-has-seen",
+            "x",
+            {"error_details": ["a", {"b": 1}]},
+        ),
+        (
+            400,
+            {"error_code": "1", "error_type": "image", "error_message": "x", "error_details": "not retrievable"},
+            "1",
+            "image",
+            "x",
+            {"error_details": "not retrievable"},
+        ),
+        (
+            429,
+            {
+                "detail": {
+                    "error_code": "2001",
+                    "error_type": "general",
+                    "error_message": "slow",
+                    "error_details": {"w": [60]},
+                }
+            },
+            "2001",
+            "general",
+            "slow",
+            {"w": [60]},
+        ),
+        (
+            422,
+            {"detail": [{"loc": ["body", "scene"], "msg": "field required"}]},
+            None,
+            None,
+            "Unprocessable Entity",
+            {"detail": [{"loc": ["body", "scene"], "msg": "field required"}]},
+        ),
+        (
+            402,
+            {"error_code": "x", "error_type": "billing", "error_message": {"text": "No API calls left"}},
+            "x",
+            "billing",
+            '{"text": "No API calls left"}',
+            {},
+        ),
+        (500, ["not", "an", "object"], None, None, "Internal Server Error", {"body": ["not", "an", "object"]}),
+    ],
+    ids=[
+        "nested",
+        "unknown-type",
+        "list-details",
+        "string-details",
+        "wrapped-429",
+        "fastapi-list",
+        "odd-message",
+        "list-body",
+    ],
+)
+def test_any_error_shape_keeps_code_type_message_and_details(status, answer, code, kind, message, details):
+    client, _ = client_for([httpx.Response(status, json=answer, headers={"x-request-id": "rq-1"})], max_attempts=1)
+    with pytest.raises(ClaidError) as err:
+        client.create_scene(REQUEST, deadline())
+    found = err.value
+    assert (found.status, found.error_code, found.error_type, found.message) == (status, code, kind, message)
+    assert found.details == details and found.request_id == "rq-1"
+
+
+def test_a_non_json_error_body_still_gives_status_and_request_id():
+    client, _ = client_for(
+        [httpx.Response(502, text="<html>bad gateway</html>", headers={"x-request-id": "rq-2"})], max_attempts=1
+    )
+    with pytest.raises(ClaidUnavailable) as err:
+        client.create_scene(REQUEST, deadline())
+    assert (err.value.status, err.value.request_id, err.value.details) == (502, "rq-2", {})
+
+
+def test_claids_error_lands_in_the_job_record_whole():
+    from backdrop.events import Credits, GenerationDetail, Problem, SourceObject
+
+    problem = Problem(
+        code="claid_rejected",
+        message="bad",
+        claid_error_code="9000",
+        claid_error_type="validation",
+        claid_error_details=NESTED,
+    )
+    detail = GenerationDetail(
+        status="failed",
+        job_id="j",
+        source=SourceObject(bucket="b", key="k"),
+        credits=Credits(month="2025-01"),
+        problem=problem,
+    )
+    again = GenerationDetail.model_validate_json(detail.model_dump_json())
+    assert again.problem is not None and again.problem.claid_error_details == NESTED
+    assert again.problem.claid_error_type == "validation"

@@ -12,7 +12,7 @@ def test_text_scene_with_storage_destination():
     ).body()
     assert body == {
         "object": {"image_url": "storage://shop/incoming/cup.png", "placement_type": "absolute"},
-        "scene": {"model": "v1", "prompt": "on a wooden table", "aspect_ratio": "1:1"},
+        "scene": {"prompt": "on a wooden table", "model": "v1"},
         "output": {
             "destination": "storage://shop/generated/cup/abc/",
             "number_of_images": 2,
@@ -38,9 +38,14 @@ def test_template_and_shadow_scenes():
     template = build_scene_request(
         Settings(template_url="https://e/t.png", template_mode="lock", view="top"), "https://e/x.png", None
     ).body()
-    assert template["scene"] == {"template_url": "https://e/t.png", "template_mode": "lock", "view": "top"}
+    assert template["scene"] == {
+        "template_url": "https://e/t.png",
+        "view": "top",
+        "model": "v1",
+        "template_mode": "lock",
+    }
     shadows = build_scene_request(Settings(effect="shadows", color="#ffffff"), "https://e/x.png", None).body()
-    assert shadows["scene"] == {"effect": "shadows", "color": "#ffffff"}
+    assert shadows["scene"] == {"effect": "shadows", "model": "v1", "color": "#ffffff"}
 
 
 def test_placement_and_formats():

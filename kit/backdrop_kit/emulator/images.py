@@ -35,6 +35,8 @@ def _palette(scene: Scene, index: int) -> tuple[tuple[int, int, int], tuple[int,
 
 def background(scene: Scene, size: tuple[int, int], index: int) -> Image.Image:
     width, height = size
+    if scene.color == "transparent":  # the shadows effect on no background at all (PNG output)
+        return Image.new("RGBA", size, (0, 0, 0, 0))
     top, bottom = _palette(scene, index)
     gradient = Image.linear_gradient("L").resize(size)
     img = ImageOps.colorize(gradient, top, bottom).convert("RGBA")
@@ -56,18 +58,33 @@ def compose(product: Image.Image, scene: Scene, placement: Placement, size: tupl
     if placement.placement_type == "original":
         scaled = ImageOps.contain(item, size)
         x, y = (width - scaled.width) // 2, (height - scaled.height) // 2
+    elif placement.placement_type == "padding":
+        pad_h, pad_w = placement.padding or ((0.0, "px"), (0.0, "px"))
+        inner = (
+            max(1, width - 2 * _pixels(pad_w, width)),
+            max(1, height - 2 * _pixels(pad_h, height)),
+        )
+        scaled = ImageOps.contain(item, inner)
+        x, y = (width - scaled.width) // 2, (height - scaled.height) // 2
     else:
         box = (max(1, int(width * placement.scale)), max(1, int(height * placement.scale)))
         scaled = ImageOps.contain(item, box)
         if placement.rotation:
             scaled = scaled.rotate(-placement.rotation, expand=True, resample=Image.Resampling.BICUBIC)
         x = int(placement.x * width - scaled.width / 2)
-        y = int(placement.y * height - scaled.height / 2)
+        # Claid's OpenAPI puts y=0 at the bottom edge; images count rows from the top (docs/decisions.md).
+        y = int((1.0 - placement.y) * height - scaled.height / 2)
     # A soft contact shadow, then the product; paste() clips at the canvas edges.
     shadow_mask = scaled.getchannel("A").point(lambda a: a // 3).filter(ImageFilter.BoxBlur(12))
     canvas.paste((0, 0, 0, 255), (x + 12, y + 16, x + 12 + scaled.width, y + 16 + scaled.height), shadow_mask)
     canvas.paste(scaled, (x, y), scaled)
     return canvas
+
+
+def _pixels(size: tuple[float, str], side: int) -> int:
+    value, unit = size
+    pixels = value / 100 * side if unit == "%" else value
+    return min(int(pixels), side // 2)
 
 
 def encode(image: Image.Image, spec: OutputSpec) -> bytes:
@@ -76,15 +93,15 @@ def encode(image: Image.Image, spec: OutputSpec) -> bytes:
     opts = spec.options
     if fmt == "jpeg":
         image.convert("RGB").save(
-            buf, "JPEG", quality=opts.get("quality", 85), progressive=opts.get("progressive", False)
+            buf, "JPEG", quality=opts.get("quality", 85), progressive=opts.get("progressive", True)
         )
     elif fmt == "png":
         image.save(buf, "PNG", compress_level=PNG_LEVELS[opts.get("compression") or "optimal"])
     elif fmt == "webp":
-        image.save(buf, "WEBP", lossless=opts.get("lossless", False), quality=opts.get("quality", 90), method=0)
+        image.save(buf, "WEBP", lossless=opts.get("lossless", False), quality=opts.get("quality", 75), method=0)
     else:
         # Pillow's AVIF writer has no lossless switch: lossless is approximated with quality 100.
-        quality = 100 if opts.get("lossless") else opts.get("quality", 90)
+        quality = 100 if opts.get("lossless") else opts.get("quality", 50)
         image.save(buf, "AVIF", quality=quality, speed=10)
     return buf.getvalue()
 

@@ -7,24 +7,52 @@ in the client shows up as a 422 here rather than being mirrored.
 from __future__ import annotations
 
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
-ASPECT_RATIOS = ("4:7", "7:9", "4:5", "1:1", "9:7", "19:13", "7:4", "16:9", "12:5")
+# Claid's OpenAPI (`SceneAspectRatioEnum` and friends), as shared/claid-ai-background.md transcribes it.
+ASPECT_RATIOS = ("21:9", "1:1", "4:3", "3:2", "2:3", "5:4", "4:5", "3:4", "16:9", "9:16")
+MODELS = ("v1", "v2", "v2-beta")
 FORMATS = ("jpeg", "png", "webp", "avif")
+FORMAT_DEFAULTS: dict[str, dict[str, Any]] = {
+    "jpeg": {"quality": 85, "progressive": True},
+    "png": {"compression": "optimal"},
+    "webp": {"lossless": False, "quality": 75},
+    "avif": {"lossless": False, "quality": 50},
+}
 HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
+# http:// is let through for local inputs (presigned URLs of the local S3); Claid itself fetches https.
 URL = re.compile(r"^(https?://[^\s]+|storage://[^/\s]+/[^\s]+)$")
 STORAGE_DEST = re.compile(r"^storage://([^/\s]+)/(.*)$")
+# One value for all sides or two (height, width), each pixels or per cent; the grammar is our reading.
+PADDING = re.compile(r"^(\d+(?:\.\d+)?)(%|px)?(?: (\d+(?:\.\d+)?)(%|px)?)?$")
+
+# The closed set of fields of each scene kind and object placement.
+SCENE_KINDS = {
+    "prompt": ({"prompt"}, {"model", "negative_prompt", "steps", "color", "aspect_ratio", "preference"}),
+    "template": (
+        {"template_url", "view"},
+        {"model", "template_mode", "color", "prompt", "negative_prompt", "steps"},
+    ),
+    "shadow": ({"effect"}, {"model", "color", "view", "aspect_ratio"}),
+}
+PLACEMENTS = {
+    "absolute": ({"image_url"}, {"placement_type", "scale", "rotation_degree", "position"}),
+    "original": ({"image_url", "placement_type"}, set()),
+    "padding": ({"image_url", "placement_type", "padding"}, set()),
+}
 
 
 @dataclass
 class Scene:
-    mode: str  # text | template | shadows
+    mode: str  # prompt | template | shadow
     model: str = "v1"
     prompt: str | None = None
     autoprompt: bool = False
-    aspect_ratio: str = "1:1"
+    aspect_ratio: str = "1:1"  # templates take none; the emulator draws them square
     color: str | None = None
+    view: str | None = None
 
 
 @dataclass
@@ -33,7 +61,8 @@ class Placement:
     scale: float = 1.0
     rotation: float = 0.0
     x: float = 0.5
-    y: float = 0.5
+    y: float = 0.5  # Claid's OpenAPI: 0 is the bottom edge, 1 the top (see docs/decisions.md)
+    padding: tuple[tuple[float, str], tuple[float, str]] | None = None  # (height, width) as (value, unit)
 
 
 @dataclass
@@ -65,13 +94,18 @@ class _Checker:
     def fail(self, path: str, message: str) -> None:
         self.details.setdefault(path, []).append(message)
 
-    def obj(self, value: Any, path: str, allowed: set[str]) -> dict[str, Any]:
+    def obj(
+        self, value: Any, path: str, allowed: AbstractSet[str], required: AbstractSet[str] = frozenset()
+    ) -> dict[str, Any]:
+        """A closed object: unknown keys and missing required keys are each an error at their path."""
         if not isinstance(value, dict):
             self.fail(path, "must be an object")
             return {}
         for key in value:
-            if key not in allowed:
-                self.fail(f"{path}.{key}", "unknown field")
+            if key not in allowed and key not in required:
+                self.fail(f"{path}.{key}" if path != "body" else key, "extra fields not permitted")
+        for key in sorted(required - set(value)):
+            self.fail(f"{path}.{key}" if path != "body" else key, "field required")
         return value
 
     def string(self, value: Any, path: str, lo: int, hi: int) -> str | None:
@@ -93,49 +127,30 @@ class _Checker:
         return float(value)
 
     def choice(self, value: Any, path: str, options: tuple[str, ...]) -> str | None:
-        if value not in options:
+        if not isinstance(value, str) or value not in options:
             self.fail(path, f"must be one of {', '.join(options)}")
-            return None
-        return str(value)
-
-    def color(self, value: Any, path: str) -> str | None:
-        if not isinstance(value, str) or not HEX.match(value):
-            self.fail(path, "must be a hex colour like #a1b2c3")
             return None
         return value
 
+    def color(self, value: Any, path: str, extra: tuple[str, ...] = ()) -> str | None:
+        if isinstance(value, str) and (HEX.match(value) or value in extra):
+            return value
+        self.fail(path, "must be a hex colour like #a1b2c3" + (f" or {', '.join(extra)}" if extra else ""))
+        return None
+
+    def url(self, value: Any, path: str) -> str | None:
+        url = self.string(value, path, 1, 4096)
+        if url is not None and not URL.match(url):
+            self.fail(path, "must be an https:// URL or a storage://<name>/<path> URI")
+            return None
+        return url
+
 
 def parse(body: Any) -> SceneRequest:
+    """The request as Claid's OpenAPI validates it, with its defaults filled in; Invalid lists every problem."""
     c = _Checker()
-    top = c.obj(body, "body", {"object", "scene", "output"})
-    if "object" not in top:
-        c.fail("object", "field required")
-    if "scene" not in top:
-        c.fail("scene", "field required")
-    placement = Placement()
-    image_url = ""
-    o = c.obj(top.get("object", {}), "object", {"image_url", "placement_type", "scale", "rotation_degree", "position"})
-    if "image_url" not in o:
-        c.fail("object.image_url", "field required")
-    else:
-        url = c.string(o["image_url"], "object.image_url", 1, 4096)
-        if url is not None and not URL.match(url):
-            c.fail("object.image_url", "must be an https:// URL or a storage://<name>/<path> URI")
-        image_url = url or ""
-    if "placement_type" in o:
-        placement.placement_type = (
-            c.choice(o["placement_type"], "object.placement_type", ("absolute", "original")) or ""
-        )
-    if "scale" in o:
-        placement.scale = c.number(o["scale"], "object.scale", 0.1, 1.0) or 1.0
-    if "rotation_degree" in o:
-        placement.rotation = c.number(o["rotation_degree"], "object.rotation_degree", 0, 360) or 0.0
-    if "position" in o:
-        pos = c.obj(o["position"], "object.position", {"x", "y"})
-        for axis in ("x", "y"):
-            if axis in pos:
-                setattr(placement, axis, c.number(pos[axis], f"object.position.{axis}", 0.0, 1.0) or 0.0)
-
+    top = c.obj(body, "body", {"output"}, {"object", "scene"})
+    placement, image_url = _object(c, top.get("object", {}))
     scene = _scene(c, top.get("scene", {}))
     output = _output(c, top.get("output"))
     if c.details:
@@ -143,70 +158,95 @@ def parse(body: Any) -> SceneRequest:
     return SceneRequest(image_url, placement, scene, output)
 
 
+def _object(c: _Checker, value: Any) -> tuple[Placement, str]:
+    placement = Placement()
+    kind = value.get("placement_type", "absolute") if isinstance(value, dict) else "absolute"
+    if kind not in PLACEMENTS:
+        c.choice(kind, "object.placement_type", tuple(PLACEMENTS))
+        return placement, ""
+    placement.placement_type = kind
+    required, optional = PLACEMENTS[kind]
+    o = c.obj(value, "object", optional, required)
+    image_url = c.url(o["image_url"], "object.image_url") if "image_url" in o else None
+    if "scale" in o:
+        scale = o["scale"]
+        if isinstance(scale, int) and not isinstance(scale, bool) and scale in (0, 1):
+            placement.scale = float(scale)  # the OpenAPI's integer branch: 0 or 1
+        else:
+            placement.scale = c.number(scale, "object.scale", 0.01, 1.0) or 1.0
+    if "rotation_degree" in o:
+        placement.rotation = c.number(o["rotation_degree"], "object.rotation_degree", 0, 360) or 0.0
+    if "position" in o:
+        pos = c.obj(o["position"], "object.position", {"x", "y"})
+        for axis in ("x", "y"):
+            if axis in pos:
+                found = c.number(pos[axis], f"object.position.{axis}", 0.0, 1.0)
+                setattr(placement, axis, 0.5 if found is None else found)
+    if "padding" in o:
+        placement.padding = _padding(c, o["padding"])
+    return placement, image_url or ""
+
+
+def _padding(c: _Checker, value: Any) -> tuple[tuple[float, str], tuple[float, str]] | None:
+    match = PADDING.match(value) if isinstance(value, str) else None
+    if match is None:
+        c.fail("object.padding", "must be one or two sizes like '10%' or '40px 10%'")
+        return None
+    height = (float(match.group(1)), match.group(2) or "px")
+    width = (float(match.group(3)), match.group(4) or "px") if match.group(3) else height
+    if any(unit == "%" and size > 50 for size, unit in (height, width)):
+        c.fail("object.padding", "at most half the image's size (50%)")
+        return None
+    return height, width
+
+
 def _prompt(c: _Checker, value: Any, path: str, scene: Scene) -> None:
-    if isinstance(value, dict):
-        p = c.obj(value, path, {"generate", "guidelines"})
-        if p.get("generate") is not True:
-            c.fail(f"{path}.generate", "must be true")
-        if "guidelines" in p:
-            c.string(p["guidelines"], f"{path}.guidelines", 1, 2048)
-        scene.autoprompt = True
-    else:
+    if not isinstance(value, dict):
         scene.prompt = c.string(value, path, 3, 2048)
+        return
+    if "text" in value:
+        p = c.obj(value, path, set(), {"text"})
+        scene.prompt = c.string(p["text"], f"{path}.text", 3, 2048)
+        return
+    p = c.obj(value, path, {"guidelines"}, {"generate"})
+    if "generate" in p and p["generate"] is not True:
+        c.fail(f"{path}.generate", "must be true")
+    if "guidelines" in p:
+        c.string(p["guidelines"], f"{path}.guidelines", 3, 1000)
+    scene.autoprompt = True
 
 
 def _scene(c: _Checker, value: Any) -> Scene:
     if not isinstance(value, dict):
         c.fail("scene", "must be an object")
-        return Scene("text")
-    if "effect" in value:
-        s = c.obj(value, "scene", {"effect", "color", "view"})
+        return Scene("prompt")
+    # The three kinds are told apart by their required marker; each is closed, so nothing mixes.
+    kind = "shadow" if "effect" in value else "template" if "template_url" in value else "prompt"
+    required, optional = SCENE_KINDS[kind]
+    s = c.obj(value, "scene", optional, required)
+    scene = Scene(kind)
+    if kind == "shadow":
         c.choice(s["effect"], "scene.effect", ("shadows",))
-        scene = Scene("shadows")
-        if "color" in s:
-            scene.color = c.color(s["color"], "scene.color")
+        scene.view = c.choice(s["view"], "scene.view", ("auto", "top", "front")) if "view" in s else "auto"
+    if kind == "template":
+        c.url(s["template_url"], "scene.template_url")
         if "view" in s:
-            c.choice(s["view"], "scene.view", ("top", "front"))
-        return scene
-    if "template_url" in value:
-        s = c.obj(value, "scene", {"template_url", "template_mode", "view", "prompt", "color", "steps"})
-        scene = Scene("template")
-        url = c.string(s["template_url"], "scene.template_url", 1, 4096)
-        if url is not None and not URL.match(url):
-            c.fail("scene.template_url", "must be an https:// URL or a storage:// URI")
+            scene.view = c.choice(s["view"], "scene.view", ("top", "front"))
         if "template_mode" in s:
             c.choice(s["template_mode"], "scene.template_mode", ("transform", "adjust", "lock"))
-        if "view" in s:
-            c.choice(s["view"], "scene.view", ("top", "front"))
-        if "prompt" in s:
-            scene.prompt = c.string(s["prompt"], "scene.prompt", 3, 2048)
-        if "color" in s:
-            scene.color = c.color(s["color"], "scene.color")
-        if "steps" in s:
-            c.number(s["steps"], "scene.steps", 1, 49, integer=True)
-        return scene
-    s = c.obj(value, "scene", {"model", "prompt", "negative_prompt", "aspect_ratio", "color", "steps", "preference"})
-    scene = Scene("text")
-    scene.model = c.choice(s.get("model", "v1"), "scene.model", ("v1", "v2")) or "v1"
-    if "prompt" not in s:
-        c.fail("scene.prompt", "field required")
-    else:
+    if "model" in s:
+        scene.model = c.choice(s["model"], "scene.model", MODELS) or "v1"
+    if "prompt" in s:
         _prompt(c, s["prompt"], "scene.prompt", scene)
     if "negative_prompt" in s:
         c.string(s["negative_prompt"], "scene.negative_prompt", 3, 2048)
+    if "steps" in s:
+        c.number(s["steps"], "scene.steps", 1, 49, integer=True)
+    if "color" in s:
+        scene.color = c.color(s["color"], "scene.color", ("transparent",) if kind == "shadow" else ())
     if "aspect_ratio" in s:
         scene.aspect_ratio = c.choice(s["aspect_ratio"], "scene.aspect_ratio", ASPECT_RATIOS) or "1:1"
-    if "color" in s:
-        if scene.model != "v1":
-            c.fail("scene.color", "only model v1 takes a color")
-        scene.color = c.color(s["color"], "scene.color")
-    if "steps" in s:
-        if scene.model != "v1":
-            c.fail("scene.steps", "only model v1 takes steps")
-        c.number(s["steps"], "scene.steps", 1, 49, integer=True)
     if "preference" in s:
-        if scene.model != "v2":
-            c.fail("scene.preference", "only model v2 takes a preference")
         c.choice(s["preference"], "scene.preference", ("fast", "optimal", "best"))
     return scene
 
@@ -214,6 +254,7 @@ def _scene(c: _Checker, value: Any) -> Scene:
 def _output(c: _Checker, value: Any) -> OutputSpec:
     spec = OutputSpec()
     if value is None:
+        spec.options = dict(FORMAT_DEFAULTS[spec.format])
         return spec
     if isinstance(value, str):
         value = {"destination": value}
@@ -226,41 +267,54 @@ def _output(c: _Checker, value: Any) -> OutputSpec:
     if "number_of_images" in o:
         n = c.number(o["number_of_images"], "output.number_of_images", 1, 4, integer=True)
         spec.number_of_images = int(n) if n else 4
-    if "format" in o:
-        fmt = o["format"]
-        if isinstance(fmt, str):
-            spec.format = c.choice(fmt, "output.format", FORMATS) or "png"
-        elif isinstance(fmt, dict):
-            kind = c.choice(fmt.get("type"), "output.format.type", FORMATS) or "png"
-            spec.format = kind
-            if kind == "jpeg":
-                f = c.obj(fmt, "output.format", {"type", "quality", "progressive"})
-                if "quality" in f:
-                    spec.options["quality"] = int(c.number(f["quality"], "output.format.quality", 1, 100, True) or 85)
-                if "progressive" in f:
-                    if not isinstance(f["progressive"], bool):
-                        c.fail("output.format.progressive", "must be a boolean")
-                    spec.options["progressive"] = bool(f["progressive"])
-            elif kind == "png":
-                f = c.obj(fmt, "output.format", {"type", "compression"})
-                if "compression" in f:
-                    spec.options["compression"] = c.choice(
-                        f["compression"], "output.format.compression", ("fast", "optimal", "best")
-                    )
-            else:
-                f = c.obj(fmt, "output.format", {"type", "compression"})
-                if "compression" in f:
-                    comp = c.obj(f["compression"], "output.format.compression", {"type", "quality"})
-                    spec.options["lossless"] = (
-                        c.choice(comp.get("type"), "output.format.compression.type", ("lossy", "lossless"))
-                        == "lossless"
-                    )
-                    if "quality" in comp:
-                        q = c.number(comp["quality"], "output.format.compression.quality", 1, 100, integer=True)
-                        spec.options["quality"] = int(q or 90)
-        else:
-            c.fail("output.format", "must be a string or an object")
+    fmt = o.get("format", "png")
+    if isinstance(fmt, str):
+        spec.format = c.choice(fmt, "output.format", FORMATS) or "png"
+        spec.options = dict(FORMAT_DEFAULTS[spec.format])
+    elif isinstance(fmt, dict):
+        spec.format = c.choice(fmt.get("type"), "output.format.type", FORMATS) or "png"
+        spec.options = dict(FORMAT_DEFAULTS[spec.format])
+        _format_options(c, fmt, spec)
+    else:
+        c.fail("output.format", "must be a string or an object")
     return spec
+
+
+def _format_options(c: _Checker, fmt: dict[str, Any], spec: OutputSpec) -> None:
+    path = "output.format"
+    if spec.format == "jpeg":
+        f = c.obj(fmt, path, {"quality", "progressive"}, {"type"})
+        if "quality" in f:
+            spec.options["quality"] = int(c.number(f["quality"], f"{path}.quality", 1, 100, True) or 85)
+        if "progressive" in f:
+            if not isinstance(f["progressive"], bool):
+                c.fail(f"{path}.progressive", "must be a boolean")
+            spec.options["progressive"] = f["progressive"] is True
+    elif spec.format == "png":
+        f = c.obj(fmt, path, {"compression"}, {"type"})
+        if "compression" in f:
+            chosen = c.choice(f["compression"], f"{path}.compression", ("fast", "optimal", "best"))
+            spec.options["compression"] = chosen or "optimal"
+    else:
+        f = c.obj(fmt, path, {"compression"}, {"type"})
+        if "compression" not in f:
+            return
+        comp = f["compression"]
+        if isinstance(comp, str):
+            spec.options["lossless"] = c.choice(comp, f"{path}.compression", ("lossy", "lossless")) == "lossless"
+            return
+        kind = comp.get("type") if isinstance(comp, dict) else None
+        if kind == "lossless":
+            c.obj(comp, f"{path}.compression", set(), {"type"})
+            spec.options["lossless"] = True
+        elif kind == "lossy":
+            lossy = c.obj(comp, f"{path}.compression", {"quality"}, {"type"})
+            spec.options["lossless"] = False
+            if "quality" in lossy:
+                q = c.number(lossy["quality"], f"{path}.compression.quality", 1, 100, integer=True)
+                spec.options["quality"] = int(q or spec.options["quality"])
+        else:
+            c.fail(f"{path}.compression", "must be lossy, lossless, {type: lossy, quality} or {type: lossless}")
 
 
 def destination_parts(destination: str) -> tuple[str, str]:

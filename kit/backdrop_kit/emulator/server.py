@@ -24,6 +24,19 @@ from backdrop_kit.emulator.storage import Connector, Connectors, TemporaryBucket
 SCENE_PATHS = ("/v1-ea/scene/create", "/v1/scene/create")
 CREDITS_PER_IMAGE = 2.0
 AUTOPROMPT_CREDITS = 0.5
+# (error_code, error_type) of each error the emulator answers, in Claid's one flat error body. Documented by
+# Claid: 111/auth, 9000/validation, 2001/general (429). The rest are undocumented codes, so the emulator uses
+# the HTTP status as the code, with a type from the OpenAPI's list.
+AUTH = ("111", "auth")
+VALIDATION = ("9000", "validation")
+RATE_LIMITED = ("2001", "general")
+NO_CREDITS = ("402", "billing")
+NOT_RETRIEVABLE = ("400", "image")
+NO_STORAGE = ("400", "storage")
+STORAGE_CONFLICT = ("409", "storage")
+NOT_FOUND = ("404", "web")
+GONE = ("410", "web")
+SERVER_ERROR = ("500", "runtime_settings")  # undocumented: the status as the code, like the others
 
 
 @dataclass
@@ -75,7 +88,7 @@ class _Reply(Exception):
         code: str,
         kind: str,
         message: str,
-        details: dict[str, list[str]] | None = None,
+        details: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
@@ -249,8 +262,7 @@ class ClaidEmulator:
         if found is None:
             raise _Reply(
                 400,
-                "storage_not_found",
-                "bad_request",
+                *NO_STORAGE,
                 f"storage {name!r} is not connected",
                 {field: [f"unknown storage {name}"]},
                 headers,
@@ -266,8 +278,7 @@ class ClaidEmulator:
             except Exception as exc:
                 raise _Reply(
                     400,
-                    "object_not_retrievable",
-                    "bad_request",
+                    *NOT_RETRIEVABLE,
                     f"could not read the object from storage {name!r} ({type(exc).__name__})",
                     {"object.image_url": ["not retrievable"]},
                 ) from None
@@ -276,16 +287,14 @@ class ClaidEmulator:
         except httpx.HTTPError as exc:
             raise _Reply(
                 400,
-                "object_not_retrievable",
-                "bad_request",
+                *NOT_RETRIEVABLE,
                 f"could not download the object ({type(exc).__name__})",
                 {"object.image_url": ["not retrievable"]},
             ) from None
         if response.status_code != 200:
             raise _Reply(
                 400,
-                "object_not_retrievable",
-                "bad_request",
+                *NOT_RETRIEVABLE,
                 f"downloading the object answered HTTP {response.status_code}",
                 {"object.image_url": ["not retrievable"]},
             )
@@ -322,8 +331,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _api_key(self) -> str:
         auth = self.headers.get("Authorization", "")
         key = auth[7:].strip() if auth.startswith("Bearer ") else ""
-        if not key or key not in self.owner.config.api_keys:
-            raise _Reply(401, "unauthorized", "authentication_error", "missing or invalid API key")
+        if not key:
+            raise _Reply(401, *AUTH, "Authorization is required.")
+        if key not in self.owner.config.api_keys:
+            raise _Reply(401, *AUTH, "The API key is not valid.")
         return key
 
     def _json_body(self) -> Any:
@@ -332,7 +343,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             return json.loads(raw or b"null")
         except ValueError:
-            raise _Reply(400, "invalid_json", "bad_request", "the request body is not valid JSON") from None
+            raise _Reply(400, *VALIDATION, "the request body is not valid JSON", {"body": ["invalid JSON"]}) from None
 
     # --- routes ---------------------------------------------------------------------------------------
     def do_GET(self) -> None:
@@ -347,7 +358,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(200, {"data": [{"type": t} for t in ("s3", "gcs", "web_folder")]})
             if path == "/v1/storage/storages":
                 return self._send(200, {"data": [c.public() for c in self.owner.connectors.all()]})
-            raise _Reply(404, "not_found", "not_found", f"no route GET {path}")
+            raise _Reply(404, *NOT_FOUND, f"no route GET {path}")
         except _Reply as reply:
             self._send(reply.status, reply.body, reply.headers)
 
@@ -359,7 +370,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._api_key()
             if path == "/v1/storage/storages":
                 return self._create_storage(self._json_body())
-            raise _Reply(404, "not_found", "not_found", f"no route POST {path}")
+            raise _Reply(404, *NOT_FOUND, f"no route POST {path}")
         except _Reply as reply:
             self._send(reply.status, reply.body, reply.headers)
 
@@ -367,16 +378,16 @@ class _Handler(BaseHTTPRequestHandler):
         token = path.split("/")[2] if path.count("/") >= 2 else ""
         found = self.owner.tmp.get(token)
         if found is None:
-            raise _Reply(404, "not_found", "not_found", "no such temporary image")
+            raise _Reply(404, *NOT_FOUND, "no such temporary image")
         if found is False:
-            raise _Reply(410, "expired", "not_found", "this temporary image has expired")
+            raise _Reply(410, *GONE, "this temporary image has expired")
         data, mime = found
         self._send(200, None, raw=data, content_type=mime)
 
     def _create_storage(self, body: Any) -> None:
         details: dict[str, list[str]] = {}
         if not isinstance(body, dict):
-            raise _Reply(422, "validation_error", "validation_error", "body must be an object", {"body": ["object"]})
+            raise _Reply(422, *VALIDATION, "Validation error", {"body": ["must be an object"]})
         name = body.get("name")
         if not isinstance(name, str) or not 1 <= len(name) <= 50:
             details["name"] = ["a string of 1 to 50 characters"]
@@ -390,7 +401,7 @@ class _Handler(BaseHTTPRequestHandler):
             if not isinstance(creds.get(field_name), str) or not creds.get(field_name):
                 details[f"parameters.credentials.{field_name}"] = ["required"]
         if details:
-            raise _Reply(422, "validation_error", "validation_error", "invalid storage", details)
+            raise _Reply(422, *VALIDATION, "Validation error", details)
         try:
             connector = self.owner.connectors.add(
                 str(name),
@@ -400,7 +411,7 @@ class _Handler(BaseHTTPRequestHandler):
                 creds["secret_access_key"],
             )
         except KeyError:
-            raise _Reply(409, "conflict", "conflict", f"a storage named {name!r} exists") from None
+            raise _Reply(409, *STORAGE_CONFLICT, f"a storage named {name!r} exists") from None
         self._send(200, {"data": connector.public()})
 
     def _scene(self, path: str) -> None:
@@ -417,23 +428,22 @@ class _Handler(BaseHTTPRequestHandler):
             if fault == "drop":
                 raise _Drop()
             if fault == "500":
-                raise _Reply(500, "internal_error", "server_error", "injected server error")
+                raise _Reply(500, *SERVER_ERROR, "Internal server error")
             if fault == "429":
                 _, headers = owner.rate_headers(key, consume=False)
-                headers.update({"RateLimit-Remaining": "0", "RateLimit-Reset": "1", "Retry-After": "1"})
-                raise _Reply(429, "2001", "rate_limit", "Too many requests", headers=headers)
+                headers.update({"RateLimit-Remaining": "-1", "RateLimit-Reset": "1", "Retry-After": "1"})
+                raise _Reply(429, *RATE_LIMITED, "Too many requests", headers=headers)
             if fault == "slow":
                 time.sleep(owner.config.slow_seconds)
             allowed, headers = owner.rate_headers(key, consume=True)
             if not allowed:
                 headers["Retry-After"] = headers["RateLimit-Reset"]
-                raise _Reply(429, "2001", "rate_limit", "Too many requests", headers=headers)
+                headers["RateLimit-Remaining"] = "-1"  # Claid's value once the limit is exceeded
+                raise _Reply(429, *RATE_LIMITED, "Too many requests", headers=headers)
             try:
                 request = parse(body)
             except Invalid as exc:
-                raise _Reply(
-                    422, "validation_error", "validation_error", "request validation failed", exc.details, headers
-                ) from None
+                raise _Reply(422, *VALIDATION, "Validation error", exc.details, headers) from None
             call.image_url = request.image_url.split("?", 1)[0]
             call.destination = request.output.destination
             call.number_of_images = request.output.number_of_images
@@ -445,7 +455,7 @@ class _Handler(BaseHTTPRequestHandler):
                 name, _ = destination_parts(request.output.destination)
                 connector = owner.connector(name, "output.destination", headers)
             if not owner.charge(cost):
-                raise _Reply(402, "no_credits", "payment_required", "No API calls left", headers=headers)
+                raise _Reply(402, *NO_CREDITS, "No API calls left", headers=headers)
             scene = body.get("scene") if isinstance(body.get("scene"), dict) else {}
             call.latency = owner.latency.draw(
                 request.output.number_of_images, scene.get("preference"), request.scene.model
@@ -489,9 +499,7 @@ class _Handler(BaseHTTPRequestHandler):
             data = owner.fetch(request.image_url)
             product = images.load_product(data)
         except ValueError as exc:
-            raise _Reply(
-                400, "object_not_retrievable", "bad_request", str(exc), {"object.image_url": [str(exc)]}
-            ) from None
+            raise _Reply(400, *NOT_RETRIEVABLE, str(exc), {"object.image_url": [str(exc)]}) from None
         size = images.canvas_size(request.scene.aspect_ratio)
         fmt = request.output.format
         ext, mime = fmt, images.MIME[fmt]

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from backdrop.settings import SettingNote
+
 SOURCE = "backdrop"
 SCHEMA_VERSION: Literal["1.0"] = "1.0"
 
@@ -59,6 +61,7 @@ class Problem(_Detail):
     message: str
     claid_status: int | None = None
     claid_error_code: str | None = None
+    claid_error_type: str | None = None  # Claid's open set: auth, validation, general, billing, ...
     claid_request_id: str | None = None
     claid_error_details: dict[str, Any] | None = None
 
@@ -80,6 +83,7 @@ class GenerationDetail(_Detail):
     source: SourceObject
     profile: str | None = None
     settings: dict[str, Any] | None = None
+    notes: list[SettingNote] = Field(default_factory=list)  # settings left out, each with its reason
     output_prefix: str | None = None
     outputs: list[OutputObject] = Field(default_factory=list)
     images: int = 0

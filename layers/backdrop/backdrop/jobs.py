@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict
 
-from backdrop.settings import Settings
+from backdrop.settings import SettingNote, Settings
 from backdrop.uploads import Upload, output_stem
 
 # Keys made only of these characters go to Claid as storage:// URIs unchanged; anything else (spaces,
@@ -31,6 +31,7 @@ class Job(BaseModel):
     settings: Settings
     month: str  # the ledger month the credits count against, fixed when the job is planned
     output_prefix: str  # generated/<stem>/<job_id>/ in the uploads bucket
+    notes: tuple[SettingNote, ...] = ()  # lower-layer settings left out (not part of the job id)
 
 
 def job_id_for(upload: Upload, version: str | None, fingerprint: str) -> str:
@@ -56,6 +57,7 @@ def plan_job(
     settings: Settings,
     generated_prefix: str,
     now: datetime | None = None,
+    notes: tuple[SettingNote, ...] = (),
 ) -> Job:
     job_id = job_id_for(upload, version_id or etag, settings.fingerprint())
     return Job(
@@ -68,6 +70,7 @@ def plan_job(
         settings=settings,
         month=current_month(now),
         output_prefix=output_prefix_for(generated_prefix, upload.key, job_id),
+        notes=notes,
     )
 
 

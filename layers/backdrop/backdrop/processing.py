@@ -36,7 +36,7 @@ from backdrop.events import (
 )
 from backdrop.jobs import Job, current_month, plan_job, rejection_id, storage_uri
 from backdrop.ledger import Ledger, credits_for
-from backdrop.settings import SettingsError, metadata_to_values, resolve_settings
+from backdrop.settings import SettingsError, metadata_to_values, resolve
 from backdrop.uploads import Upload, UploadRejected, check_key, inspect_upload, profile_from_key
 
 ProfileLoader = Callable[[str], Mapping[str, Any] | None]
@@ -117,7 +117,7 @@ class Processor:
                 if profile_values is None:
                     raise UnknownProfile(profile, cfg.profiles_parameter_path + profile)
             try:
-                settings = resolve_settings(
+                settings, notes = resolve(
                     default_settings(cfg),
                     profile_values,
                     metadata_to_values(facts.metadata),
@@ -134,6 +134,7 @@ class Processor:
             profile=profile,
             settings=settings,
             generated_prefix=cfg.generated_prefix,
+            notes=tuple(notes),
         )
 
     def _input_url(self, job: Job) -> tuple[str, str]:
@@ -169,6 +170,7 @@ class Processor:
             "source": SourceObject(bucket=job.bucket, key=job.key, version_id=job.version_id, etag=job.etag),
             "profile": job.profile,
             "settings": settings.model_dump(mode="json", exclude_none=True),
+            "notes": list(job.notes),
             "output_prefix": job.output_prefix,
             "autoprompt": settings.autoprompt,
         }
@@ -236,6 +238,7 @@ class Processor:
                     message=exc.message,
                     claid_status=exc.status,
                     claid_error_code=exc.error_code,
+                    claid_error_type=exc.error_type,
                     claid_request_id=exc.request_id,
                     claid_error_details=exc.details or None,
                 ),

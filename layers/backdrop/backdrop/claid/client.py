@@ -74,17 +74,12 @@ def _error_from(response: httpx.Response, attempts: int) -> ClaidError:
     try:
         payload = response.json()
     except ValueError:
-        payload = {}
-    if isinstance(payload, dict) and isinstance(payload.get("detail"), dict):
-        payload = payload["detail"]  # the 429 body has been seen wrapped in "detail"
-    try:
-        body = ErrorBody.model_validate(payload if isinstance(payload, dict) else {})
-    except ValidationError:
-        body = ErrorBody()
+        payload = None
+    body = ErrorBody.read(payload)  # flat, wrapped in "detail" (429), or any other JSON: nothing is dropped
     status = response.status_code
     kwargs: dict[str, Any] = {
         "status": status,
-        "error_code": None if body.error_code is None else str(body.error_code),
+        "error_code": body.error_code,
         "error_type": body.error_type,
         "details": body.error_details,
         "request_id": request_id,

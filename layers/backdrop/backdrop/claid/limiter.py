@@ -40,9 +40,11 @@ def next_start(starts: list[float], now: float, limits: list[tuple[int, float]])
         for limit, window in limits:
             recent = [s for s in starts if s > t - window]
             if len(recent) >= limit:
-                # The start that must leave the window before this one fits.
-                t = recent[len(recent) - limit] + window
-                moved = True
+                # The start that must leave the window before this one fits (a move within rounding error
+                # means it has just left).
+                later = recent[len(recent) - limit] + window
+                if later > t + 1e-6:
+                    t, moved = later, True
     return t
 
 
