@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import math
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -133,13 +134,14 @@ def record_handler(record: SQSRecord) -> None:
             logger.warning("ignored key", reason=exc.reason, key=upload.key)
             continue
         if isinstance(outcome, HandBack):
-            _hold_message(record, outcome.seconds)
+            if outcome.seconds is not None:
+                _hold_message(record, outcome.seconds)
             logger.info(
                 "job handed back to the queue",
                 job_id=outcome.job_id,
                 reason=outcome.reason,
                 detail=outcome.message,
-                visible_in=round(outcome.seconds, 1),
+                visible_in=outcome.seconds,
             )
             raise HandedBack(outcome.reason)
         logger.info(
@@ -153,8 +155,10 @@ def record_handler(record: SQSRecord) -> None:
 
 
 async def async_record_handler(record: SQSRecord) -> None:
-    # Claid answers in seconds to tens of seconds: the batch's records wait on it side by side.
-    await asyncio.get_running_loop().run_in_executor(workers, record_handler, record)
+    # Claid answers in seconds to tens of seconds: the batch's records wait on it side by side, each in a
+    # worker thread that carries the invocation's context (log keys).
+    context = contextvars.copy_context()
+    await asyncio.get_running_loop().run_in_executor(workers, context.run, record_handler, record)
 
 
 @logger.inject_lambda_context

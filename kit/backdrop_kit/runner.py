@@ -3,6 +3,7 @@ queues, with a context whose deadline is real, and honours partial batch failure
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import importlib.util
 import json
@@ -23,7 +24,9 @@ from backdrop_kit.stack import ACCOUNT, LOCAL_VISIBILITY_TIMEOUT, REGION, EventS
 IN_FLIGHT_VISIBILITY_TIMEOUT = 300
 
 _import_lock = threading.Lock()
-_current = threading.local()
+# Which function made an AWS call: a context variable, so threads a handler starts with its context copied
+# (the processor's record workers) are counted as that function's.
+_current_function: contextvars.ContextVar[str | None] = contextvars.ContextVar("function_id", default=None)
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,7 @@ API_CALLS: list[ApiCall] = []
 
 
 def _record_api_call(params: dict[str, Any], model: Any, **_: Any) -> None:
-    function_id = getattr(_current, "function_id", None)
+    function_id = _current_function.get()
     if function_id:
         API_CALLS.append(ApiCall(function_id, model.service_model.endpoint_prefix, model.name, dict(params)))
 
@@ -100,11 +103,11 @@ class LoadedFunction:
         )
         # The environment was in place when the module was imported (its cold start read it); invocations
         # from several worker threads must not swap os.environ under each other.
-        _current.function_id = self.function_id
+        token = _current_function.set(self.function_id)
         try:
             return self.handler(event, context)
         finally:
-            _current.function_id = None
+            _current_function.reset(token)
 
 
 def load_function(stack: LocalStack, function_id: str) -> LoadedFunction:

@@ -21,7 +21,7 @@ VASE = (SAMPLES / "teal-vase-cutout.png").read_bytes()
 class Pipeline:
     """A started local stack plus a runner, with the few verbs the tests need."""
 
-    def __init__(self, stack: LocalStack, workers: int = 1) -> None:
+    def __init__(self, stack: LocalStack, workers: int | None = None) -> None:
         self.stack = stack
         self.runner = Runner(stack, processor_workers=workers)
         self.s3 = stack.client("s3")
@@ -70,7 +70,7 @@ def make_pipeline() -> Iterator[Callable[..., Pipeline]]:
         budget: float = 0,
         parameters: dict[str, str] | None = None,
         emulator: EmulatorConfig | None = None,
-        workers: int = 1,
+        workers: int | None = None,
     ) -> Pipeline:
         stack = LocalStack(
             StackOptions(mode=mode, monthly_credit_budget=budget, parameters=parameters or {}, emulator=emulator)

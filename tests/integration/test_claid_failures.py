@@ -45,13 +45,62 @@ def test_transient_5xx_and_429_are_retried_to_success(make_pipeline):
     assert len(p.scene_calls(200)) == 4  # one charged call per job
 
 
-def test_no_answer_is_never_retried_and_is_recorded_as_unknown(make_pipeline):
-    p: Pipeline = make_pipeline(emulator=EmulatorConfig(fault_rate=1.0, fault_kinds=("drop",)))
+SETTLE_QUICKLY = {"ClaidUnknownOutcomeSettleSeconds": "3"}
+
+
+def _month_total(p: Pipeline) -> dict:
+    from backdrop.jobs import current_month
+    from backdrop.ledger import Ledger
+
+    return Ledger(p.stack.client("dynamodb"), p.stack.app_table).month_usage(current_month())["total"]
+
+
+def test_no_answer_before_claid_charged_settles_as_failed_with_nothing_charged(make_pipeline):
+    p: Pipeline = make_pipeline(
+        parameters=SETTLE_QUICKLY, emulator=EmulatorConfig(fault_rate=1.0, fault_kinds=("drop",))
+    )
     p.upload("incoming/cup.png")
     p.drain()
     job = p.jobs()["incoming/cup.png"]
     assert job["status"] == "failed" and job["reason"] == "claid_outcome_unknown"
+    assert "no image appeared" in job["reason_message"]
+    assert len(p.scene_calls()) == 1  # never called twice, however often the message came back
+    assert p.stack.emulator.stats()["credits_charged"] == 0
+    total = _month_total(p)
+    assert total["credits_used"] == 0 and total["committed"] == 0 and total["credits_reserved"] == 0
+
+
+def test_answer_lost_after_claid_charged_is_reconciled_from_the_output_folder(make_pipeline):
+    p: Pipeline = make_pipeline(
+        parameters=SETTLE_QUICKLY, emulator=EmulatorConfig(fault_rate=1.0, fault_kinds=("lost",))
+    )
+    p.upload("incoming/cup.png", metadata={"backdrop-number-of-images": "3"})
+    p.drain()
+    job = p.jobs()["incoming/cup.png"]
+    detail = json.loads(job["detail"])
+    assert job["status"] == "succeeded" and detail["claid"]["reconciled"] is True
+    assert [c.answered for c in p.scene_calls()] == [False]
+    charged = p.stack.emulator.stats()["credits_charged"]
+    assert charged == 6 and job["credits"] == charged and job["images"] == 3
+    assert sorted(o["key"] for o in detail["outputs"]) == p.generated()
+    total = _month_total(p)
+    assert total["credits_used"] == charged and total["committed"] == charged and total["credits_reserved"] == 0
+
+
+def test_answer_lost_in_temporary_mode_counts_the_credits_at_risk(make_pipeline):
+    p: Pipeline = make_pipeline(
+        "temporary", parameters=SETTLE_QUICKLY, emulator=EmulatorConfig(fault_rate=1.0, fault_kinds=("lost",))
+    )
+    p.upload("incoming/cup.png", metadata={"backdrop-number-of-images": "2"})
+    p.drain()
+    job = p.jobs()["incoming/cup.png"]
+    detail = json.loads(job["detail"])
+    assert job["status"] == "failed" and job["reason"] == "claid_outcome_unknown"
+    assert detail["credits"]["at_risk"] == 4 and job["credits"] == 0
     assert len(p.scene_calls()) == 1
+    total = _month_total(p)
+    # Nothing can show what Claid did with it: at risk, and still counted against the budget.
+    assert total["credits_at_risk"] == 4 and total["committed"] == 4 and total["credits_reserved"] == 0
 
 
 def test_out_of_claid_credits_keeps_the_job_then_redrive_finishes_it(make_pipeline):

@@ -27,7 +27,10 @@ def test_functions_are_fed_as_the_template_says(pipeline):
     fed = {(s.function_id, s.kind) for s in stack.sources}
     assert fed == {("ProcessorFunction", "sqs"), ("RecorderFunction", "eventbridge")}
     [jobs] = [s for s in stack.sources if s.kind == "sqs"]
-    assert jobs.queue_url == stack.queue_url("JobsQueue") and jobs.batch_size == 5
+    assert jobs.queue_url == stack.queue_url("JobsQueue") and jobs.batch_size == 10
+    # The runner starts as many processor instances as the event source's MaximumConcurrency allows.
+    assert jobs.max_concurrency == int(stack.parameters["ProcessorMaxConcurrency"]) == 5
+    assert len(pipeline.runner._workers["ProcessorFunction"]) == jobs.max_concurrency
     [recorder] = [s for s in stack.sources if s.kind == "eventbridge"]
     assert recorder.dead_letter_url == stack.queue_url("RecorderDLQ")
 
@@ -36,4 +39,4 @@ def test_local_queues_keep_the_template_redrive(pipeline):
     attrs = pipeline.sqs.get_queue_attributes(
         QueueUrl=pipeline.stack.queue_url("JobsQueue"), AttributeNames=["RedrivePolicy"]
     )["Attributes"]
-    assert '"maxReceiveCount": 5' in attrs["RedrivePolicy"] or '"maxReceiveCount": "5"' in attrs["RedrivePolicy"]
+    assert '"maxReceiveCount": 10' in attrs["RedrivePolicy"] or '"maxReceiveCount": "10"' in attrs["RedrivePolicy"]

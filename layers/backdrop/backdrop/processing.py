@@ -52,7 +52,7 @@ class JobInProgressElsewhere(Exception):
 class HandBack:
     """The message goes back to the queue untouched, visible again after `seconds`."""
 
-    seconds: float
+    seconds: float | None  # None: after the queue's own visibility timeout
     reason: str
     message: str
     job_id: str | None = None
@@ -317,10 +317,10 @@ class Processor:
                 budget, "in_progress_elsewhere", "another instance is calling Claid for this job", job.job_id
             )
         except (ClaidTransientError, ClaidOutOfCredits) as exc:
-            wait = getattr(exc, "retry_after", None)
             if isinstance(exc, ClaidOutOfCredits):
-                wait = 300.0  # until someone adds credits; the message keeps coming back until then (or the DLQ)
-            return HandBack(max(1.0, wait or 1.0), exc.reason, str(exc), job.job_id)
+                # Back after the queue's long visibility timeout, until someone adds credits (or the DLQ keeps it).
+                return HandBack(None, exc.reason, str(exc), job.job_id)
+            return HandBack(max(1.0, exc.retry_after or 1.0), exc.reason, str(exc), job.job_id)
         return self.settle(job, detail)
 
     def settle(self, job: Job, detail: GenerationDetail, now: datetime | None = None) -> GenerationDetail | HandBack:
