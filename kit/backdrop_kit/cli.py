@@ -31,7 +31,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         prompt=args.prompt,
         mode=args.mode,
         monthly_credit_budget=args.budget,
+        latency=args.latency,
+        copies=args.copies,
+        seed=args.seed,
     )
+    if args.latency < 0 or args.copies < 1:
+        print("backdrop demo: --latency must be >= 0 and --copies >= 1", file=sys.stderr)
+        return 2
     try:
         result = run_demo(options, progress=_progress if not args.quiet else lambda _: None)
     except (FileNotFoundError, UnicodeEncodeError) as exc:
@@ -159,6 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="connected: Claid writes into the bucket; temporary: tmp_urls copied by the recorder",
     )
     demo.add_argument("--budget", type=float, default=0, help="monthly credit budget (0 = unlimited)")
+    demo.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        help="Claid's median seconds for a one-image call (0 = instant; real Claid takes seconds to tens)",
+    )
+    demo.add_argument("--copies", type=int, default=1, help="upload each photo this many times (default 1)")
+    demo.add_argument("--seed", type=int, default=0, help="seed of the emulator's latency draws")
     demo.add_argument("--out", default="out", help="folder for variants and the contact sheet (default: out)")
     demo.add_argument("--json", action="store_true", help="print the result as JSON")
     demo.add_argument("--quiet", action="store_true", help="no progress lines")

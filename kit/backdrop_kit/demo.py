@@ -16,6 +16,7 @@ from backdrop.jobs import current_month
 from backdrop.ledger import Ledger
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from backdrop_kit.emulator import EmulatorConfig
 from backdrop_kit.runner import Runner
 from backdrop_kit.stack import LocalStack, StackOptions
 
@@ -36,6 +37,9 @@ class DemoOptions:
     mode: str = "connected"
     monthly_credit_budget: float = 0
     log_level: str = "WARNING"  # the functions' own JSON logs; the demo prints its own progress lines
+    latency: float = 0.0  # the emulator's median seconds for a one-image call (0 = instant)
+    copies: int = 1  # upload each photo this many times (distinct keys): a catalogue's worth of work
+    seed: int = 0
 
 
 @dataclass
@@ -57,13 +61,22 @@ class DemoResult:
     ledger_images: int
     contact_sheet: Path | None
     seconds: float
+    claid: dict[str, Any] = field(default_factory=dict)  # the emulator's own bill: what Claid charged
+    pipeline_seconds: float = 0.0  # from the last upload until every job was recorded
+
+    @property
+    def bill_matches(self) -> bool:
+        return abs(self.ledger_credits - float(self.claid.get("charged_credits", 0))) < 1e-9
 
     def as_json(self) -> dict[str, Any]:
         return {
             "jobs": [row.__dict__ for row in self.jobs],
             "ledger": {"credits": self.ledger_credits, "images": self.ledger_images},
+            "claid": self.claid,
+            "ledger_matches_claid": self.bill_matches,
             "contact_sheet": str(self.contact_sheet) if self.contact_sheet else None,
             "seconds": round(self.seconds, 2),
+            "pipeline_seconds": round(self.pipeline_seconds, 2),
         }
 
 
@@ -87,30 +100,47 @@ def run_demo(options: DemoOptions, progress: Callable[[str], None] = lambda _: N
     if missing:
         raise FileNotFoundError(f"no such file: {', '.join(missing)}")
     progress("starting the local stack (moto server + Claid emulator)")
+    emulator = EmulatorConfig(latency=options.latency, seed=options.seed)
     stack_options = StackOptions(
-        mode=options.mode, monthly_credit_budget=options.monthly_credit_budget, log_level=options.log_level
+        mode=options.mode,
+        monthly_credit_budget=options.monthly_credit_budget,
+        log_level=options.log_level,
+        emulator=emulator,
     )
     with LocalStack(stack_options) as stack:
         runner = Runner(stack, progress=progress)
+        if options.latency:
+            model = stack.emulator.latency
+            progress(
+                f"Claid latency: median {options.latency:g}s for one image, {model.percentile_99():.1f}s at p99 "
+                f"({model.percentile_99(4):.1f}s for four); call budget {stack.parameters['ClaidCallBudgetSeconds']}s"
+            )
         s3 = stack.client("s3")
         metadata = _metadata(options)
         keys = {}
         for path in files:
-            key = f"incoming/{path.name}"
-            keys[key] = path
-            content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            s3.put_object(
-                Bucket=stack.uploads_bucket,
-                Key=key,
-                Body=path.read_bytes(),
-                ContentType=content_type,
-                Metadata=metadata,
-            )
-            progress(f"uploaded {path.name} -> s3://{stack.uploads_bucket}/{key}")
+            for copy in range(options.copies):
+                name = path.name if options.copies == 1 else f"{path.stem}-{copy + 1:03d}{path.suffix}"
+                key = f"incoming/{name}"
+                keys[key] = path
+                content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+                s3.put_object(
+                    Bucket=stack.uploads_bucket,
+                    Key=key,
+                    Body=path.read_bytes(),
+                    ContentType=content_type,
+                    Metadata=metadata,
+                )
+        progress(f"uploaded {len(keys)} photo(s) to s3://{stack.uploads_bucket}/incoming/")
+        uploaded = time.monotonic()
         progress("draining the pipeline: S3 -> SQS -> processor -> Claid emulator -> EventBridge -> recorder")
-        runner.drain(timeout=240)
+        # Long enough for every call at the emulator's slowest, at Claid's per-minute limit, plus settling.
+        longest = stack.emulator.latency.longest()
+        runner.drain(timeout=240 + len(keys) * 0.6 + 3 * longest)
+        pipeline_seconds = time.monotonic() - uploaded
         rows, sheet_rows = _collect(stack, keys, options.out_dir)
         usage = Ledger(stack.client("dynamodb"), stack.app_table).month_usage(current_month())
+        bill = stack.emulator.stats()
     sheet = draw_contact_sheet(sheet_rows, options.out_dir / "contact-sheet.png") if sheet_rows else None
     total = usage.get("total", {})
     return DemoResult(
@@ -119,6 +149,14 @@ def run_demo(options: DemoOptions, progress: Callable[[str], None] = lambda _: N
         ledger_images=int(total.get("images", 0)),
         contact_sheet=sheet,
         seconds=time.monotonic() - started,
+        claid={
+            "charged_credits": bill["credits_charged"],
+            "requests": bill["requests"],
+            "images": bill["images"],
+            "charged_without_answer": bill["charged_without_answer"],
+            "by_status": bill["by_status"],
+        },
+        pipeline_seconds=pipeline_seconds,
     )
 
 
@@ -130,13 +168,14 @@ def _collect(stack: LocalStack, keys: dict[str, Path], out_dir: Path) -> tuple[l
     by_key = {item["source_key"]: item for item in stack.job_items()}
     rows, sheet_rows = [], []
     for key, path in keys.items():
+        name = key.removeprefix("incoming/")
         item = by_key.get(key)
         if item is None:
-            rows.append(JobRow(path.name, key, "missing", "no terminal record (see the DLQs)", 0, 0.0, [], ""))
+            rows.append(JobRow(name, key, "missing", "no terminal record (see the DLQs)", 0, 0.0, [], ""))
             continue
         detail = json.loads(item["detail"])
         saved = []
-        target = out_dir / Path(path.name).stem
+        target = out_dir / Path(name).stem
         for index, output in enumerate(detail.get("outputs", []), start=1):
             if not output.get("key"):
                 continue
@@ -147,7 +186,7 @@ def _collect(stack: LocalStack, keys: dict[str, Path], out_dir: Path) -> tuple[l
         problem = detail.get("problem") or {}
         rows.append(
             JobRow(
-                path.name,
+                name,
                 key,
                 item["status"],
                 problem.get("code", ""),
@@ -205,6 +244,13 @@ def print_table(result: DemoResult, stream: Any = sys.stdout) -> None:
     for row in table:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)), file=stream)
     print(f"\nledger: {result.ledger_credits:g} credits for {result.ledger_images} image(s) this month", file=stream)
+    if result.claid:
+        verdict = "matches the ledger" if result.bill_matches else "DOES NOT match the ledger"
+        print(
+            f"Claid's bill: {result.claid['charged_credits']:g} credits for {result.claid['requests']} request(s) "
+            f"({verdict})",
+            file=stream,
+        )
     if result.contact_sheet:
         print(f"contact sheet: {result.contact_sheet}", file=stream)
-    print(f"done in {result.seconds:.1f}s", file=stream)
+    print(f"done in {result.seconds:.1f}s ({result.pipeline_seconds:.1f}s from upload to the last record)", file=stream)

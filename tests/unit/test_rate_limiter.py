@@ -33,7 +33,7 @@ def test_a_burst_keeps_both_windows_with_room_for_jitter():
     assert most_in_any_window(starts, 1.0) <= 4
     assert most_in_any_window(starts, 60.0) <= 120
     # Not slower than needed: 120 starts within the first minute at 4/s, the next 120 one minute later.
-    assert starts[119] < 31 and starts[120] == pytest.approx(MINUTE_WINDOW)
+    assert starts[119] < 33 and starts[120] == pytest.approx(MINUTE_WINDOW)
 
 
 def test_starts_are_handed_out_in_order():

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 # Requests reach Claid a little later than they leave, and not all equally late: the windows are kept a
 # little wider than Claid's so that jitter in transit cannot make two starts look closer than they were.
-SECOND_WINDOW = 1.05
+SECOND_WINDOW = 1.1
 MINUTE_WINDOW = 60.5
 
 
