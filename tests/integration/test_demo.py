@@ -47,6 +47,22 @@ def test_demo_cli_json_and_a_bad_file(tmp_path, capsys):
     assert (job["status"], job["reason"], job["credits"]) == ("rejected", "not_an_image", 0.0)
     assert main(["demo", str(tmp_path / "missing.png")]) == 2
     assert "no such file" in capsys.readouterr().err
+    assert main(["demo", "--latency", "-1"]) == 2
+    assert "--latency" in capsys.readouterr().err
+
+
+def test_demo_with_claids_latency_shows_claids_bill_equal_to_the_ledger(tmp_path, capsys):
+    code = main(
+        ["demo", str(SAMPLES / "espresso-cup.png"), "--copies", "6", "--latency", "1", "--images", "2"]
+        + ["--out", str(tmp_path), "--json", "--quiet"]
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert [j["status"] for j in report["jobs"]] == ["succeeded"] * 6
+    assert report["claid"]["charged_credits"] == report["ledger"]["credits"] == 24
+    assert report["ledger_matches_claid"] is True
+    # Six calls of about a second each, started side by side: far less than one after another.
+    assert report["pipeline_seconds"] < 6 * 1.0
 
 
 def test_emulator_command_serves_until_stopped():

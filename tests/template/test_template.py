@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from backdrop.claid import Deadline
 from backdrop.config import ProcessorConfig, RecorderConfig
 from backdrop_kit.template import load_template
 
@@ -89,18 +90,65 @@ def test_loop_guard_generated_prefix_is_outside_the_notification_filter():
     assert processor_env["INCOMING_PREFIX"] == rule["Value"]
 
 
-def test_processor_stays_under_claids_rate_limit_by_default():
+# What the processor's timeout must hold besides the call itself (see Mappings CallBudget in template.yaml).
+WAIT_FOR_A_START = 30  # seconds a record may wait for a start under Claid's rate limit
+PLAN_THE_BATCH = 5  # reading the batch's uploads and profiles before any call
+
+
+def _processor_event() -> dict:
     [event] = TEMPLATE.functions()["ProcessorFunction"].events.values()
+    return event
+
+
+def test_processor_timeout_and_queue_visibility_are_sized_from_the_call_budget():
+    budget_choices = TEMPLATE.parameters()["ClaidCallBudgetSeconds"]["AllowedValues"]
+    rows = TEMPLATE.raw["Mappings"]["CallBudget"]
+    assert sorted(rows, key=int) == sorted(budget_choices, key=int)
+    kept_back = Deadline.from_lambda_context(None).reserve_seconds  # to record the outcome after the call
+    for budget, row in rows.items():
+        needed = int(budget) + WAIT_FOR_A_START + kept_back + PLAN_THE_BATCH
+        assert row["FunctionTimeout"] >= needed, f"budget {budget}s: timeout {row['FunctionTimeout']} < {needed}"
+        assert row["FunctionTimeout"] <= 900  # Lambda's maximum
+        assert row["QueueVisibility"] >= 6 * row["FunctionTimeout"]  # AWS's advice for SQS event sources
+    processor = TEMPLATE.raw["Resources"]["ProcessorFunction"]["Properties"]
+    queue = TEMPLATE.resources_of_type("AWS::SQS::Queue")["JobsQueue"]["Properties"]
+    assert processor["Timeout"] == {"Fn::FindInMap": ["CallBudget", {"Ref": "ClaidCallBudgetSeconds"}, "FunctionTimeout"]}
+    assert queue["VisibilityTimeout"] == {
+        "Fn::FindInMap": ["CallBudget", {"Ref": "ClaidCallBudgetSeconds"}, "QueueVisibility"]
+    }
+    env = TEMPLATE.functions()["ProcessorFunction"].environment
+    assert env["CLAID_CALL_BUDGET_SECONDS"] == {"Ref": "ClaidCallBudgetSeconds"}
+    # Every default budget resolves: the function the local runner loads has the mapped timeout.
+    default = TEMPLATE.parameters()["ClaidCallBudgetSeconds"]["Default"]
+    assert TEMPLATE.functions()["ProcessorFunction"].timeout == rows[default]["FunctionTimeout"]
+
+
+def test_a_batch_is_handled_side_by_side():
+    event = _processor_event()
     assert event["Type"] == "SQS"
     assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert int(TEMPLATE.parameters()["ProcessorMaxConcurrency"]["Default"]) <= 4
+    env = TEMPLATE.functions()["ProcessorFunction"].environment
+    assert int(env["PARALLEL_RECORDS"]) >= event["Properties"]["BatchSize"]
+    assert "MaximumBatchingWindowInSeconds" not in event["Properties"]  # a batch never waits to fill
+
+
+def test_enough_calls_in_flight_to_fill_claids_rate_limit_by_default():
+    """Little's law: filling 120/minute at a 20 s call takes 2/s x 20 s = 40 calls in flight."""
+    params = TEMPLATE.parameters()
+    per_second = int(params["ClaidRequestsPerMinute"]["Default"]) / 60
+    capacity = int(params["ProcessorMaxConcurrency"]["Default"]) * _processor_event()["Properties"]["BatchSize"]
+    assert capacity >= per_second * 20
+    # ... while the shared schedule keeps the whole stack under both of Claid's limits.
+    env = TEMPLATE.functions()["ProcessorFunction"].environment
+    assert env["CLAID_REQUESTS_PER_SECOND"] == {"Ref": "ClaidRequestsPerSecond"}
+    assert env["CLAID_REQUESTS_PER_MINUTE"] == {"Ref": "ClaidRequestsPerMinute"}
+    assert (params["ClaidRequestsPerSecond"]["Default"], params["ClaidRequestsPerMinute"]["Default"]) == (4, 120)
 
 
 def test_jobs_queue_outlives_idempotency_and_dead_letters():
     queue = TEMPLATE.resources_of_type("AWS::SQS::Queue")["JobsQueue"]["Properties"]
-    assert queue["RedrivePolicy"]["maxReceiveCount"] >= 2
-    timeout = TEMPLATE.functions()["ProcessorFunction"].timeout
-    assert queue["VisibilityTimeout"] >= 6 * timeout
+    # Hand-backs (no time for a call, a late rate-limit start, an unanswered call settling) count as receives.
+    assert queue["RedrivePolicy"]["maxReceiveCount"] >= 10
     assert ProcessorConfig.model_fields["idempotency_ttl_seconds"].default > queue["MessageRetentionPeriod"]
 
 

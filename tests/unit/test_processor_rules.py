@@ -1,0 +1,197 @@
+"""The processor's rules with fakes: when a job goes back to the queue, and how an unanswered call is settled."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from backdrop.claid import ClaidCallNotStarted, ClaidOutOfCredits, ClaidRateLimited, Deadline
+from backdrop.config import ProcessorConfig
+from backdrop.events import ClaidCall, Credits, GenerationDetail, Problem, SourceObject
+from backdrop.jobs import Job, plan_job
+from backdrop.ledger import Reservation
+from backdrop.processing import HandBack, JobInProgressElsewhere, Processor
+from backdrop.settings import Settings
+from backdrop.uploads import Upload
+
+CONFIG = ProcessorConfig(
+    event_bus_name="bus",
+    app_table_name="app",
+    idempotency_table_name="idem",
+    claid_api_key_secret_arn="arn:secret",
+    claid_storage_name="shop",
+    claid_call_budget_seconds=60,
+    unknown_outcome_settle_seconds=300,
+)
+CALLED_AT = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+class FakeS3:
+    def __init__(self, keys: list[str] | None = None) -> None:
+        self.keys = keys or []
+
+    def get_paginator(self, name: str) -> FakeS3:
+        assert name == "list_objects_v2"
+        return self
+
+    def paginate(self, Bucket: str, Prefix: str) -> list[dict[str, Any]]:
+        return [{"Contents": [{"Key": k} for k in self.keys if k.startswith(Prefix)]}]
+
+    def generate_presigned_url(self, *_: Any, **__: Any) -> str:
+        return "https://bucket.s3.amazonaws.com/incoming/cup.png?X-Amz-Signature=abc"
+
+
+class FakeLedger:
+    budget = Decimal(0)
+
+    def __init__(self) -> None:
+        self.held: dict[str, Decimal] = {}
+
+    def reserve(self, job_id: str, month: str, credits: Decimal) -> Reservation:
+        self.held[job_id] = credits
+        return Reservation("reserved", credits, credits)
+
+    def release(self, job_id: str, month: str, credits: Decimal) -> bool:
+        return self.held.pop(job_id, None) is not None
+
+
+class FakeClaid:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def create_scene(self, request: Any, deadline: Deadline) -> Any:
+        raise self.error
+
+
+def processor(s3: FakeS3 | None = None, claid: Any = None, ledger: FakeLedger | None = None) -> Processor:
+    return Processor(
+        config=CONFIG,
+        s3=s3 or FakeS3(),
+        events=None,
+        ledger=ledger or FakeLedger(),  # type: ignore[arg-type]
+        load_profile=lambda _: None,
+        claid=lambda: claid,
+    )
+
+
+def job(images: int = 2) -> Job:
+    settings = Settings(prompt="on a marble table", number_of_images=images)
+    return plan_job(
+        Upload("shop-bucket", "incoming/cup.png"),
+        version_id="v1",
+        etag=None,
+        profile=None,
+        settings=settings,
+        generated_prefix="generated/",
+    )
+
+
+def unanswered(j: Job, *, destination: str | None = "storage://shop/generated/x/") -> GenerationDetail:
+    return GenerationDetail(
+        status="failed",
+        job_id=j.job_id,
+        source=SourceObject(bucket=j.bucket, key=j.key, version_id=j.version_id),
+        credits=Credits(month=j.month, reserved=4.0),
+        claid=ClaidCall(attempts=1, destination=destination),
+        problem=Problem(code="claid_outcome_unknown", message="Claid did not answer (ReadTimeout)"),
+        occurred_at=CALLED_AT.isoformat(),
+    )
+
+
+def deadline(seconds: float) -> Deadline:
+    return Deadline(lambda: seconds, reserve_seconds=0)
+
+
+# --- hand-backs ------------------------------------------------------------------------------------------
+def test_no_call_is_tried_when_the_time_left_does_not_cover_the_budget():
+    tried: list[Job] = []
+    outcome = processor()._run(job(), tried.append, deadline(59))  # type: ignore[arg-type]
+    assert isinstance(outcome, HandBack) and outcome.reason == "claid_call_not_started"
+    assert outcome.seconds is not None and outcome.seconds <= 5  # visible again soon, not after the queue's timeout
+    assert tried == []
+
+
+@pytest.mark.parametrize(
+    ("error", "reason", "seconds"),
+    [
+        (ClaidRateLimited("slow down", status=429, retry_after=7.0), "claid_rate_limited", 7.0),
+        (ClaidCallNotStarted("late start", retry_after=12.5), "claid_call_not_started", 12.5),
+        (JobInProgressElsewhere("j"), "in_progress_elsewhere", 60.0),
+        (ClaidOutOfCredits("No API calls left", status=402), "claid_out_of_credits", None),
+    ],
+)
+def test_trouble_that_may_pass_hands_the_job_back(error, reason, seconds):
+    def run_once(_: Job) -> GenerationDetail:
+        raise error
+
+    outcome = processor()._run(job(), run_once, deadline(600))
+    assert isinstance(outcome, HandBack) and (outcome.reason, outcome.seconds) == (reason, seconds)
+
+
+def test_a_call_that_could_not_start_gives_its_credits_back():
+    ledger = FakeLedger()
+    p = processor(claid=FakeClaid(ClaidCallNotStarted("late", retry_after=3.0)), ledger=ledger)
+    with pytest.raises(ClaidCallNotStarted):
+        p.generate(job(), deadline(600))
+    assert ledger.held == {}
+
+
+def test_an_unanswered_call_keeps_its_credits_held():
+    from backdrop.claid import ClaidOutcomeUnknown
+
+    ledger = FakeLedger()
+    j = job()
+    detail = processor(claid=FakeClaid(ClaidOutcomeUnknown("no answer")), ledger=ledger).generate(j, deadline(600))
+    assert detail.problem is not None and detail.problem.code == "claid_outcome_unknown"
+    assert ledger.held == {j.job_id: Decimal(4)}  # Claid may have charged: settled later, not released now
+
+
+# --- settling an unanswered call -------------------------------------------------------------------------
+def test_temporary_bucket_mode_counts_the_credits_at_risk():
+    j = job()
+    settled = processor().settle(j, unanswered(j, destination=None), now=CALLED_AT)
+    assert isinstance(settled, GenerationDetail)
+    assert settled.status == "failed" and settled.credits.at_risk == 4.0 and settled.credits.used == 0
+
+
+def test_images_in_the_output_folder_settle_it_as_succeeded_with_their_credits():
+    j = job(images=2)
+    s3 = FakeS3([f"{j.output_prefix}variant-1.jpeg", f"{j.output_prefix}variant-2.jpeg", "generated/other/x.jpeg"])
+    settled = processor(s3).settle(j, unanswered(j), now=CALLED_AT + timedelta(seconds=1))
+    assert isinstance(settled, GenerationDetail)
+    assert settled.status == "succeeded" and settled.problem is None
+    assert settled.claid is not None and settled.claid.reconciled
+    assert [o.key for o in settled.outputs] == [f"{j.output_prefix}variant-{i}.jpeg" for i in (1, 2)]
+    assert (settled.images, settled.credits.used, settled.credits.reserved) == (2, 4.0, 4.0)
+
+
+def test_an_empty_folder_waits_until_claid_could_no_longer_write():
+    j = job()
+    early = processor().settle(j, unanswered(j), now=CALLED_AT + timedelta(seconds=100))
+    assert isinstance(early, HandBack) and early.reason == "claid_outcome_unsettled"
+    assert early.seconds == pytest.approx(200)
+
+
+def test_a_partial_folder_waits_then_counts_what_is_there():
+    j = job(images=2)
+    s3 = FakeS3([f"{j.output_prefix}variant-1.jpeg"])
+    assert isinstance(processor(s3).settle(j, unanswered(j), now=CALLED_AT + timedelta(seconds=10)), HandBack)
+    late = processor(s3).settle(j, unanswered(j), now=CALLED_AT + timedelta(seconds=301))
+    assert isinstance(late, GenerationDetail) and late.status == "succeeded"
+    assert (late.images, late.credits.used) == (1, 2.0)
+
+
+def test_nothing_written_after_the_wait_is_a_failure_that_charged_nothing():
+    j = job()
+    settled = processor().settle(j, unanswered(j), now=CALLED_AT + timedelta(seconds=301))
+    assert isinstance(settled, GenerationDetail) and settled.status == "failed"
+    assert settled.problem is not None and "no image appeared" in settled.problem.message
+    assert settled.credits.used == 0 and settled.credits.at_risk == 0
+
+
+def test_answered_outcomes_pass_through_untouched():
+    j = job()
+    rejected = unanswered(j).model_copy(update={"problem": Problem(code="claid_rejected", message="422")})
+    assert processor().settle(j, rejected) is rejected
