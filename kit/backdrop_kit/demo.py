@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import mimetypes
 import sys
 import time
@@ -17,6 +18,7 @@ from backdrop.ledger import Ledger
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from backdrop_kit.emulator import EmulatorConfig
+from backdrop_kit.emulator.latency import LatencyModel
 from backdrop_kit.runner import Runner
 from backdrop_kit.stack import LocalStack, StackOptions
 
@@ -101,11 +103,15 @@ def run_demo(options: DemoOptions, progress: Callable[[str], None] = lambda _: N
         raise FileNotFoundError(f"no such file: {', '.join(missing)}")
     progress("starting the local stack (moto server + Claid emulator)")
     emulator = EmulatorConfig(latency=options.latency, seed=options.seed)
+    # An unanswered call is settled once the emulator can no longer be writing its images (its longest
+    # generation time), rather than after the deployed default of ten minutes.
+    longest = LatencyModel(options.latency, emulator.latency_sigma).longest()
     stack_options = StackOptions(
         mode=options.mode,
         monthly_credit_budget=options.monthly_credit_budget,
         log_level=options.log_level,
         emulator=emulator,
+        parameters={"ClaidUnknownOutcomeSettleSeconds": str(math.ceil(longest) + 5)},
     )
     with LocalStack(stack_options) as stack:
         runner = Runner(stack, progress=progress)
@@ -135,7 +141,6 @@ def run_demo(options: DemoOptions, progress: Callable[[str], None] = lambda _: N
         uploaded = time.monotonic()
         progress("draining the pipeline: S3 -> SQS -> processor -> Claid emulator -> EventBridge -> recorder")
         # Long enough for every call at the emulator's slowest, at Claid's per-minute limit, plus settling.
-        longest = stack.emulator.latency.longest()
         runner.drain(timeout=240 + len(keys) * 0.6 + 3 * longest)
         pipeline_seconds = time.monotonic() - uploaded
         rows, sheet_rows = _collect(stack, keys, options.out_dir)

@@ -52,10 +52,8 @@ def test_demo_cli_json_and_a_bad_file(tmp_path, capsys):
 
 
 def test_demo_with_claids_latency_shows_claids_bill_equal_to_the_ledger(tmp_path, capsys):
-    code = main(
-        ["demo", str(SAMPLES / "espresso-cup.png"), "--copies", "6", "--latency", "1", "--images", "2"]
-        + ["--out", str(tmp_path), "--json", "--quiet"]
-    )
+    photo = str(SAMPLES / "espresso-cup.png")
+    code = main(["demo", photo, "--copies", "6", "--latency", "1", "--images", "2", "--out", str(tmp_path), "--json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 0
     assert [j["status"] for j in report["jobs"]] == ["succeeded"] * 6

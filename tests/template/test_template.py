@@ -112,10 +112,10 @@ def test_processor_timeout_and_queue_visibility_are_sized_from_the_call_budget()
         assert row["QueueVisibility"] >= 6 * row["FunctionTimeout"]  # AWS's advice for SQS event sources
     processor = TEMPLATE.raw["Resources"]["ProcessorFunction"]["Properties"]
     queue = TEMPLATE.resources_of_type("AWS::SQS::Queue")["JobsQueue"]["Properties"]
-    assert processor["Timeout"] == {"Fn::FindInMap": ["CallBudget", {"Ref": "ClaidCallBudgetSeconds"}, "FunctionTimeout"]}
-    assert queue["VisibilityTimeout"] == {
-        "Fn::FindInMap": ["CallBudget", {"Ref": "ClaidCallBudgetSeconds"}, "QueueVisibility"]
-    }
+    mapped = {"Fn::FindInMap": ["CallBudget", {"Ref": "ClaidCallBudgetSeconds"}, "FunctionTimeout"]}
+    assert processor["Timeout"] == mapped
+    mapped = {"Fn::FindInMap": ["CallBudget", {"Ref": "ClaidCallBudgetSeconds"}, "QueueVisibility"]}
+    assert queue["VisibilityTimeout"] == mapped
     env = TEMPLATE.functions()["ProcessorFunction"].environment
     assert env["CLAID_CALL_BUDGET_SECONDS"] == {"Ref": "ClaidCallBudgetSeconds"}
     # Every default budget resolves: the function the local runner loads has the mapped timeout.
