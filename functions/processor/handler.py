@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -62,21 +63,23 @@ limiter = (
     else None
 )
 _claid: ClaidClient | None = None
+_claid_lock = threading.Lock()
 _deadline = Deadline.after(900)
 
 
 def claid_client() -> ClaidClient:
     global _claid
-    if _claid is None:
-        api_key = str(secrets.get(config.claid_api_key_secret_arn, max_age=300))
-        _claid = ClaidClient(
-            api_key,
-            base_url=config.claid_base_url,
-            scene_path=config.claid_scene_path,
-            http=http,
-            call_budget=config.claid_call_budget_seconds,
-            limiter=limiter,
-        )
+    with _claid_lock:  # a batch's records ask for it at once: one client, one read of the secret
+        if _claid is None:
+            api_key = str(secrets.get(config.claid_api_key_secret_arn, max_age=300))
+            _claid = ClaidClient(
+                api_key,
+                base_url=config.claid_base_url,
+                scene_path=config.claid_scene_path,
+                http=http,
+                call_budget=config.claid_call_budget_seconds,
+                limiter=limiter,
+            )
     return _claid
 
 

@@ -42,6 +42,12 @@ class ApiCall:
 API_CALLS: list[ApiCall] = []
 
 
+def current_function() -> str | None:
+    """The function whose invocation is running in this thread (None outside any handler): lets a
+    measurement hook attribute an AWS call to a function."""
+    return _current_function.get()
+
+
 def _record_api_call(params: dict[str, Any], model: Any, **_: Any) -> None:
     function_id = _current_function.get()
     if function_id:
@@ -156,17 +162,32 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
     return {"Records": records}
 
 
+@dataclass(frozen=True)
+class Invocation:
+    """One handler invocation as the runner saw it (for billed-duration estimates)."""
+
+    function_id: str
+    started: float  # time.monotonic()
+    seconds: float
+    records: int
+
+
 @dataclass
 class RunStats:
     invocations: dict[str, int] = field(default_factory=dict)
     batch_item_failures: int = 0
     handler_errors: int = 0
     dead_lettered: int = 0
+    timeline: list[Invocation] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count(self, function_id: str) -> None:
         with self._lock:
             self.invocations[function_id] = self.invocations.get(function_id, 0) + 1
+
+    def timed(self, function_id: str, started: float, records: int) -> None:
+        with self._lock:
+            self.timeline.append(Invocation(function_id, started, time.monotonic() - started, records))
 
 
 class Runner:
@@ -222,6 +243,7 @@ class Runner:
         if not messages:
             return 0
         self.stats.count(source.function_id)
+        started = time.monotonic()
         try:
             result = fn.invoke(sqs_event(messages, self._arn(source.queue_url))) or {}
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
@@ -229,6 +251,8 @@ class Runner:
             # A whole-batch failure: every message comes back after its visibility timeout.
             self.stats.handler_errors += 1
             failed = {m["MessageId"] for m in messages}
+        finally:
+            self.stats.timed(source.function_id, started, len(messages))
         self.stats.batch_item_failures += len(failed)
         self._retry_later(source.queue_url, [m for m in messages if m["MessageId"] in failed])
         done = [m for m in messages if m["MessageId"] not in failed]
@@ -250,9 +274,12 @@ class Runner:
         for message in messages:
             event = json.loads(message["Body"])
             self.stats.count(source.function_id)
+            started = time.monotonic()
             try:
                 fn.invoke(event)
+                self.stats.timed(source.function_id, started, 1)
             except Exception as exc:
+                self.stats.timed(source.function_id, started, 1)
                 self.stats.handler_errors += 1
                 attempts = self._event_attempts.get(event["id"], 0) + 1
                 self._event_attempts[event["id"]] = attempts

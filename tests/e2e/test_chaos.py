@@ -1,5 +1,6 @@
 """Chaos: hundreds of uploads, every notification delivered twice, 10% Claid faults (answers lost after charging
-among them), a budget that runs out part way, several processors at once. Then the invariants are checked and the figures printed."""
+among them), a budget that runs out part way, several processors at once. Then the invariants are checked and the
+figures printed."""
 
 from __future__ import annotations
 
