@@ -312,3 +312,37 @@ def test_documented_and_common_paths_both_work(emulator):
 def test_the_api_key_is_never_echoed(emulator):
     response = post(emulator, body(object={"image_url": "ftp://x"}))
     assert KEY not in response.text
+
+
+def test_lost_answer_was_generated_written_and_charged(s3):
+    config = EmulatorConfig(s3_endpoint_url=s3[0], fault_rate=1.0, fault_kinds=("lost",))
+    with ClaidEmulator(config) as emu:
+        emu.add_storage("shop", bucket="shop")
+        request = body(output={"number_of_images": 2, "destination": "storage://shop/generated/lost/"})
+        with pytest.raises(httpx.RemoteProtocolError):
+            post(emu, request)
+        [call] = emu.calls
+        assert (call.status, call.answered, call.images_returned) == (200, False, 2)
+        assert emu.stats()["credits_charged"] == emu.stats()["charged_without_answer"] == 4
+        keys = s3[1].list_objects_v2(Bucket="shop", Prefix="generated/lost/")["Contents"]
+        assert len(keys) == 2
+
+
+def test_latency_is_spent_before_the_answer(s3):
+    config = EmulatorConfig(s3_endpoint_url=s3[0], latency=0.3, rate_per_second=0, rate_per_minute=0, seed=5)
+    with ClaidEmulator(config) as emu:
+        emu.add_storage("shop", bucket="shop")
+        assert post(emu, body()).status_code == 200
+        [call] = emu.calls
+        assert call.latency > 0 and call.finished - call.started >= call.latency
+
+
+def test_a_client_that_hangs_up_is_still_charged(s3):
+    config = EmulatorConfig(s3_endpoint_url=s3[0], latency=1.0, latency_sigma=0.0, rate_per_second=0, rate_per_minute=0)
+    with ClaidEmulator(config) as emu:
+        emu.add_storage("shop", bucket="shop")
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(emu.base_url + "/v1-ea/scene/create", json=body(), headers=AUTH, timeout=0.2)
+        assert emu.wait_until_idle(timeout=30)  # Claid finishes the request the client gave up on
+        [call] = emu.calls
+        assert call.credits_charged == 2 and call.images_returned == 1

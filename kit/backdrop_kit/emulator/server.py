@@ -108,6 +108,8 @@ class ClaidEmulator:
         self.connectors = Connectors(lambda: self.config.s3_endpoint_url, self.config.s3_region)
         self.tmp = TemporaryBucket(lambda: self.config.tmp_url_ttl_seconds)
         self._lock = threading.Lock()
+        self._generating = 0  # scene requests being handled right now
+        self._idle = threading.Condition(self._lock)
         self._rng = random.Random(self.config.seed)
         self.latency = LatencyModel(self.config.latency, self.config.latency_sigma, seed=self.config.seed)
         self._windows: dict[str, deque[float]] = {}
@@ -160,6 +162,20 @@ class ClaidEmulator:
                 self.config.fault_kinds = fault_kinds
             if seed is not None:
                 self._rng = random.Random(seed)
+
+    def wait_until_idle(self, timeout: float) -> bool:
+        """Block until no scene request is being handled (a client that hung up does not stop Claid)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._generating == 0, timeout)
+
+    def _enter(self) -> None:
+        with self._idle:
+            self._generating += 1
+
+    def _leave(self) -> None:
+        with self._idle:
+            self._generating -= 1
+            self._idle.notify_all()
 
     def set_latency(self, median: float, sigma: float | None = None) -> None:
         self.config.latency = median
@@ -415,6 +431,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, {"data": connector.public()})
 
     def _scene(self, path: str) -> None:
+        self.owner._enter()
+        try:
+            self._scene_request(path)
+        finally:
+            self.owner._leave()
+
+    def _scene_request(self, path: str) -> None:
         owner = self.owner
         request_id = uuid.uuid4().hex
         call = CallRecord(request_id=request_id, path=path, status=0, started=time.monotonic())
