@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -32,24 +33,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=int, default=report.DEFAULT_SCALE, help="time scale k (default %(default)s)")
     parser.add_argument("--latency", type=float, default=10.0, help="Claid's median seconds, unscaled")
     parser.add_argument("--unpaced-uploads", type=int, default=200, help="burst size with the shared limiter off")
-    parser.add_argument("--ceiling-uploads", type=int, default=150, help="uploads for the local stack's ceiling")
+    parser.add_argument("--ceiling-uploads", type=int, default=100, help="uploads for the local stack's ceiling")
     parser.add_argument("--no-write", action="store_true", help="print the report; leave docs/ alone")
     args = parser.parse_args(argv)
     began = time.monotonic()
+    load_before = os.getloadavg()[0]
 
     _say(f"local stack ceiling: {args.ceiling_uploads} uploads, no latency, no limits")
     ceiling = burst.run(
         burst.BurstConfig(
-            uploads=args.ceiling_uploads, scale=1, median_latency=0, per_second=0, per_minute=0, shared_limiter=False
+            uploads=args.ceiling_uploads,
+            scale=1,
+            median_latency=0,
+            per_second=0,
+            per_minute=0,
+            shared_limiter=False,
+            settle_seconds=5,  # a call that went unanswered must not hold the rate measure for 10 minutes
         ),
         progress=False,
     )
     _say(json.dumps(burst.summary(ceiling)))
+    burst.dump(ceiling, report.RAW / "ceiling.json")
 
     paced_config = burst.BurstConfig(uploads=args.uploads, scale=args.scale, median_latency=args.latency)
     _say(f"burst: {paced_config}")
     paced = burst.run(paced_config)
     _say(json.dumps(burst.summary(paced)))
+    burst.dump(paced, report.RAW / "burst.json")
 
     unpaced_config = burst.BurstConfig(
         uploads=args.unpaced_uploads, scale=args.scale, median_latency=args.latency, shared_limiter=False
@@ -57,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     _say(f"burst without the shared limiter: {unpaced_config}")
     unpaced = burst.run(unpaced_config)
     _say(json.dumps(burst.summary(unpaced)))
+    burst.dump(unpaced, report.RAW / "burst-unpaced.json")
 
     _say("cold starts")
     with LocalStack(StackOptions(log_level="ERROR")) as stack:
@@ -80,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             memory_small=small,
             memory_large=large,
             wall_seconds=time.monotonic() - began,
+            load=(load_before, os.getloadavg()[0]),
         ),
         write=not args.no_write,
     )

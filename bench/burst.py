@@ -43,6 +43,9 @@ class BurstConfig:
     per_second: int = 4  # Claid's limits, before scaling
     per_minute: int = 120
     shared_limiter: bool = True  # False: ClaidRequestsPerSecond/PerMinute = 0, only 429s pace the stack
+    # ClaidUnknownOutcomeSettleSeconds: how long an unanswered call's output folder is watched (template: 600).
+    # A minute here, so one lost answer cannot hold the whole bench for ten.
+    settle_seconds: int | None = 60
     images_per_upload: int = 1
     mode: str = "connected"
     timeout: float = 900.0
@@ -70,6 +73,7 @@ class BurstResult:
     stats: RunStats
     traffic: traffic.Traffic
     records_makespan: float  # t0 -> the last terminal record written
+    record_times: list[float]  # t0 -> each terminal record, sorted
     lost: int
     double_charged: int
     unsettled: int
@@ -78,6 +82,7 @@ class BurstResult:
     credits_at_risk: float
     dead_lettered: dict[str, int]
     statuses: Counter[str] = field(default_factory=Counter)
+    drained: bool = True  # False: the queues were still busy at the timeout
     processor_memory_mb: int = 512
     recorder_memory_mb: int = 512
 
@@ -89,6 +94,11 @@ class BurstResult:
     def calls_makespan(self) -> float:
         """t0 -> Claid's last answer: the part the rate limit governs."""
         return max((c.finished for c in self.charged), default=0.0)
+
+    @property
+    def unanswered(self) -> int:
+        """Calls Claid made (and may have charged) whose answer never reached the processor."""
+        return sum(1 for c in self.calls if not c.answered)
 
     @property
     def rate_limited(self) -> int:
@@ -106,9 +116,7 @@ class BurstResult:
 
 
 def _shifted(call: CallRecord, t0: float) -> CallRecord:
-    return CallRecord(
-        **{**call.__dict__, "started": call.started - t0, "finished": call.finished - t0, "body": None}
-    )
+    return CallRecord(**{**call.__dict__, "started": call.started - t0, "finished": call.finished - t0, "body": None})
 
 
 def _queue_depth(stack: LocalStack, logical_id: str) -> int:
@@ -123,6 +131,8 @@ def run(cfg: BurstConfig, progress: bool = True) -> BurstResult:
         "ClaidRequestsPerSecond": str(cfg.scaled_per_second if cfg.shared_limiter else 0),
         "ClaidRequestsPerMinute": str(cfg.scaled_per_minute if cfg.shared_limiter else 0),
     }
+    if cfg.settle_seconds is not None:
+        parameters["ClaidUnknownOutcomeSettleSeconds"] = str(cfg.settle_seconds)
     emulator = EmulatorConfig(
         latency=cfg.scaled_latency,
         rate_per_second=cfg.scaled_per_second,
@@ -138,7 +148,8 @@ def run(cfg: BurstConfig, progress: bool = True) -> BurstResult:
             traffic.count_downloads(counted, runner.function("RecorderFunction"))
             s3 = stack.client("s3")
             started = time.monotonic()
-            keys = [f"incoming/burst/{i:04d}.png" for i in range(cfg.uploads)]
+            # No sub-folder under incoming/: it would name a settings profile.
+            keys = [f"incoming/burst-{i:04d}.png" for i in range(cfg.uploads)]
             for key in keys:
                 s3.put_object(
                     Bucket=stack.uploads_bucket,
@@ -149,8 +160,13 @@ def run(cfg: BurstConfig, progress: bool = True) -> BurstResult:
             upload_seconds = time.monotonic() - started
             t0, t0_wall = time.monotonic(), time.time()
             # The recorder's EMF metric lines go to stdout; they would drown the report.
+            drained = True
             with contextlib.redirect_stdout(io.StringIO()):
-                runner.drain(cfg.timeout)
+                try:
+                    runner.drain(cfg.timeout)
+                except TimeoutError as exc:  # reported as lost uploads, not a crash of the whole bench
+                    print(f"  [burst] {exc}", file=sys.stderr)
+                    drained = False
             drain_seconds = time.monotonic() - t0
             items = stack.job_items()
             usage = Ledger(stack.client("dynamodb"), stack.app_table).month_usage(current_month())["total"]
@@ -175,12 +191,11 @@ def run(cfg: BurstConfig, progress: bool = True) -> BurstResult:
         upload_seconds=upload_seconds,
         drain_seconds=drain_seconds,
         calls=calls,
-        invocations=[
-            Invocation(i.function_id, i.started - t0, i.seconds, i.records) for i in runner.stats.timeline
-        ],
+        invocations=[Invocation(i.function_id, i.started - t0, i.seconds, i.records) for i in runner.stats.timeline],
         stats=runner.stats,
         traffic=counted,
         records_makespan=last_record - t0_wall,
+        record_times=sorted(datetime.fromisoformat(i["recorded_at"]).timestamp() - t0_wall for i in terminal),
         lost=sum(1 for key in keys if key not in recorded_keys),
         double_charged=sum(1 for n in charged_per_upload.values() if n > 1),
         unsettled=unsettled,
@@ -189,6 +204,7 @@ def run(cfg: BurstConfig, progress: bool = True) -> BurstResult:
         credits_at_risk=float(usage.get("credits_at_risk", 0)),
         dead_lettered=dead,
         statuses=Counter(str(i["status"]) for i in terminal),
+        drained=drained,
         processor_memory_mb=memory.get("ProcessorFunction", 512),
         recorder_memory_mb=memory.get("RecorderFunction", 512),
     )
@@ -210,6 +226,49 @@ def in_flight(calls: list[CallRecord], step: float = 0.25) -> list[tuple[float, 
     return series
 
 
+def crowded_429s(result: BurstResult) -> list[float]:
+    """For each 429 under the per-second limit: how long before it the call `limit` accepted calls back arrived
+    at Claid (under 1.0 s: Claid saw more than `limit` requests in one second, however they were scheduled)."""
+    limit = result.config.scaled_per_second
+    accepted = sorted(c.started for c in result.calls if c.status != 429)
+    gaps = []
+    for call in result.calls:
+        if call.status != 429 or not limit:
+            continue
+        before = [t for t in accepted if t <= call.started]
+        if len(before) >= limit:
+            gaps.append(call.started - before[-limit])
+    return sorted(gaps)
+
+
+def dump(result: BurstResult, path: Path) -> None:
+    """The raw timeline (out/ is git-ignored), for whoever wants to look closer than the report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps(
+            {
+                "summary": summary(result),
+                "calls": [
+                    {
+                        "started": c.started,
+                        "finished": c.finished,
+                        "status": c.status,
+                        "latency": c.latency,
+                        "answered": c.answered,
+                        "credits": c.credits_charged,
+                        "image_url": c.image_url,
+                    }
+                    for c in result.calls
+                ],
+                "invocations": [i.__dict__ for i in result.invocations],
+                "record_times": result.record_times,
+                "errors": [[*key, n] for key, n in result.traffic.errors.items()],
+            },
+            indent=1,
+        )
+    )
+
+
 def summary(result: BurstResult) -> dict[str, Any]:
     """The raw figures, for stderr (and whoever wants to diff two runs)."""
     return {
@@ -221,6 +280,7 @@ def summary(result: BurstResult) -> dict[str, Any]:
         "bound": round(result.bound, 2),
         "draws_bound": round(result.draws_bound, 2),
         "rate_limited": result.rate_limited,
+        "unanswered": result.unanswered,
         "lost": result.lost,
         "double_charged": result.double_charged,
         "unsettled": result.unsettled,
@@ -229,4 +289,5 @@ def summary(result: BurstResult) -> dict[str, Any]:
         "invocations": result.stats.invocations,
         "batch_item_failures": result.stats.batch_item_failures,
         "dead_lettered": result.dead_lettered,
+        "statuses": dict(result.statuses),
     }

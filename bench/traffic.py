@@ -68,6 +68,7 @@ class Traffic:
     write_units: Counter[str] = field(default_factory=Counter)  # DynamoDB on-demand write request units
     read_units: Counter[str] = field(default_factory=Counter)  # DynamoDB on-demand read request units
     event_entries: Counter[str] = field(default_factory=Counter)  # EventBridge PutEvents entries
+    errors: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)  # (function, service, op, code)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def who(self) -> str:
@@ -89,7 +90,10 @@ class Traffic:
         who, service, operation = self.who(), model.service_model.endpoint_prefix, model.name
         with self._lock:
             self.calls[(who, service, operation)] += 1
-            if service == "s3" and operation == "GetObject":
+            code = (parsed.get("Error") or {}).get("Code")
+            if code:
+                self.errors[(who, service, operation, str(code))] += 1
+            elif service == "s3" and operation == "GetObject":
                 self.image_bytes_read[who] += int(parsed.get("ContentLength") or 0)
             elif service == "dynamodb":
                 self.read_units[who] += _read_units(operation, parsed)
@@ -102,7 +106,7 @@ class Traffic:
         return Counter({op: n for (who, svc, op), n in self.calls.items() if who == function_id and svc == service})
 
 
-def _write_units(operation: str, params: dict[str, Any]) -> float:
+def _write_units(operation: str, params: dict[str, Any]) -> int:
     """On-demand write request units: 1 per KB written (2 inside a transaction); updates and deletes are
     counted at 1 KB, which holds for backdrop's counters and reservations."""
     if operation == "PutItem":
@@ -121,7 +125,7 @@ def _write_units(operation: str, params: dict[str, Any]) -> float:
     return 0
 
 
-def _read_units(operation: str, parsed: dict[str, Any]) -> float:
+def _read_units(operation: str, parsed: dict[str, Any]) -> int:
     """On-demand read request units: 1 per 4 KB strongly consistent (counted so: backdrop's reads are)."""
     if operation == "GetItem":
         return math.ceil(max(1, item_bytes(parsed.get("Item", {}))) / 4096)
@@ -139,7 +143,7 @@ class CountingHttp(httpx.Client):
         self._function_id = function_id
 
     @contextmanager
-    def stream(self, *args: Any, **kwargs: Any) -> Iterator[httpx.Response]:  # type: ignore[override]
+    def stream(self, *args: Any, **kwargs: Any) -> Iterator[httpx.Response]:
         with super().stream(*args, **kwargs) as response:
             try:
                 yield response
