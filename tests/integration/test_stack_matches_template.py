@@ -8,6 +8,8 @@ from backdrop_kit.stack import LocalStack
 NOT_EMULATED = {
     "AWS::Serverless::LayerVersion": "the layer is the installed `backdrop` package locally",
     "AWS::SQS::QueuePolicy": "moto does not enforce resource policies",
+    "AWS::S3::BucketPolicy": "moto does not enforce resource policies; the local stack speaks plain HTTP",
+    "AWS::SNS::TopicPolicy": "moto does not enforce resource policies",
     "AWS::SNS::Subscription": "an e-mail subscription; the local stack subscribes its own queue instead",
     "AWS::CloudWatch::Alarm": "no metrics locally; DLQ depth is asserted by the tests instead",
 }

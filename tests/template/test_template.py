@@ -213,3 +213,82 @@ def test_sam_build_makes_an_arm64_layer(tmp_path):
     )
     for function_id, spec in TEMPLATE.functions().items():
         assert (build_dir / function_id / spec.module_file.name).is_file()
+
+
+# --- transport ---------------------------------------------------------------------------------------
+RESOURCE_POLICIES = {
+    # policy type: (the property naming what it covers, the service prefix of its actions)
+    "AWS::S3::BucketPolicy": ("Bucket", "s3"),
+    "AWS::SQS::QueuePolicy": ("Queues", "sqs"),
+    "AWS::SNS::TopicPolicy": ("Topics", "sns"),
+}
+
+
+def _refs(value: object) -> set[str]:
+    """Logical ids a policy's target property names (Ref or a list of Refs)."""
+    items = value if isinstance(value, list) else [value]
+    return {item["Ref"] for item in items if isinstance(item, dict) and "Ref" in item}
+
+
+def _denies_plain_http(statement: dict, service: str) -> bool:
+    return (
+        statement.get("Effect") == "Deny"
+        and statement.get("Principal") == "*"
+        and statement.get("Action") == f"{service}:*"
+        and statement.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+    )
+
+
+@pytest.mark.parametrize("policy_type", sorted(RESOURCE_POLICIES))
+def test_every_resource_policy_refuses_plain_http(policy_type):
+    target, service = RESOURCE_POLICIES[policy_type]
+    policies = TEMPLATE.resources_of_type(policy_type)
+    assert policies, f"no {policy_type} in template.yaml"
+    for logical_id, policy in policies.items():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        denials = [s for s in statements if _denies_plain_http(s, service)]
+        assert denials, f"{logical_id} does not deny aws:SecureTransport false"
+        if service == "s3":
+            # The bucket itself (ListBucket, policy calls) and every object in it.
+            [resources] = [d["Resource"] for d in denials]
+            assert {"Fn::GetAtt": ["UploadsBucket", "Arn"]} in resources
+            assert {"Fn::Sub": "${UploadsBucket.Arn}/*"} in resources
+
+
+def test_the_bucket_and_every_queue_or_topic_admitting_a_service_has_such_a_policy():
+    covered: dict[str, set[str]] = {t: set() for t in RESOURCE_POLICIES}
+    for policy_type, (target, _) in RESOURCE_POLICIES.items():
+        for policy in TEMPLATE.resources_of_type(policy_type).values():
+            covered[policy_type] |= _refs(policy["Properties"][target])
+    assert set(TEMPLATE.resources_of_type("AWS::S3::Bucket")) <= covered["AWS::S3::BucketPolicy"]
+    assert set(TEMPLATE.resources_of_type("AWS::SNS::Topic")) <= covered["AWS::SNS::TopicPolicy"]
+    for policy in TEMPLATE.resources_of_type("AWS::SQS::QueuePolicy").values():
+        admits_a_service = any(
+            s.get("Effect") == "Allow" and "Service" in s.get("Principal", {})
+            for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        )
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert admits_a_service and any(_denies_plain_http(s, "sqs") for s in statements)
+
+
+def _statements(node: object) -> list[dict]:
+    """Every IAM statement anywhere in the template (resource policies and function policies)."""
+    found: list[dict] = []
+    if isinstance(node, dict):
+        if "Effect" in node and "Action" in node:
+            found.append(node)
+        for value in node.values():
+            found += _statements(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _statements(value)
+    return found
+
+
+def test_no_allow_statement_has_a_wildcard_action():
+    # A Deny may name every action (the transport rule above); an Allow never does.
+    for statement in _statements(TEMPLATE.raw["Resources"]):
+        if statement["Effect"] != "Allow":
+            continue
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert not any("*" in str(action) for action in actions), statement
