@@ -241,7 +241,7 @@ def _denies_plain_http(statement: dict, service: str) -> bool:
 
 @pytest.mark.parametrize("policy_type", sorted(RESOURCE_POLICIES))
 def test_every_resource_policy_refuses_plain_http(policy_type):
-    target, service = RESOURCE_POLICIES[policy_type]
+    _, service = RESOURCE_POLICIES[policy_type]
     policies = TEMPLATE.resources_of_type(policy_type)
     assert policies, f"no {policy_type} in template.yaml"
     for logical_id, policy in policies.items():
