@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from backdrop.claid import Deadline
 from backdrop.config import ProcessorConfig, RecorderConfig
 from backdrop_kit.template import load_template
@@ -83,11 +85,66 @@ def test_loop_guard_generated_prefix_is_outside_the_notification_filter():
     [bucket] = TEMPLATE.resources_of_type("AWS::S3::Bucket").values()
     [queue_config] = bucket["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
     [rule] = queue_config["Filter"]["S3Key"]["Rules"]
-    assert (rule["Name"], rule["Value"]) == ("prefix", "incoming/")
-    generated = TEMPLATE.raw["Globals"]["Function"]["Environment"]["Variables"]["GENERATED_PREFIX"]
-    assert not generated.startswith(rule["Value"])
-    processor_env = TEMPLATE.functions()["ProcessorFunction"].environment
-    assert processor_env["INCOMING_PREFIX"] == rule["Value"]
+    assert (rule["Name"], rule["Value"]) == ("prefix", {"Ref": "IncomingPrefix"})
+    env = TEMPLATE.functions()["ProcessorFunction"].environment
+    assert env["INCOMING_PREFIX"] == {"Ref": "IncomingPrefix"}
+    assert env["GENERATED_PREFIX"] == {"Ref": "GeneratedPrefix"}
+    assert TEMPLATE.functions()["RecorderFunction"].environment["GENERATED_PREFIX"] == {"Ref": "GeneratedPrefix"}
+    # No stray literal: every use of the two folders goes through the parameters the Rules check.
+    resources = yaml.safe_dump(TEMPLATE.raw["Resources"])
+    assert "incoming/" not in resources and "generated/" not in resources
+
+
+def _assertion_holds(assertion: object, values: dict[str, str]) -> bool:
+    """The Rules intrinsics the template uses (Equals, Not, And, Or on Refs), evaluated as CloudFormation would."""
+    assert isinstance(assertion, dict) and len(assertion) == 1, assertion
+    ((key, arg),) = assertion.items()
+    if key == "Ref":
+        return values[arg]  # type: ignore[return-value]
+    args = [_assertion_holds(a, values) if isinstance(a, dict) else a for a in arg]
+    if key == "Fn::Equals":
+        return args[0] == args[1]
+    if key == "Fn::Not":
+        return not args[0]
+    if key == "Fn::And":
+        return all(args)
+    if key == "Fn::Or":
+        return any(args)
+    raise AssertionError(f"{key} is not evaluated here: extend this test")
+
+
+def _deploys(incoming: str, generated: str) -> bool:
+    params = TEMPLATE.parameters()
+    values = {**TEMPLATE.parameter_defaults(), "IncomingPrefix": incoming, "GeneratedPrefix": generated}
+    for name in ("IncomingPrefix", "GeneratedPrefix"):
+        if not re.fullmatch(params[name]["AllowedPattern"], values[name]):
+            return False
+    for rule in TEMPLATE.raw["Rules"].values():
+        for assertion in rule["Assertions"]:
+            if not _assertion_holds(assertion["Assert"], values):
+                return False
+    return True
+
+
+PREFIXES = ["incoming/", "generated/", "in/", "incoming/generated/", "incoming", "", "/", "inc", "gen/x/", "a b/"]
+
+
+@pytest.mark.parametrize("incoming", PREFIXES)
+@pytest.mark.parametrize("generated", PREFIXES)
+def test_template_refuses_overlapping_prefixes(incoming, generated):
+    overlap = incoming.startswith(generated) or generated.startswith(incoming)
+    if _deploys(incoming, generated):
+        # Whatever the parameters and Rules let through is loop-free: output never matches the filter.
+        assert not overlap
+        assert incoming.endswith("/") and generated.endswith("/") and incoming.count("/") == 1
+
+
+def test_template_accepts_the_defaults_and_other_distinct_folders():
+    assert _deploys("incoming/", "generated/")
+    assert _deploys("photos/", "variants/")
+    assert _deploys("in/", "incoming/")  # "incoming/" does not start with "in/": the slash ends the folder
+    assert not _deploys("photos/", "photos/")
+    assert not _deploys("", "generated/")  # an empty filter would watch the whole bucket
 
 
 # What the processor's timeout must hold besides the call itself (see Mappings CallBudget in template.yaml).
