@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -36,6 +37,7 @@ from backdrop.events import (
 )
 from backdrop.jobs import Job, current_month, plan_job, rejection_id, storage_uri
 from backdrop.ledger import Ledger, credits_for
+from backdrop.measures import record
 from backdrop.settings import SettingsError, metadata_to_values, resolve
 from backdrop.uploads import Upload, UploadRejected, check_key, inspect_upload, profile_from_key
 
@@ -179,6 +181,10 @@ class Processor:
         destination = self._destination(job)
         request = build_scene_request(settings, image_url, destination)
         reservation = self.ledger.reserve(job.job_id, job.month, worst)
+        if reservation.outcome == "reserved":
+            record("CreditsReserved", float(worst))
+        if reservation.outcome != "over_budget" and self.ledger.budget > 0 and reservation.committed is not None:
+            record("BudgetCommittedPercent", float(reservation.committed * 100 / self.ledger.budget), "Percent")
         if reservation.outcome == "over_budget":
             budget = self.ledger.budget
             self._alert(
@@ -213,7 +219,7 @@ class Processor:
             result = self.claid().create_scene(request, deadline)
         except (ClaidTransientError, ClaidOutOfCredits) as exc:
             # The job goes back to the queue: give the credits back until it is tried again.
-            self.ledger.release(job.job_id, job.month, worst)
+            self._release(job, worst)
             if isinstance(exc, ClaidOutOfCredits):
                 self._alert(
                     "claid_out_of_credits",
@@ -246,9 +252,13 @@ class Processor:
             )
         except Exception:
             # Anything else (the API key could not be read, ...): retried later, holding nothing meanwhile.
-            self.ledger.release(job.job_id, job.month, worst)
+            self._release(job, worst)
             raise
         return self._succeeded(job, result, reserved, input_kind, destination, base)
+
+    def _release(self, job: Job, credits: Decimal) -> None:
+        if self.ledger.release(job.job_id, job.month, credits):
+            record("CreditsReleased", float(credits))
 
     def _succeeded(
         self,
@@ -294,13 +304,22 @@ class Processor:
     def handle(self, upload: Upload, run_once: RunOnce, deadline: Deadline) -> GenerationDetail | HandBack:
         """Plan, call Claid once (through `run_once`), settle an unanswered call, publish the outcome.
         Raises UploadRejected('outside_incoming_prefix') for keys that are not work at all."""
-        planned = self.plan(upload)
+        try:
+            planned = self.plan(upload)
+        except UploadRejected as exc:
+            record("KeysIgnored", dimension=("Reason", exc.reason))
+            raise
         if isinstance(planned, GenerationDetail):
             outcome: GenerationDetail | HandBack = planned
         else:
             outcome = self._run(planned, run_once, deadline)
         if isinstance(outcome, GenerationDetail):
             publish(self.events, self.config.event_bus_name, outcome.detail_type, outcome)
+            record("Uploads", dimension=("Status", outcome.status))
+            if outcome.status == "rejected" and outcome.problem is not None:
+                record("UploadsRejected", dimension=("Reason", outcome.problem.code))
+        else:
+            record("HandBacks", dimension=("Reason", outcome.reason))
         return outcome
 
     def _run(self, job: Job, run_once: RunOnce, deadline: Deadline) -> GenerationDetail | HandBack:
