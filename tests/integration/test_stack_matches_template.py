@@ -12,6 +12,8 @@ NOT_EMULATED = {
     "AWS::SNS::TopicPolicy": "moto does not enforce resource policies",
     "AWS::SNS::Subscription": "an e-mail subscription; the local stack subscribes its own queue instead",
     "AWS::CloudWatch::Alarm": "no metrics locally; DLQ depth is asserted by the tests instead",
+    "AWS::CloudWatch::Dashboard": "no metrics locally; tests/template checks what it shows",
+    "AWS::KMS::Key": "the local topic is not encrypted",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import shutil
@@ -349,3 +350,94 @@ def test_no_allow_statement_has_a_wildcard_action():
             continue
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert not any("*" in str(action) for action in actions), statement
+
+
+# --- alarms and the dashboard ------------------------------------------------------------------------
+OPERATIONS = (ROOT / "docs" / "operations.md").read_text()
+ALARMS = TEMPLATE.resources_of_type("AWS::CloudWatch::Alarm")
+
+
+def _runbook_section(name: str) -> str:
+    match = re.search(rf"^### {re.escape(name)}\n(.*?)(?=^##)", OPERATIONS, re.S | re.M)
+    return match.group(1) if match else ""
+
+
+def test_the_issue_s_alarms_exist():
+    assert set(ALARMS) == {
+        "JobsDLQAlarm",
+        "RecorderDLQAlarm",
+        "ProcessorErrorsAlarm",
+        "RecorderErrorsAlarm",
+        "JobsQueueAgeAlarm",
+        "ClaidAuthAlarm",
+        "ClaidOutOfCreditsAlarm",
+        "ClaidOutcomeUnknownAlarm",
+        "ClaidRateLimitedAlarm",
+        "Budget80Alarm",
+        "Budget100Alarm",
+    }
+
+
+@pytest.mark.parametrize("alarm_id", sorted(ALARMS))
+def test_every_alarm_notifies_the_topic_and_has_a_runbook_section(alarm_id):
+    props = ALARMS[alarm_id]["Properties"]
+    assert props["AlarmActions"] == [{"Ref": "NotificationTopic"}]
+    assert props["TreatMissingData"] == "notBreaching"  # no traffic is not trouble
+    assert f'"{alarm_id}"' in props["AlarmDescription"]  # the description names its runbook section
+    section = _runbook_section(alarm_id)
+    for part in ("**Means**", "**Look at**", "**Do**"):
+        assert part in section, f"docs/operations.md: section ### {alarm_id} lacks {part}"
+
+
+def test_the_topic_key_admits_cloudwatch_alarms():
+    topic = TEMPLATE.resources_of_type("AWS::SNS::Topic")["NotificationTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"] == {"Ref": "NotificationKey"}  # not alias/aws/sns: alarms could not publish
+    key = TEMPLATE.resources_of_type("AWS::KMS::Key")["NotificationKey"]["Properties"]
+    services = [s["Principal"].get("Service") for s in key["KeyPolicy"]["Statement"]]
+    assert "cloudwatch.amazonaws.com" in services
+
+
+def _code_metric_names() -> set[str]:
+    """Backdrop metric names the code emits: the layer's measures and the recorder's metrics."""
+    layer = "\n".join(p.read_text() for p in (ROOT / "layers" / "backdrop" / "backdrop").rglob("*.py"))
+    names = set(re.findall(r'\brecord\(\s*"([A-Za-z0-9]+)"', layer))
+    recorder = (ROOT / "functions" / "recorder" / "handler.py").read_text()
+    names |= set(re.findall(r'name="([A-Za-z0-9]+)"', recorder))
+    if 'name=f"Jobs{detail.status.title()}"' in recorder:
+        names |= {"JobsSucceeded", "JobsFailed", "JobsRejected"}
+    return names
+
+
+def _backdrop_metrics(node: object) -> list[str]:
+    found: list[str] = []
+    if isinstance(node, dict):
+        if node.get("Namespace") == "Backdrop" and "MetricName" in node:
+            found.append(node["MetricName"])
+        for value in node.values():
+            found += _backdrop_metrics(value)
+    elif isinstance(node, list):
+        if len(node) >= 2 and node[0] == "Backdrop":  # a dashboard metric row
+            found.append(node[1])
+        for value in node:
+            found += _backdrop_metrics(value)
+    return found
+
+
+def _dashboard() -> dict:
+    [dashboard] = TEMPLATE.resources_of_type("AWS::CloudWatch::Dashboard").values()
+    body, names = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+    values = {**TEMPLATE.parameter_defaults(), "AWS::Region": "eu-west-1", **{n: f"q-{n}" for n in names}}
+    return json.loads(re.sub(r"\$\{([^}]+)\}", lambda m: str(values[m.group(1)]), body))
+
+
+def test_alarms_and_dashboard_watch_metrics_the_code_emits():
+    emitted = _code_metric_names()
+    assert {"ClaidLatency", "ClaidCalls", "UploadsRejected", "CreditsReserved", "JobsSucceeded"} <= emitted
+    watched = _backdrop_metrics(TEMPLATE.raw["Resources"]) + _backdrop_metrics(_dashboard())
+    assert watched and set(watched) <= emitted, f"not emitted by any code: {set(watched) - emitted}"
+
+
+def test_the_dashboard_shows_the_pipeline_at_a_glance():
+    titles = " | ".join(w["properties"]["title"] for w in _dashboard()["widgets"]).lower()
+    for subject in ("uploads in", "jobs recorded by status", "claid latency", "claid errors", "queues", "credits"):
+        assert subject in titles
