@@ -76,14 +76,13 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         endpoint = self.moto.start()
-        # Process-wide, because Powertools reads these at call time, not only at import: no EMF metric lines
-        # and no X-Ray segments from local runs.
+        # Process-wide, because Powertools reads this at call time, not only at import: no EMF metric lines
+        # from local runs (a test that reads them lifts it).
         self._set_env(
             {
                 **LOCAL_CREDENTIALS,
                 "AWS_ENDPOINT_URL": endpoint,
                 "POWERTOOLS_METRICS_DISABLED": "true",
-                "POWERTOOLS_TRACE_DISABLED": "true",
             }
         )
         self.emulator.config.s3_endpoint_url = endpoint
@@ -163,7 +162,6 @@ class LocalStack:
             {
                 "AWS_ENDPOINT_URL": self.moto.url,
                 "AWS_LAMBDA_FUNCTION_NAME": f"{STACK_NAME}-{function_id}",
-                "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_METRICS_DISABLED": "true",
                 # Only locally: the emulator serves tmp_urls over plain http on 127.0.0.1.
                 "ALLOW_INSECURE_DOWNLOADS": "true",

@@ -441,3 +441,18 @@ def test_the_dashboard_shows_the_pipeline_at_a_glance():
     titles = " | ".join(w["properties"]["title"] for w in _dashboard()["widgets"]).lower()
     for subject in ("uploads in", "jobs recorded by status", "claid latency", "claid errors", "queues", "credits"):
         assert subject in titles
+
+
+def test_tracing_is_set_only_where_the_code_traces():
+    """`Tracing: Active` without a Tracer in the code pays for X-Ray and shows nothing but the Lambda frame."""
+    code = "\n".join(
+        p.read_text()
+        for root in (ROOT / "functions", ROOT / "layers" / "backdrop" / "backdrop")
+        for p in root.rglob("*.py")
+    )
+    traces = "Tracer(" in code
+    settings = [TEMPLATE.raw["Globals"]["Function"].get("Tracing")]
+    settings += [
+        f["Properties"].get("Tracing") for f in TEMPLATE.resources_of_type("AWS::Serverless::Function").values()
+    ]
+    assert ("Active" in settings) == traces, f"Tracing {settings} but the code {'does' if traces else 'does not'} trace"
