@@ -37,6 +37,7 @@ from backdrop.events import (
 )
 from backdrop.jobs import Job, current_month, plan_job, rejection_id, storage_uri
 from backdrop.ledger import Ledger, credits_for
+from backdrop.limits import check_metadata, check_profile_document, check_profile_name
 from backdrop.measures import record
 from backdrop.settings import SettingsError, metadata_to_values, resolve
 from backdrop.uploads import Upload, UploadRejected, check_key, inspect_upload, profile_from_key
@@ -112,9 +113,11 @@ class Processor:
         profile = None
         try:
             facts = inspect_upload(self.s3, upload, max_bytes=cfg.max_upload_bytes)
+            check_metadata(facts.metadata)
             profile = facts.metadata.get("backdrop-profile") or profile_from_key(upload.key, cfg.incoming_prefix)
             profile_values = None
             if profile is not None:
+                check_profile_name(profile)
                 profile_values = self.load_profile(profile)
                 if profile_values is None:
                     raise UnknownProfile(profile, cfg.profiles_parameter_path + profile)
@@ -414,8 +417,7 @@ def profile_loader(ssm_provider: Any, path: str) -> ProfileLoader:
     def load(name: str) -> Mapping[str, Any] | None:
         from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
-        if "/" in name or not name:
-            return None
+        check_profile_name(name)
         try:
             raw = ssm_provider.get(path + name, max_age=300)
         except GetParameterError as exc:
@@ -426,11 +428,10 @@ def profile_loader(ssm_provider: Any, path: str) -> ProfileLoader:
                 return None
             raise
         try:
-            values = json.loads(raw)
+            values = json.loads(str(raw))
         except ValueError:
             raise UploadRejected("bad_profile", f"profile {name!r} ({path + name}) is not valid JSON") from None
-        if not isinstance(values, dict):
-            raise UploadRejected("bad_profile", f"profile {name!r} ({path + name}) is not a JSON object")
-        return values
+        check_profile_document(name, str(raw), values)
+        return dict(values)
 
     return load
