@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from aws_lambda_powertools import Metrics
 from backdrop_kit.runner import sqs_event
 from backdrop_kit.stack import ACCOUNT, REGION
 
@@ -36,6 +37,7 @@ def test_a_batch_reports_claid_calls_latency_rejections_and_credits(make_pipelin
         messages += [m for m in answer.get("Messages", []) if "s3:TestEvent" not in m["Body"]]
     # The local stack turns EMF output off; Powertools reads the switch when it flushes.
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED")
+    Metrics().clear_metrics()  # one shared set per process: disabled flushes by earlier tests leave it full
     capsys.readouterr()
     queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue.rsplit('/', 1)[-1]}"
     p.runner.invoke("ProcessorFunction", sqs_event(messages, queue_arn))

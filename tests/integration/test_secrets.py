@@ -48,13 +48,17 @@ def _invoke_processor_once(p: Pipeline) -> None:
 
 @pytest.mark.slow
 def test_no_secret_in_any_log_event_record_or_notification(make_pipeline, capfd, caplog, monkeypatch):
-    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)  # EMF lines are output too
+    def make(*args: Any, **kwargs: Any) -> Pipeline:
+        started = make_pipeline(*args, **kwargs)
+        monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)  # a stack turns EMF off; they are output too
+        return started
+
     caplog.set_level("DEBUG", logger="backdrop")  # our own log lines at their most talkative
     written: list[Any] = []
 
     # Connected storage, a budget that runs out, transient 5xx/429, rejections, and a key that needs a
     # presigned URL (a space in it) so Claid is sent a signature.
-    p = make_pipeline(budget=6, emulator=EmulatorConfig(fault_rate=0.4, fault_kinds=("500", "429"), seed=5))
+    p = make(budget=6, emulator=EmulatorConfig(fault_rate=0.4, fault_kinds=("500", "429"), seed=5))
     one = {"backdrop-number-of-images": "1"}
     for key in ("incoming/cup.png", "incoming/with space.png", "incoming/vase.png", "incoming/late.png"):
         p.upload(key, metadata=one)
@@ -66,22 +70,22 @@ def test_no_secret_in_any_log_event_record_or_notification(make_pipeline, capfd,
     written += _everything_written(p)
 
     # Claid refuses the key (401) / has no credits (402) / never answers; temporary-bucket mode.
-    refused = make_pipeline(emulator=EmulatorConfig(api_keys=frozenset({"another-key"})))
+    refused = make(emulator=EmulatorConfig(api_keys=frozenset({"another-key"})))
     refused.upload("incoming/cup.png", metadata=one)
     refused.drain()
     written += _everything_written(refused)
-    broke = make_pipeline(emulator=EmulatorConfig(credits=0))
+    broke = make(emulator=EmulatorConfig(credits=0))
     broke.upload("incoming/cup.png", metadata=one)
     _invoke_processor_once(broke)
     written += _everything_written(broke)
-    silent = make_pipeline(
+    silent = make(
         parameters={"ClaidUnknownOutcomeSettleSeconds": "2"},
         emulator=EmulatorConfig(fault_rate=1.0, fault_kinds=("drop",)),
     )
     silent.upload("incoming/cup.png", metadata=one)
     silent.drain()
     written += _everything_written(silent)
-    temporary = make_pipeline("temporary")
+    temporary = make("temporary")
     temporary.upload("incoming/with space.png", metadata=one)
     temporary.drain()
     written += _everything_written(temporary)

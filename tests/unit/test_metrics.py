@@ -114,6 +114,7 @@ def test_each_thread_collects_only_its_own_record():
 def test_measures_become_emf_with_their_dimension(capsys, monkeypatch):
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
     metrics = Metrics(namespace="Backdrop", service="backdrop")
+    metrics.clear_metrics()  # Metrics instances share one set; a disabled flush elsewhere leaves it full
     with collecting() as measures:
         record("ClaidLatency", 1234.0, "Milliseconds")
         record("ClaidCalls", dimension=("Status", "429"))
@@ -121,10 +122,19 @@ def test_measures_become_emf_with_their_dimension(capsys, monkeypatch):
         record("UploadsRejected", dimension=("Reason", "not_an_image"))
     add_measures(metrics, measures)
     metrics.flush_metrics()
-    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    by_metric = {d["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"]: d for d in documents}
+    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    by_metric = {m["Name"]: d for d in documents for m in d["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
     assert by_metric["ClaidCalls"]["Status"] == "429" and by_metric["ClaidCalls"]["ClaidCalls"] in (2.0, [2.0])
     assert sorted(by_metric["ClaidCalls"]["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]) == ["Status", "service"]
     assert by_metric["UploadsRejected"]["Reason"] == "not_an_image"
     assert by_metric["ClaidLatency"]["ClaidLatency"] in (1234.0, [1234.0])
-    assert by_metric["ClaidLatency"]["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"] == "Milliseconds"
+    units = {m["Name"]: m["Unit"] for m in by_metric["ClaidLatency"]["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert units["ClaidLatency"] == "Milliseconds"
+
+
+def test_nothing_is_printed_while_metrics_are_disabled(capsys, monkeypatch):
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    with collecting() as measures:
+        record("ClaidCalls", dimension=("Status", "200"))
+    add_measures(Metrics(namespace="Backdrop", service="backdrop"), measures)
+    assert capsys.readouterr().out == ""
