@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,102 @@ def cmd_usage(args: argparse.Namespace) -> int:
 
     usage = Ledger(boto3.client("dynamodb"), args.table).month_usage(args.month or current_month())
     print(json.dumps(usage, indent=2, default=_json_default))
+    return 0
+
+
+def _bar(label: str) -> Callable[[int, int], None]:
+    """A progress line on stderr, rewritten in place."""
+
+    def show(done: int, total: int) -> None:
+        width = 30
+        filled = width * done // total if total else width
+        end = "\n" if done >= total else ""
+        print(
+            f"\r[backdrop] {label} [{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,}",
+            end=end,
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return show
+
+
+def _plan(args: argparse.Namespace, command: str) -> tuple[Any, Any, Any] | int:
+    """The stack's deployment, its ledger and the estimate for args.source; an exit code when they cannot be had."""
+    import boto3
+    from backdrop.config import ConfigError
+    from backdrop.ledger import Ledger
+
+    from backdrop_kit.catalogue import estimate, parse_s3_uri, planning_processor
+    from backdrop_kit.deployment import DeploymentNotFound, find_deployment
+
+    if args.latency < 0 or getattr(args, "limit", 0) < 0:
+        print(f"backdrop {command}: --latency and --limit must be >= 0", file=sys.stderr)
+        return 2
+    try:
+        bucket, prefix = parse_s3_uri(args.source)
+        deployment = find_deployment(boto3.client("cloudformation"), args.stack)
+        env = deployment.processor_environment(boto3.client("lambda"))
+        ledger = Ledger(
+            boto3.client("dynamodb"),
+            deployment.output("AppTableName"),
+            monthly_budget=float(env.get("MONTHLY_CREDIT_BUDGET", "0") or 0),
+        )
+        processor = planning_processor(env, s3=boto3.client("s3"), ssm=boto3.client("ssm"), ledger=ledger)
+    except (ValueError, DeploymentNotFound, ConfigError) as exc:
+        print(f"backdrop {command}: {exc}", file=sys.stderr)
+        return 2
+    progress = _bar("planning") if not args.quiet else None
+    result = estimate(processor, bucket, prefix, latency=args.latency, progress=progress)
+    return deployment, ledger, result
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    from backdrop_kit.catalogue import describe
+
+    planned = _plan(args, "estimate")
+    if isinstance(planned, int):
+        return planned
+    _, _, result = planned
+    print(json.dumps(result.as_json(), indent=2) if args.json else describe(result))
+    return 0
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    import boto3
+    from backdrop.jobs import current_month
+
+    from backdrop_kit.catalogue import budget_left, describe, send_jobs
+
+    planned = _plan(args, "backfill")
+    if isinstance(planned, int):
+        return planned
+    deployment, ledger, everything = planned
+    result = everything.limited(args.limit)
+    report = result.as_json()
+    left = budget_left(ledger, current_month())
+    report["budget_left"] = None if left is None else float(left)
+    if not args.json:
+        print(describe(result), file=sys.stderr)
+    # Checked before anything is sent: a backfill that the budget would cut short is refused whole, so a
+    # catalogue is never half processed by surprise.
+    if left is not None and result.credits > left:
+        report["sent"] = 0
+        print(json.dumps(report, indent=2))
+        print(
+            f"backdrop backfill: needs up to {result.credits} credits and the monthly budget has {left} left; "
+            "raise MonthlyCreditBudget or send fewer with --limit",
+            file=sys.stderr,
+        )
+        return 1
+    if args.dry_run:
+        report["sent"] = 0
+    else:
+        queue_url = deployment.output("JobsQueueUrl")
+        report["sent"] = send_jobs(
+            boto3.client("sqs"), queue_url, result.jobs, progress=None if args.quiet else _bar("sending")
+        )
+    print(json.dumps(report, indent=2))
     return 0
 
 
@@ -200,6 +297,23 @@ def build_parser() -> argparse.ArgumentParser:
     redrive.add_argument("--queue-url", required=True, help="JobsQueueUrl output of the stack")
     redrive.add_argument("--limit", type=int, default=0, help="move at most this many (0 = all)")
     redrive.set_defaults(func=cmd_redrive)
+
+    for name, text in (
+        ("estimate", "what processing existing photos would cost, without calling Claid"),
+        ("backfill", "send existing photos through the upload path (same idempotency: never paid twice)"),
+    ):
+        catalogue = sub.add_parser(name, help=text)
+        catalogue.add_argument("source", help="s3://bucket/prefix of the photos, e.g. s3://shop-uploads/incoming/")
+        catalogue.add_argument("--stack", required=True, help="the deployed stack's name")
+        catalogue.add_argument("--latency", type=float, default=10.0, help="seconds one Claid call takes (default 10)")
+        catalogue.add_argument("--json", action="store_true", help="print the result as JSON")
+        catalogue.add_argument("--quiet", action="store_true", help="no progress line")
+        if name == "backfill":
+            catalogue.add_argument("--limit", type=int, default=0, help="send at most this many photos (0 = all)")
+            catalogue.add_argument("--dry-run", action="store_true", help="plan and check the budget, send nothing")
+            catalogue.set_defaults(func=cmd_backfill)
+        else:
+            catalogue.set_defaults(func=cmd_estimate)
 
     connect = sub.add_parser("connect-storage", help="register the uploads bucket with Claid (storage connector)")
     connect.add_argument("--name", required=True, help="connector name (at most 50 characters), e.g. backdrop")

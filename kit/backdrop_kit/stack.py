@@ -65,6 +65,7 @@ class LocalStack:
         self.notifications_queue_url = ""
         self.bus_tap_queue_url = ""
         self._saved_env: dict[str, str | None] = {}
+        self._published = False
 
     # --- lifecycle ------------------------------------------------------------------------------------
     def __enter__(self) -> LocalStack:
@@ -170,6 +171,38 @@ class LocalStack:
             }
         )
         return env
+
+    def publish(self) -> str:
+        """Make the local stack findable by name, as a deployment is: a CloudFormation stack holding the
+        template's outputs (resolved locally) and a Lambda function per handler holding its environment.
+        Only the CLI's `--stack` commands need this, so it is done on demand (creating functions in moto
+        takes seconds). Returns the stack name."""
+        import io
+        import zipfile
+
+        if self._published:
+            return STACK_NAME
+        outputs = {
+            key: {"Value": str(self.resolve(spec["Value"]))} for key, spec in self.template.raw["Outputs"].items()
+        }
+        body = {"Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}, "Outputs": outputs}
+        self.client("cloudformation").create_stack(StackName=STACK_NAME, TemplateBody=json.dumps(body))
+        role = self.client("iam").create_role(RoleName=f"{STACK_NAME}-functions", AssumeRolePolicyDocument="{}")
+        code = io.BytesIO()
+        with zipfile.ZipFile(code, "w") as archive:
+            archive.writestr("handler.py", "")  # never invoked: the runner plays Lambda
+        lambda_client = self.client("lambda")
+        for function_id, spec in self.template.functions().items():
+            lambda_client.create_function(
+                FunctionName=self.physical[function_id],
+                Runtime="python3.12",
+                Role=role["Role"]["Arn"],
+                Handler="handler.lambda_handler",
+                Code={"ZipFile": code.getvalue()},
+                Environment={"Variables": {k: str(self.resolve(v)) for k, v in spec.environment.items()}},
+            )
+        self._published = True
+        return STACK_NAME
 
     def put_profile(self, name: str, settings: dict[str, Any]) -> None:
         path = self.function_environment("ProcessorFunction")["PROFILES_PARAMETER_PATH"]
