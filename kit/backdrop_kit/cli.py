@@ -83,8 +83,33 @@ def cmd_usage(args: argparse.Namespace) -> int:
     from backdrop.jobs import current_month
     from backdrop.ledger import Ledger
 
-    usage = Ledger(boto3.client("dynamodb"), args.table).month_usage(args.month or current_month())
-    print(json.dumps(usage, indent=2, default=_json_default))
+    from backdrop_kit.deployment import DeploymentNotFound, find_deployment
+    from backdrop_kit.usage import check_month, draw_chart, rows, table
+
+    budget = args.budget
+    try:
+        month = check_month(args.month or current_month())
+        table_name = args.table
+        if args.stack:
+            deployment = find_deployment(boto3.client("cloudformation"), args.stack)
+            table_name = deployment.output("AppTableName")
+            if budget is None:
+                env = deployment.processor_environment(boto3.client("lambda"))
+                budget = float(env.get("MONTHLY_CREDIT_BUDGET") or 0)
+    except (ValueError, DeploymentNotFound) as exc:
+        print(f"backdrop usage: {exc}", file=sys.stderr)
+        return 2
+    usage = Ledger(boto3.client("dynamodb"), table_name).month_usage(month)
+    if args.chart:
+        draw_chart(usage, budget or 0, Path(args.chart))
+        _progress(f"chart: {args.chart}")
+    if args.by is None:
+        print(json.dumps(usage, indent=2, default=_json_default))
+    elif args.json:
+        print(json.dumps({"month": month, "by": args.by, "rows": rows(usage, args.by)}, indent=2))
+    else:
+        print(f"{month}, by {args.by}:")
+        print(table(rows(usage, args.by)))
     return 0
 
 
@@ -287,9 +312,17 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.add_argument("emulator_args", nargs=argparse.REMAINDER)
     emulator.set_defaults(func=cmd_emulator)
 
-    usage = sub.add_parser("usage", help="credits used this month (a deployed stack's table)")
-    usage.add_argument("--table", required=True, help="the AppTableName output of the stack")
+    usage = sub.add_parser("usage", help="credits used in a month (a deployed stack's ledger)")
+    where = usage.add_mutually_exclusive_group(required=True)
+    where.add_argument("--stack", help="the deployed stack's name (its outputs name the table)")
+    where.add_argument("--table", help="the AppTableName output of the stack")
     usage.add_argument("--month", help="YYYY-MM (default: this month, UTC)")
+    usage.add_argument("--by", choices=["day", "profile", "status"], help="one row per day, profile or status")
+    usage.add_argument("--json", action="store_true", help="with --by: print the rows as JSON")
+    usage.add_argument("--chart", metavar="PNG", help="draw credits per day, stacked by profile, into this file")
+    usage.add_argument(
+        "--budget", type=float, help="monthly budget for the chart's line (default: the stack's MonthlyCreditBudget)"
+    )
     usage.set_defaults(func=cmd_usage)
 
     redrive = sub.add_parser("redrive", help="move dead letters back to their queue once the cause is fixed")
