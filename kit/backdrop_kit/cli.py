@@ -219,55 +219,68 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     return 0
 
 
+def _connector_from_stack(args: argparse.Namespace) -> tuple[str, str, str, Any]:
+    """Bucket, Claid URL, API key and connector key of a deployed stack (each read where the stack keeps it)."""
+    import os
+
+    import boto3
+
+    from backdrop_kit.connector import connector_key
+    from backdrop_kit.deployment import find_deployment
+
+    deployment = find_deployment(boto3.client("cloudformation"), args.stack)
+    if "ClaidConnectorSecretArn" not in deployment.outputs:
+        raise LookupError(
+            f"stack {args.stack!r} has no connector user: deploy it with CreateClaidConnectorUser=true first"
+        )
+    secrets = boto3.client("secretsmanager")
+    claid_url = args.claid_url or deployment.processor_environment(boto3.client("lambda")).get(
+        "CLAID_BASE_URL", "https://api.claid.ai"
+    )
+    api_key = os.environ.get("CLAID_API_KEY") or str(
+        secrets.get_secret_value(SecretId=deployment.output("ClaidApiKeySecretArn"))["SecretString"]
+    )
+    key = connector_key(secrets, deployment.output("ClaidConnectorSecretArn"))
+    return deployment.output("UploadsBucketName"), claid_url, api_key, key
+
+
 def cmd_connect_storage(args: argparse.Namespace) -> int:
     """Registers the uploads bucket with Claid as a storage connector (Claid's storage API)."""
     import os
 
     import httpx
 
-    api_key = os.environ.get("CLAID_API_KEY", "")
-    access_key = os.environ.get("CLAID_CONNECTOR_ACCESS_KEY_ID", "")
-    secret_key = os.environ.get("CLAID_CONNECTOR_SECRET_ACCESS_KEY", "")
-    missing = [
-        n
-        for n, v in (
-            ("CLAID_API_KEY", api_key),
-            ("CLAID_CONNECTOR_ACCESS_KEY_ID", access_key),
-            ("CLAID_CONNECTOR_SECRET_ACCESS_KEY", secret_key),
-        )
-        if not v
-    ]
-    if missing:
-        print(
-            f"backdrop connect-storage: set {', '.join(missing)} (secrets are read from the environment, "
-            "never from arguments)",
-            file=sys.stderr,
-        )
-        return 2
-    body = {
-        "name": args.name,
-        "type": "s3",
-        "parameters": {
-            "bucket": args.bucket,
-            "path": args.path,
-            "credentials": {"access_key": access_key, "secret_access_key": secret_key},
-        },
-    }
-    answer = httpx.post(
-        args.claid_url.rstrip("/") + "/v1/storage/storages",
-        json=body,
-        headers={"Authorization": f"Bearer {api_key}"},
-        timeout=30,
-    )
-    if answer.status_code != 200:
-        print(
-            f"backdrop connect-storage: Claid answered {answer.status_code} "
-            f"(x-request-id {answer.headers.get('x-request-id')}): {answer.text[:500]}",
-            file=sys.stderr,
-        )
+    from backdrop_kit.connector import ClaidRefused, ConnectorKey, parameter_update, register_storage
+
+    if args.stack:
+        try:
+            bucket, claid_url, api_key, key = _connector_from_stack(args)
+        except LookupError as exc:  # DeploymentNotFound included
+            print(f"backdrop connect-storage: {exc}", file=sys.stderr)
+            return 2
+    else:
+        names = ("CLAID_API_KEY", "CLAID_CONNECTOR_ACCESS_KEY_ID", "CLAID_CONNECTOR_SECRET_ACCESS_KEY")
+        missing = [n for n in names if not os.environ.get(n)]
+        if missing or not args.bucket:
+            print(
+                f"backdrop connect-storage: give --stack NAME, or --bucket and set {', '.join(missing or names)} "
+                "(secrets are read from the environment, never from arguments)",
+                file=sys.stderr,
+            )
+            return 2
+        bucket, claid_url, api_key = args.bucket, args.claid_url or "https://api.claid.ai", os.environ[names[0]]
+        key = ConnectorKey(os.environ[names[1]], os.environ[names[2]])
+    try:
+        with httpx.Client() as http:
+            data = register_storage(http, claid_url, api_key, name=args.name, bucket=bucket, path=args.path, key=key)
+    except (ClaidRefused, httpx.HTTPError) as exc:
+        print(f"backdrop connect-storage: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(answer.json()["data"], indent=2))
-    print(f"deploy with ClaidStorageName={args.name} ClaidStoragePrefix={args.path}", file=sys.stderr)
+    print(json.dumps(data, indent=2))
+    print(
+        f"now switch the stack to connected storage: {parameter_update(args.stack, args.name, args.path)}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -349,10 +362,11 @@ def build_parser() -> argparse.ArgumentParser:
             catalogue.set_defaults(func=cmd_estimate)
 
     connect = sub.add_parser("connect-storage", help="register the uploads bucket with Claid (storage connector)")
-    connect.add_argument("--name", required=True, help="connector name (at most 50 characters), e.g. backdrop")
-    connect.add_argument("--bucket", required=True, help="the UploadsBucketName output of the stack")
+    connect.add_argument("--stack", help="the deployed stack's name: bucket, API key and connector key read from it")
+    connect.add_argument("--name", default="backdrop", help="connector name (at most 50 characters; default backdrop)")
+    connect.add_argument("--bucket", help="without --stack: the UploadsBucketName output of the stack")
     connect.add_argument("--path", default="", help="prefix inside the bucket the connector covers (default: all)")
-    connect.add_argument("--claid-url", default="https://api.claid.ai")
+    connect.add_argument("--claid-url", help="Claid's base URL (default: the stack's ClaidBaseUrl, or api.claid.ai)")
     connect.set_defaults(func=cmd_connect_storage)
     return parser
 

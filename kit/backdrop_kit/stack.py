@@ -232,7 +232,7 @@ class LocalStack:
     # --- resources ------------------------------------------------------------------------------------
     def _create_resources(self) -> None:
         t = self.template
-        sqs, ddb, events, sns, sm = (self.client(s) for s in ("sqs", "dynamodb", "events", "sns", "secretsmanager"))
+        sqs, ddb, events, sns = (self.client(s) for s in ("sqs", "dynamodb", "events", "sns"))
         # Queues first: DLQs before the queues that redrive into them.
         queues = t.resources_of_type("AWS::SQS::Queue")
         for logical_id in sorted(queues, key=lambda q: "RedrivePolicy" in queues[q].get("Properties", {})):
@@ -279,16 +279,19 @@ class LocalStack:
             self.physical[logical_id] = arn
             self.attributes[(logical_id, "TopicName")] = name
             self.attributes[(logical_id, "TopicArn")] = arn
-        for logical_id, res in t.resources_of_type("AWS::SecretsManager::Secret").items():
-            props = res.get("Properties", {})
-            name = str(self.resolve(props["Name"])) if "Name" in props else f"{STACK_NAME}/{logical_id}"
-            # The Claid key must be the one the emulator accepts; other secrets are generated, as in AWS.
-            value = LOCAL_API_KEY if logical_id == "ClaidApiKeySecret" else secrets.token_urlsafe(32)
-            arn = sm.create_secret(Name=name, SecretString=value)["ARN"]
-            self.physical[logical_id] = arn
-            self.attributes[(logical_id, "Id")] = arn
+        all_secrets = t.resources_of_type("AWS::SecretsManager::Secret")
+        # Secrets with a given value may name other resources (an access key): made once those exist.
+        given = {k: v for k, v in all_secrets.items() if "SecretString" in v.get("Properties", {})}
+        for logical_id, res in all_secrets.items():
+            if logical_id not in given:
+                # The Claid key must be the one the emulator accepts; other secrets are generated, as in AWS.
+                value = LOCAL_API_KEY if logical_id == "ClaidApiKeySecret" else secrets.token_urlsafe(32)
+                self._create_secret(logical_id, res.get("Properties", {}), value)
         for logical_id, res in t.resources_of_type("AWS::S3::Bucket").items():
             self._create_bucket(logical_id, res.get("Properties", {}))
+        self._create_iam_users()
+        for logical_id, res in given.items():
+            self._create_secret(logical_id, res["Properties"], str(self.resolve(res["Properties"]["SecretString"])))
         for logical_id in t.functions():
             self.physical[logical_id] = f"{STACK_NAME}-{logical_id}"
             self.attributes[(logical_id, "Arn")] = (
@@ -317,6 +320,30 @@ class LocalStack:
                 EventBusName=self.physical[bus_id],
                 Targets=[{"Id": "tap", "Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:local-bus-tap"}],
             )
+
+    def _create_secret(self, logical_id: str, props: dict[str, Any], value: str) -> None:
+        name = str(self.resolve(props["Name"])) if "Name" in props else f"{STACK_NAME}/{logical_id}"
+        arn = self.client("secretsmanager").create_secret(Name=name, SecretString=value)["ARN"]
+        self.physical[logical_id] = arn
+        self.attributes[(logical_id, "Id")] = arn
+
+    def _create_iam_users(self) -> None:
+        """IAM users with their inline policies and access keys (moto keeps them; it does not enforce them,
+        so their reach is checked against the template by tests)."""
+        iam = self.client("iam")
+        for logical_id, res in self.template.resources_of_type("AWS::IAM::User").items():
+            name = f"{STACK_NAME}-{logical_id}"
+            iam.create_user(UserName=name)
+            for policy in self.resolve(res.get("Properties", {}).get("Policies", [])):
+                iam.put_user_policy(
+                    UserName=name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(policy["PolicyDocument"])
+                )
+            self.physical[logical_id] = name
+            self.attributes[(logical_id, "Arn")] = f"arn:aws:iam::{ACCOUNT}:user/{name}"
+        for logical_id, res in self.template.resources_of_type("AWS::IAM::AccessKey").items():
+            key = iam.create_access_key(UserName=str(self.resolve(res["Properties"]["UserName"])))["AccessKey"]
+            self.physical[logical_id] = key["AccessKeyId"]
+            self.attributes[(logical_id, "SecretAccessKey")] = key["SecretAccessKey"]
 
     def _create_webhooks(self) -> None:
         t = self.template

@@ -14,11 +14,15 @@ NOT_EMULATED = {
 }
 
 
-@pytest.mark.parametrize("parameters", [{}, {"WebhookUrl": "https://shop.example/hook"}], ids=["default", "webhook"])
+@pytest.mark.parametrize(
+    "parameters",
+    [{}, {"WebhookUrl": "https://shop.example/hook", "CreateClaidConnectorUser": "true"}],
+    ids=["default", "every-option"],
+)
 def test_every_template_resource_exists_locally(make_pipeline, parameters):
     stack: LocalStack = make_pipeline(parameters=parameters).stack
     conditional = {k for k, r in stack.template.raw["Resources"].items() if "Condition" in r}
-    assert bool(conditional & {"WebhookRule", "WebhookDLQ"}) == bool(parameters)
+    assert bool(conditional & {"WebhookRule", "ClaidConnectorUser"}) == bool(parameters)
     for logical_id, resource in stack.template.raw["Resources"].items():
         kind = resource["Type"]
         if kind in NOT_EMULATED:
