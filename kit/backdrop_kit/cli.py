@@ -145,6 +145,12 @@ def _plan(args: argparse.Namespace, command: str) -> tuple[Any, Any, Any] | int:
     try:
         bucket, prefix = parse_s3_uri(args.source)
         deployment = find_deployment(boto3.client("cloudformation"), args.stack)
+        if bucket != deployment.output("UploadsBucketName"):
+            # The processor reads only its own bucket: photos elsewhere must be copied under incoming/ first.
+            raise ValueError(
+                f"s3://{bucket} is not the uploads bucket of {args.stack!r} "
+                f"({deployment.output('UploadsBucketName')}): copy the photos there under incoming/"
+            )
         env = deployment.processor_environment(boto3.client("lambda"))
         ledger = Ledger(
             boto3.client("dynamodb"),

@@ -94,9 +94,13 @@ def test_backfill_checks_the_budget_before_it_sends(make_pipeline, capsys):
     code, report = run(capsys, "backfill", source, "--stack", "backdrop-local")
     assert (code, report["credits"], report["budget_left"], report["sent"]) == (1, 24, 10, 0)
     assert pipeline.queue_depth("JobsQueue") == 0
-    code, report = run(capsys, "backfill", source, "--stack", "backdrop-local", "--limit", "1")
-    assert (code, report["sent"], report["skipped"]["over_limit"]) == (0, 1, 2)
+    assert main(["backfill", source, "--stack", "backdrop-local", "--limit", "1"]) == 0
+    out = capsys.readouterr()
+    report = json.loads(out.out)
+    assert (report["sent"], report["skipped"]["over_limit"]) == (1, 2)
     assert pipeline.queue_depth("JobsQueue") == 1
+    # For a person: the estimate and a progress bar on stderr, the report alone on stdout.
+    assert "to process   1 photos" in out.err and "sending [" in out.err and "1/1" in out.err
 
 
 def test_a_thousand_photos_are_listed_page_by_page(make_pipeline, capsys):
@@ -118,6 +122,7 @@ def test_a_thousand_photos_are_listed_page_by_page(make_pipeline, capsys):
     [
         (["estimate", "s3://b/incoming/", "--stack", "no-such-stack"], "no stack named 'no-such-stack'"),
         (["backfill", "bucket/incoming/", "--stack", "backdrop-local"], "is not an s3://bucket/prefix URI"),
+        (["backfill", "s3://another-shop/incoming/", "--stack", "backdrop-local"], "is not the uploads bucket of"),
     ],
 )
 def test_bad_arguments_get_a_clear_message(pipeline: Pipeline, capsys, argv, message):
