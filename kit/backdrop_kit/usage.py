@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import math
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -77,6 +78,12 @@ PALETTE = [(0, 114, 178), (230, 159, 0), (0, 158, 115), (204, 121, 167), (86, 18
 BUDGET_COLOUR = (200, 30, 30)
 
 
+def _round_step(rough: float) -> float:
+    """The smallest 1, 2, 2.5 or 5 x 10^k not below `rough`: grid lines people can read."""
+    magnitude = 10 ** math.floor(math.log10(rough))
+    return next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= rough)
+
+
 def draw_chart(usage: dict[str, Any], budget: float | Decimal, path: Path) -> None:
     """Credits per day of the month, a bar per day stacked by profile, and the budget's daily pace (the monthly
     budget spread over the month's days) as a dashed line: a bar above the line spends faster than the budget
@@ -106,11 +113,12 @@ def draw_chart(usage: dict[str, Any], budget: float | Decimal, path: Path) -> No
     draw.text(
         (left, 15), f"{title}   (month: {total:g} credits{f' of {float(budget):g}' if budget else ''})", "black", font
     )
-    for step in range(6):  # horizontal grid with credit labels
-        credits = tallest * 1.1 * step / 5
+    tick = _round_step(tallest * 1.1 / 5)
+    for step in range(int(tallest * 1.1 // tick) + 1):  # horizontal grid at round numbers of credits
+        credits = step * tick
         y = y_of(credits)
         draw.line([(left, y), (width - right, y)], fill=(225, 225, 225))
-        draw.text((8, y - 6), f"{credits:.4g}", "black", font)
+        draw.text((8, y - 6), f"{credits:g}", "black", font)
     slot = plot_w / days
     for day in range(1, days + 1):
         x0 = left + (day - 1) * slot + slot * 0.15
