@@ -106,9 +106,7 @@ class BurstResult:
 
 
 def _shifted(call: CallRecord, t0: float) -> CallRecord:
-    return CallRecord(
-        **{**call.__dict__, "started": call.started - t0, "finished": call.finished - t0, "body": None}
-    )
+    return CallRecord(**{**call.__dict__, "started": call.started - t0, "finished": call.finished - t0, "body": None})
 
 
 def _queue_depth(stack: LocalStack, logical_id: str) -> int:
@@ -175,9 +173,7 @@ def run(cfg: BurstConfig, progress: bool = True) -> BurstResult:
         upload_seconds=upload_seconds,
         drain_seconds=drain_seconds,
         calls=calls,
-        invocations=[
-            Invocation(i.function_id, i.started - t0, i.seconds, i.records) for i in runner.stats.timeline
-        ],
+        invocations=[Invocation(i.function_id, i.started - t0, i.seconds, i.records) for i in runner.stats.timeline],
         stats=runner.stats,
         traffic=counted,
         records_makespan=last_record - t0_wall,

@@ -3,6 +3,7 @@ that have no local meaning (and each of those is named here, so a new kind fails
 
 from __future__ import annotations
 
+import pytest
 from backdrop_kit.stack import LocalStack
 
 NOT_EMULATED = {
@@ -17,8 +18,15 @@ NOT_EMULATED = {
 }
 
 
-def test_every_template_resource_exists_locally(pipeline):
-    stack: LocalStack = pipeline.stack
+@pytest.mark.parametrize(
+    "parameters",
+    [{}, {"WebhookUrl": "https://shop.example/hook", "CreateClaidConnectorUser": "true"}],
+    ids=["default", "every-option"],
+)
+def test_every_template_resource_exists_locally(make_pipeline, parameters):
+    stack: LocalStack = make_pipeline(parameters=parameters).stack
+    conditional = {k for k, r in stack.template.raw["Resources"].items() if "Condition" in r}
+    assert bool(conditional & {"WebhookRule", "ClaidConnectorUser"}) == bool(parameters)
     for logical_id, resource in stack.template.raw["Resources"].items():
         kind = resource["Type"]
         if kind in NOT_EMULATED:
