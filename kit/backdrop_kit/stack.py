@@ -201,9 +201,12 @@ class LocalStack:
 
         if self._published:
             return STACK_NAME
-        outputs = {
-            key: {"Value": str(self.resolve(spec["Value"]))} for key, spec in self.template.raw["Outputs"].items()
-        }
+        outputs = {}
+        for key, spec in self.template.raw["Outputs"].items():
+            try:
+                outputs[key] = {"Value": str(self.resolve(spec["Value"]))}
+            except KeyError:  # a resource with no local meaning (the dashboard): no output for it locally
+                continue
         body = {"Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}, "Outputs": outputs}
         self.client("cloudformation").create_stack(StackName=STACK_NAME, TemplateBody=json.dumps(body))
         role = self.client("iam").create_role(RoleName=f"{STACK_NAME}-functions", AssumeRolePolicyDocument="{}")

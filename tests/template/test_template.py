@@ -375,6 +375,7 @@ def test_the_issue_s_alarms_exist():
         "ClaidRateLimitedAlarm",
         "Budget80Alarm",
         "Budget100Alarm",
+        "WebhookDLQAlarm",  # only with a webhook (WebhookUrl)
     }
 
 
