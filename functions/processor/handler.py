@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 import httpx
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -28,12 +28,15 @@ from backdrop.config import ProcessorConfig
 from backdrop.events import GenerationDetail
 from backdrop.jobs import Job
 from backdrop.ledger import Ledger
+from backdrop.measures import Measures, collecting
+from backdrop.metrics import add_measures
 from backdrop.processing import HandBack, JobInProgressElsewhere, Processor, profile_loader
 from backdrop.uploads import MalformedMessage, UploadRejected, uploads_from_message
 
 # Cold start: environment, clients, persistence. Everything below is reused across invocations.
 config = ProcessorConfig.from_env()
 logger = Logger()
+metrics = Metrics()  # namespace from POWERTOOLS_METRICS_NAMESPACE; one EMF document per invocation
 s3 = boto3.client("s3")
 sqs = boto3.client("sqs")
 events = boto3.client("events")
@@ -157,13 +160,29 @@ def record_handler(record: SQSRecord) -> None:
         )
 
 
+def measured_record_handler(record: SQSRecord, measures: Measures) -> None:
+    with collecting() as collected:
+        try:
+            record_handler(record)
+        finally:
+            measures.items.extend(collected.items)
+
+
 async def async_record_handler(record: SQSRecord) -> None:
     # Claid answers in seconds to tens of seconds: the batch's records wait on it side by side, each in a
-    # worker thread that carries the invocation's context (log keys).
+    # worker thread that carries the invocation's context (log keys) and collects its own measures.
     context = contextvars.copy_context()
-    await asyncio.get_running_loop().run_in_executor(workers, context.run, record_handler, record)
+    measures = Measures()
+    try:
+        await asyncio.get_running_loop().run_in_executor(
+            workers, context.run, measured_record_handler, record, measures
+        )
+    finally:
+        # Back on the event loop's one thread: Metrics (not documented as thread-safe) is only touched here.
+        add_measures(metrics, measures)
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     global _deadline

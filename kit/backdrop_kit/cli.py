@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -82,8 +83,135 @@ def cmd_usage(args: argparse.Namespace) -> int:
     from backdrop.jobs import current_month
     from backdrop.ledger import Ledger
 
-    usage = Ledger(boto3.client("dynamodb"), args.table).month_usage(args.month or current_month())
-    print(json.dumps(usage, indent=2, default=_json_default))
+    from backdrop_kit.deployment import DeploymentNotFound, find_deployment
+    from backdrop_kit.usage import check_month, draw_chart, rows, table
+
+    budget = args.budget
+    try:
+        month = check_month(args.month or current_month())
+        table_name = args.table
+        if args.stack:
+            deployment = find_deployment(boto3.client("cloudformation"), args.stack)
+            table_name = deployment.output("AppTableName")
+            if budget is None:
+                env = deployment.processor_environment(boto3.client("lambda"))
+                budget = float(env.get("MONTHLY_CREDIT_BUDGET") or 0)
+    except (ValueError, DeploymentNotFound) as exc:
+        print(f"backdrop usage: {exc}", file=sys.stderr)
+        return 2
+    usage = Ledger(boto3.client("dynamodb"), table_name).month_usage(month)
+    if args.chart:
+        draw_chart(usage, budget or 0, Path(args.chart))
+        _progress(f"chart: {args.chart}")
+    if args.by is None:
+        print(json.dumps(usage, indent=2, default=_json_default))
+    elif args.json:
+        print(json.dumps({"month": month, "by": args.by, "rows": rows(usage, args.by)}, indent=2))
+    else:
+        print(f"{month}, by {args.by}:")
+        print(table(rows(usage, args.by)))
+    return 0
+
+
+def _bar(label: str) -> Callable[[int, int], None]:
+    """A progress line on stderr, rewritten in place."""
+
+    def show(done: int, total: int) -> None:
+        width = 30
+        filled = width * done // total if total else width
+        end = "\n" if done >= total else ""
+        print(
+            f"\r[backdrop] {label} [{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,}",
+            end=end,
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return show
+
+
+def _plan(args: argparse.Namespace, command: str) -> tuple[Any, Any, Any] | int:
+    """The stack's deployment, its ledger and the estimate for args.source; an exit code when they cannot be had."""
+    import boto3
+    from backdrop.config import ConfigError
+    from backdrop.ledger import Ledger
+
+    from backdrop_kit.catalogue import estimate, parse_s3_uri, planning_processor
+    from backdrop_kit.deployment import DeploymentNotFound, find_deployment
+
+    if args.latency < 0 or getattr(args, "limit", 0) < 0:
+        print(f"backdrop {command}: --latency and --limit must be >= 0", file=sys.stderr)
+        return 2
+    try:
+        bucket, prefix = parse_s3_uri(args.source)
+        deployment = find_deployment(boto3.client("cloudformation"), args.stack)
+        if bucket != deployment.output("UploadsBucketName"):
+            # The processor reads only its own bucket: photos elsewhere must be copied under incoming/ first.
+            raise ValueError(
+                f"s3://{bucket} is not the uploads bucket of {args.stack!r} "
+                f"({deployment.output('UploadsBucketName')}): copy the photos there under incoming/"
+            )
+        env = deployment.processor_environment(boto3.client("lambda"))
+        ledger = Ledger(
+            boto3.client("dynamodb"),
+            deployment.output("AppTableName"),
+            monthly_budget=float(env.get("MONTHLY_CREDIT_BUDGET", "0") or 0),
+        )
+        processor = planning_processor(env, s3=boto3.client("s3"), ssm=boto3.client("ssm"), ledger=ledger)
+    except (ValueError, DeploymentNotFound, ConfigError) as exc:
+        print(f"backdrop {command}: {exc}", file=sys.stderr)
+        return 2
+    progress = _bar("planning") if not args.quiet else None
+    result = estimate(processor, bucket, prefix, latency=args.latency, progress=progress)
+    return deployment, ledger, result
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    from backdrop_kit.catalogue import describe
+
+    planned = _plan(args, "estimate")
+    if isinstance(planned, int):
+        return planned
+    _, _, result = planned
+    print(json.dumps(result.as_json(), indent=2) if args.json else describe(result))
+    return 0
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    import boto3
+    from backdrop.jobs import current_month
+
+    from backdrop_kit.catalogue import budget_left, describe, send_jobs
+
+    planned = _plan(args, "backfill")
+    if isinstance(planned, int):
+        return planned
+    deployment, ledger, everything = planned
+    result = everything.limited(args.limit)
+    report = result.as_json()
+    left = budget_left(ledger, current_month())
+    report["budget_left"] = None if left is None else float(left)
+    if not args.json:
+        print(describe(result), file=sys.stderr)
+    # Checked before anything is sent: a backfill that the budget would cut short is refused whole, so a
+    # catalogue is never half processed by surprise.
+    if left is not None and result.credits > left:
+        report["sent"] = 0
+        print(json.dumps(report, indent=2))
+        print(
+            f"backdrop backfill: needs up to {result.credits} credits and the monthly budget has {left} left; "
+            "raise MonthlyCreditBudget or send fewer with --limit",
+            file=sys.stderr,
+        )
+        return 1
+    if args.dry_run:
+        report["sent"] = 0
+    else:
+        queue_url = deployment.output("JobsQueueUrl")
+        report["sent"] = send_jobs(
+            boto3.client("sqs"), queue_url, result.jobs, progress=None if args.quiet else _bar("sending")
+        )
+    print(json.dumps(report, indent=2))
     return 0
 
 
@@ -97,55 +225,68 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     return 0
 
 
+def _connector_from_stack(args: argparse.Namespace) -> tuple[str, str, str, Any]:
+    """Bucket, Claid URL, API key and connector key of a deployed stack (each read where the stack keeps it)."""
+    import os
+
+    import boto3
+
+    from backdrop_kit.connector import connector_key
+    from backdrop_kit.deployment import find_deployment
+
+    deployment = find_deployment(boto3.client("cloudformation"), args.stack)
+    if "ClaidConnectorSecretArn" not in deployment.outputs:
+        raise LookupError(
+            f"stack {args.stack!r} has no connector user: deploy it with CreateClaidConnectorUser=true first"
+        )
+    secrets = boto3.client("secretsmanager")
+    claid_url = args.claid_url or deployment.processor_environment(boto3.client("lambda")).get(
+        "CLAID_BASE_URL", "https://api.claid.ai"
+    )
+    api_key = os.environ.get("CLAID_API_KEY") or str(
+        secrets.get_secret_value(SecretId=deployment.output("ClaidApiKeySecretArn"))["SecretString"]
+    )
+    key = connector_key(secrets, deployment.output("ClaidConnectorSecretArn"))
+    return deployment.output("UploadsBucketName"), claid_url, api_key, key
+
+
 def cmd_connect_storage(args: argparse.Namespace) -> int:
     """Registers the uploads bucket with Claid as a storage connector (Claid's storage API)."""
     import os
 
     import httpx
 
-    api_key = os.environ.get("CLAID_API_KEY", "")
-    access_key = os.environ.get("CLAID_CONNECTOR_ACCESS_KEY_ID", "")
-    secret_key = os.environ.get("CLAID_CONNECTOR_SECRET_ACCESS_KEY", "")
-    missing = [
-        n
-        for n, v in (
-            ("CLAID_API_KEY", api_key),
-            ("CLAID_CONNECTOR_ACCESS_KEY_ID", access_key),
-            ("CLAID_CONNECTOR_SECRET_ACCESS_KEY", secret_key),
-        )
-        if not v
-    ]
-    if missing:
-        print(
-            f"backdrop connect-storage: set {', '.join(missing)} (secrets are read from the environment, "
-            "never from arguments)",
-            file=sys.stderr,
-        )
-        return 2
-    body = {
-        "name": args.name,
-        "type": "s3",
-        "parameters": {
-            "bucket": args.bucket,
-            "path": args.path,
-            "credentials": {"access_key": access_key, "secret_access_key": secret_key},
-        },
-    }
-    answer = httpx.post(
-        args.claid_url.rstrip("/") + "/v1/storage/storages",
-        json=body,
-        headers={"Authorization": f"Bearer {api_key}"},
-        timeout=30,
-    )
-    if answer.status_code != 200:
-        print(
-            f"backdrop connect-storage: Claid answered {answer.status_code} "
-            f"(x-request-id {answer.headers.get('x-request-id')}): {answer.text[:500]}",
-            file=sys.stderr,
-        )
+    from backdrop_kit.connector import ClaidRefused, ConnectorKey, parameter_update, register_storage
+
+    if args.stack:
+        try:
+            bucket, claid_url, api_key, key = _connector_from_stack(args)
+        except LookupError as exc:  # DeploymentNotFound included
+            print(f"backdrop connect-storage: {exc}", file=sys.stderr)
+            return 2
+    else:
+        names = ("CLAID_API_KEY", "CLAID_CONNECTOR_ACCESS_KEY_ID", "CLAID_CONNECTOR_SECRET_ACCESS_KEY")
+        missing = [n for n in names if not os.environ.get(n)]
+        if missing or not args.bucket:
+            print(
+                f"backdrop connect-storage: give --stack NAME, or --bucket and set {', '.join(missing or names)} "
+                "(secrets are read from the environment, never from arguments)",
+                file=sys.stderr,
+            )
+            return 2
+        bucket, claid_url, api_key = args.bucket, args.claid_url or "https://api.claid.ai", os.environ[names[0]]
+        key = ConnectorKey(os.environ[names[1]], os.environ[names[2]])
+    try:
+        with httpx.Client() as http:
+            data = register_storage(http, claid_url, api_key, name=args.name, bucket=bucket, path=args.path, key=key)
+    except (ClaidRefused, httpx.HTTPError) as exc:
+        print(f"backdrop connect-storage: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(answer.json()["data"], indent=2))
-    print(f"deploy with ClaidStorageName={args.name} ClaidStoragePrefix={args.path}", file=sys.stderr)
+    print(json.dumps(data, indent=2))
+    print(
+        f"now switch the stack to connected storage: {parameter_update(args.stack, args.name, args.path)}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -190,9 +331,17 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.add_argument("emulator_args", nargs=argparse.REMAINDER)
     emulator.set_defaults(func=cmd_emulator)
 
-    usage = sub.add_parser("usage", help="credits used this month (a deployed stack's table)")
-    usage.add_argument("--table", required=True, help="the AppTableName output of the stack")
+    usage = sub.add_parser("usage", help="credits used in a month (a deployed stack's ledger)")
+    where = usage.add_mutually_exclusive_group(required=True)
+    where.add_argument("--stack", help="the deployed stack's name (its outputs name the table)")
+    where.add_argument("--table", help="the AppTableName output of the stack")
     usage.add_argument("--month", help="YYYY-MM (default: this month, UTC)")
+    usage.add_argument("--by", choices=["day", "profile", "status"], help="one row per day, profile or status")
+    usage.add_argument("--json", action="store_true", help="with --by: print the rows as JSON")
+    usage.add_argument("--chart", metavar="PNG", help="draw credits per day, stacked by profile, into this file")
+    usage.add_argument(
+        "--budget", type=float, help="monthly budget for the chart's line (default: the stack's MonthlyCreditBudget)"
+    )
     usage.set_defaults(func=cmd_usage)
 
     redrive = sub.add_parser("redrive", help="move dead letters back to their queue once the cause is fixed")
@@ -201,11 +350,29 @@ def build_parser() -> argparse.ArgumentParser:
     redrive.add_argument("--limit", type=int, default=0, help="move at most this many (0 = all)")
     redrive.set_defaults(func=cmd_redrive)
 
+    for name, text in (
+        ("estimate", "what processing existing photos would cost, without calling Claid"),
+        ("backfill", "send existing photos through the upload path (same idempotency: never paid twice)"),
+    ):
+        catalogue = sub.add_parser(name, help=text)
+        catalogue.add_argument("source", help="s3://bucket/prefix of the photos, e.g. s3://shop-uploads/incoming/")
+        catalogue.add_argument("--stack", required=True, help="the deployed stack's name")
+        catalogue.add_argument("--latency", type=float, default=10.0, help="seconds one Claid call takes (default 10)")
+        catalogue.add_argument("--json", action="store_true", help="print the result as JSON")
+        catalogue.add_argument("--quiet", action="store_true", help="no progress line")
+        if name == "backfill":
+            catalogue.add_argument("--limit", type=int, default=0, help="send at most this many photos (0 = all)")
+            catalogue.add_argument("--dry-run", action="store_true", help="plan and check the budget, send nothing")
+            catalogue.set_defaults(func=cmd_backfill)
+        else:
+            catalogue.set_defaults(func=cmd_estimate)
+
     connect = sub.add_parser("connect-storage", help="register the uploads bucket with Claid (storage connector)")
-    connect.add_argument("--name", required=True, help="connector name (at most 50 characters), e.g. backdrop")
-    connect.add_argument("--bucket", required=True, help="the UploadsBucketName output of the stack")
+    connect.add_argument("--stack", help="the deployed stack's name: bucket, API key and connector key read from it")
+    connect.add_argument("--name", default="backdrop", help="connector name (at most 50 characters; default backdrop)")
+    connect.add_argument("--bucket", help="without --stack: the UploadsBucketName output of the stack")
     connect.add_argument("--path", default="", help="prefix inside the bucket the connector covers (default: all)")
-    connect.add_argument("--claid-url", default="https://api.claid.ai")
+    connect.add_argument("--claid-url", help="Claid's base URL (default: the stack's ClaidBaseUrl, or api.claid.ai)")
     connect.set_defaults(func=cmd_connect_storage)
     return parser
 

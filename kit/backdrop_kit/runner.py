@@ -18,8 +18,10 @@ from types import ModuleType
 from typing import Any
 
 import boto3
+import httpx
 
-from backdrop_kit.stack import ACCOUNT, LOCAL_VISIBILITY_TIMEOUT, REGION, EventSource, LocalStack
+from backdrop_kit.forwarder import forward_once
+from backdrop_kit.stack import ACCOUNT, LOCAL_VISIBILITY_TIMEOUT, REGION, EventSource, LocalStack, WebhookTarget
 
 IN_FLIGHT_VISIBILITY_TIMEOUT = 300
 
@@ -300,9 +302,9 @@ class Runner:
 
     def _in_flight(self) -> int:
         total = 0
-        for source in self.stack.sources:
+        for queue_url in [s.queue_url for s in self.stack.sources] + [w.inbox_url for w in self.stack.webhooks]:
             attrs = self._sqs.get_queue_attributes(
-                QueueUrl=source.queue_url,
+                QueueUrl=queue_url,
                 AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
             )["Attributes"]
             total += int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
@@ -325,10 +327,23 @@ class Runner:
                 errors.append(exc)
                 stop.set()
 
+        def deliver(target: WebhookTarget) -> None:
+            with httpx.Client() as http:
+                try:
+                    while not stop.is_set():
+                        if forward_once(self._sqs, target, http) == 0:
+                            stop.wait(0.05)
+                except BaseException as exc:
+                    errors.append(exc)
+                    stop.set()
+
         threads = [
             threading.Thread(target=work, args=(source, fn), daemon=True, name=f"{source.function_id}-{i}")
             for source in self.stack.sources
             for i, fn in enumerate(self._workers[source.function_id])
+        ] + [
+            threading.Thread(target=deliver, args=(target,), daemon=True, name=f"{target.rule_id}-forwarder")
+            for target in self.stack.webhooks
         ]
         for thread in threads:
             thread.start()

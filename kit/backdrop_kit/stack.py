@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,6 +42,22 @@ class EventSource:
 
 
 @dataclass
+class WebhookTarget:
+    """An EventBridge rule whose target is an API destination. moto does not call API destinations, so the
+    rule targets an inbox queue and the runner's forwarder POSTs each event to the endpoint with the
+    connection's header, retrying and dead-lettering as the rule's target says."""
+
+    rule_id: str
+    inbox_url: str
+    endpoint: str
+    method: str
+    header_name: str
+    header_value: str
+    max_attempts: int
+    dead_letter_url: str | None
+
+
+@dataclass
 class StackOptions:
     mode: str = "connected"  # "connected": Claid writes into the bucket; "temporary": tmp_urls, copied by the recorder
     monthly_credit_budget: float = 0
@@ -62,9 +80,11 @@ class LocalStack:
         self.attributes: dict[tuple[str, str], str] = {}
         self.parameters: dict[str, str] = {}
         self.sources: list[EventSource] = []
+        self.webhooks: list[WebhookTarget] = []
         self.notifications_queue_url = ""
         self.bus_tap_queue_url = ""
         self._saved_env: dict[str, str | None] = {}
+        self._published = False
 
     # --- lifecycle ------------------------------------------------------------------------------------
     def __enter__(self) -> LocalStack:
@@ -76,14 +96,13 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         endpoint = self.moto.start()
-        # Process-wide, because Powertools reads these at call time, not only at import: no EMF metric lines
-        # and no X-Ray segments from local runs.
+        # Process-wide, because Powertools reads this at call time, not only at import: no EMF metric lines
+        # from local runs (a test that reads them lifts it).
         self._set_env(
             {
                 **LOCAL_CREDENTIALS,
                 "AWS_ENDPOINT_URL": endpoint,
                 "POWERTOOLS_METRICS_DISABLED": "true",
-                "POWERTOOLS_TRACE_DISABLED": "true",
             }
         )
         self.emulator.config.s3_endpoint_url = endpoint
@@ -105,6 +124,8 @@ class LocalStack:
             "LogLevel": self.options.log_level,
             **self.options.parameters,
         }
+        # Conditional resources exist only when their condition holds, as in a deployment.
+        self.template = self.template.for_parameters(self.parameters)
         self._create_resources()
         bucket = self.uploads_bucket
         self.emulator.add_storage(LOCAL_STORAGE_NAME, bucket=bucket, path="")
@@ -163,13 +184,47 @@ class LocalStack:
             {
                 "AWS_ENDPOINT_URL": self.moto.url,
                 "AWS_LAMBDA_FUNCTION_NAME": f"{STACK_NAME}-{function_id}",
-                "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_METRICS_DISABLED": "true",
                 # Only locally: the emulator serves tmp_urls over plain http on 127.0.0.1.
                 "ALLOW_INSECURE_DOWNLOADS": "true",
             }
         )
         return env
+
+    def publish(self) -> str:
+        """Make the local stack findable by name, as a deployment is: a CloudFormation stack holding the
+        template's outputs (resolved locally) and a Lambda function per handler holding its environment.
+        Only the CLI's `--stack` commands need this, so it is done on demand (creating functions in moto
+        takes seconds). Returns the stack name."""
+        import io
+        import zipfile
+
+        if self._published:
+            return STACK_NAME
+        outputs = {}
+        for key, spec in self.template.raw["Outputs"].items():
+            try:
+                outputs[key] = {"Value": str(self.resolve(spec["Value"]))}
+            except KeyError:  # a resource with no local meaning (the dashboard): no output for it locally
+                continue
+        body = {"Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}, "Outputs": outputs}
+        self.client("cloudformation").create_stack(StackName=STACK_NAME, TemplateBody=json.dumps(body))
+        role = self.client("iam").create_role(RoleName=f"{STACK_NAME}-functions", AssumeRolePolicyDocument="{}")
+        code = io.BytesIO()
+        with zipfile.ZipFile(code, "w") as archive:
+            archive.writestr("handler.py", "")  # never invoked: the runner plays Lambda
+        lambda_client = self.client("lambda")
+        for function_id, spec in self.template.functions().items():
+            lambda_client.create_function(
+                FunctionName=self.physical[function_id],
+                Runtime="python3.12",
+                Role=role["Role"]["Arn"],
+                Handler="handler.lambda_handler",
+                Code={"ZipFile": code.getvalue()},
+                Environment={"Variables": {k: str(self.resolve(v)) for k, v in spec.environment.items()}},
+            )
+        self._published = True
+        return STACK_NAME
 
     def put_profile(self, name: str, settings: dict[str, Any]) -> None:
         path = self.function_environment("ProcessorFunction")["PROFILES_PARAMETER_PATH"]
@@ -178,7 +233,7 @@ class LocalStack:
     # --- resources ------------------------------------------------------------------------------------
     def _create_resources(self) -> None:
         t = self.template
-        sqs, ddb, events, sns, sm = (self.client(s) for s in ("sqs", "dynamodb", "events", "sns", "secretsmanager"))
+        sqs, ddb, events, sns = (self.client(s) for s in ("sqs", "dynamodb", "events", "sns"))
         # Queues first: DLQs before the queues that redrive into them.
         queues = t.resources_of_type("AWS::SQS::Queue")
         for logical_id in sorted(queues, key=lambda q: "RedrivePolicy" in queues[q].get("Properties", {})):
@@ -225,14 +280,19 @@ class LocalStack:
             self.physical[logical_id] = arn
             self.attributes[(logical_id, "TopicName")] = name
             self.attributes[(logical_id, "TopicArn")] = arn
-        for logical_id, res in t.resources_of_type("AWS::SecretsManager::Secret").items():
-            props = res.get("Properties", {})
-            name = str(self.resolve(props["Name"])) if "Name" in props else f"{STACK_NAME}/{logical_id}"
-            arn = sm.create_secret(Name=name, SecretString=LOCAL_API_KEY)["ARN"]
-            self.physical[logical_id] = arn
-            self.attributes[(logical_id, "Id")] = arn
+        all_secrets = t.resources_of_type("AWS::SecretsManager::Secret")
+        # Secrets with a given value may name other resources (an access key): made once those exist.
+        given = {k: v for k, v in all_secrets.items() if "SecretString" in v.get("Properties", {})}
+        for logical_id, res in all_secrets.items():
+            if logical_id not in given:
+                # The Claid key must be the one the emulator accepts; other secrets are generated, as in AWS.
+                value = LOCAL_API_KEY if logical_id == "ClaidApiKeySecret" else secrets.token_urlsafe(32)
+                self._create_secret(logical_id, res.get("Properties", {}), value)
         for logical_id, res in t.resources_of_type("AWS::S3::Bucket").items():
             self._create_bucket(logical_id, res.get("Properties", {}))
+        self._create_iam_users()
+        for logical_id, res in given.items():
+            self._create_secret(logical_id, res["Properties"], str(self.resolve(res["Properties"]["SecretString"])))
         for logical_id in t.functions():
             self.physical[logical_id] = f"{STACK_NAME}-{logical_id}"
             self.attributes[(logical_id, "Arn")] = (
@@ -240,6 +300,7 @@ class LocalStack:
             )
         for logical_id, spec in t.functions().items():
             self._wire_events(logical_id, spec.events)
+        self._create_webhooks()
         # A subscriber to the notification topic, so tests and the demo can read what a storefront would get.
         self.notifications_queue_url = sqs.create_queue(QueueName="local-notifications")["QueueUrl"]
         for topic_arn in (self.physical[t_id] for t_id in t.resources_of_type("AWS::SNS::Topic")):
@@ -260,6 +321,99 @@ class LocalStack:
                 EventBusName=self.physical[bus_id],
                 Targets=[{"Id": "tap", "Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:local-bus-tap"}],
             )
+
+    def _create_secret(self, logical_id: str, props: dict[str, Any], value: str) -> None:
+        name = str(self.resolve(props["Name"])) if "Name" in props else f"{STACK_NAME}/{logical_id}"
+        arn = self.client("secretsmanager").create_secret(Name=name, SecretString=value)["ARN"]
+        self.physical[logical_id] = arn
+        self.attributes[(logical_id, "Id")] = arn
+
+    def _create_iam_users(self) -> None:
+        """IAM users with their inline policies and access keys (moto keeps them; it does not enforce them,
+        so their reach is checked against the template by tests)."""
+        iam = self.client("iam")
+        for logical_id, res in self.template.resources_of_type("AWS::IAM::User").items():
+            name = f"{STACK_NAME}-{logical_id}"
+            iam.create_user(UserName=name)
+            for policy in self.resolve(res.get("Properties", {}).get("Policies", [])):
+                iam.put_user_policy(
+                    UserName=name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(policy["PolicyDocument"])
+                )
+            self.physical[logical_id] = name
+            self.attributes[(logical_id, "Arn")] = f"arn:aws:iam::{ACCOUNT}:user/{name}"
+        for logical_id, res in self.template.resources_of_type("AWS::IAM::AccessKey").items():
+            key = iam.create_access_key(UserName=str(self.resolve(res["Properties"]["UserName"])))["AccessKey"]
+            self.physical[logical_id] = key["AccessKeyId"]
+            self.attributes[(logical_id, "SecretAccessKey")] = key["SecretAccessKey"]
+
+    def _create_webhooks(self) -> None:
+        t = self.template
+        for cfn_type, kind in (
+            ("AWS::Events::Connection", "connection"),
+            ("AWS::Events::ApiDestination", "api-destination"),
+        ):
+            for logical_id in t.resources_of_type(cfn_type):
+                name = f"{STACK_NAME}-{logical_id}"
+                self.physical[logical_id] = name
+                self.attributes[(logical_id, "Arn")] = f"arn:aws:events:{REGION}:{ACCOUNT}:{kind}/{name}/local"
+        for logical_id in t.resources_of_type("AWS::IAM::Role"):
+            self.physical[logical_id] = f"{STACK_NAME}-{logical_id}"
+            self.attributes[(logical_id, "Arn")] = f"arn:aws:iam::{ACCOUNT}:role/{STACK_NAME}-{logical_id}"
+        destinations = {
+            self.attributes[(d, "Arn")]: res["Properties"]
+            for d, res in t.resources_of_type("AWS::Events::ApiDestination").items()
+        }
+        sqs, events = self.client("sqs"), self.client("events")
+        for logical_id, res in t.resources_of_type("AWS::Events::Rule").items():
+            props = res["Properties"]
+            bus = str(self.resolve(props.get("EventBusName", "default")))
+            name = f"{STACK_NAME}-{logical_id}"
+            self.physical[logical_id] = name
+            self.attributes[(logical_id, "Arn")] = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{bus}/{name}"
+            events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(self.resolve(props["EventPattern"])))
+            for target in props.get("Targets", []):
+                destination = destinations.get(str(self.resolve(target["Arn"])))
+                if destination is None:
+                    raise NotImplementedError(f"{logical_id}: the local stack only wires API destination targets")
+                inbox_url = sqs.create_queue(QueueName=f"{name}-{target['Id']}-inbox")["QueueUrl"]
+                events.put_targets(
+                    Rule=name,
+                    EventBusName=bus,
+                    Targets=[{"Id": target["Id"], "Arn": self._queue_arn(inbox_url)}],
+                )
+                connection_id = self._logical_of(str(self.resolve(destination["ConnectionArn"])))
+                auth = t.raw["Resources"][connection_id]["Properties"]["AuthParameters"]["ApiKeyAuthParameters"]
+                dlq = target.get("DeadLetterConfig", {}).get("Arn")
+                retries = int(self.resolve(target.get("RetryPolicy", {}).get("MaximumRetryAttempts", 185)))
+                self.webhooks.append(
+                    WebhookTarget(
+                        rule_id=logical_id,
+                        inbox_url=inbox_url,
+                        endpoint=str(self.resolve(destination["InvocationEndpoint"])),
+                        method=str(destination.get("HttpMethod", "POST")),
+                        header_name=str(self.resolve(auth["ApiKeyName"])),
+                        header_value=self._dynamic(str(self.resolve(auth["ApiKeyValue"]))),
+                        # Locally three attempts at most: the retries are real, the day of them is not.
+                        max_attempts=min(1 + retries, 3),
+                        dead_letter_url=self._queue_url_of(str(self.resolve(dlq))) if dlq else None,
+                    )
+                )
+
+    def _dynamic(self, value: str) -> str:
+        """CloudFormation's `{{resolve:secretsmanager:<arn>:SecretString}}`, read from the local secret."""
+        match = re.fullmatch(r"\{\{resolve:secretsmanager:(.+):SecretString\}\}", value)
+        if match is None:
+            return value
+        return str(self.client("secretsmanager").get_secret_value(SecretId=match.group(1))["SecretString"])
+
+    def _logical_of(self, arn: str) -> str:
+        return next(logical for (logical, attr), value in self.attributes.items() if attr == "Arn" and value == arn)
+
+    def _queue_arn(self, queue_url: str) -> str:
+        return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue_url.rsplit('/', 1)[-1]}"
+
+    def _queue_url_of(self, arn: str) -> str:
+        return self.physical[self._logical_of(arn)]
 
     def _create_bucket(self, logical_id: str, props: dict[str, Any]) -> None:
         s3 = self.client("s3")

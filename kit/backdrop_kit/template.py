@@ -84,6 +84,18 @@ class Template:
     def parameter_defaults(self) -> dict[str, str]:
         return {name: str(p["Default"]) for name, p in self.parameters().items() if "Default" in p}
 
+    def for_parameters(self, parameters: dict[str, str]) -> Template:
+        """The template as CloudFormation would deploy it with these parameter values: resources and outputs
+        whose Condition is false left out."""
+        raw = dict(self.raw)
+        for section in ("Resources", "Outputs"):
+            raw[section] = {
+                name: body
+                for name, body in self.raw.get(section, {}).items()
+                if "Condition" not in body or self.condition(body["Condition"], parameters)
+            }
+        return Template(raw, self.path)
+
     def resources_of_type(self, cfn_type: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.raw.get("Resources", {}).items() if v.get("Type") == cfn_type}
 
@@ -133,8 +145,12 @@ class Template:
         """Evaluates the intrinsic functions the template uses, given parameter values, physical names
         (what Ref returns for a resource) and attributes (what GetAtt returns)."""
 
+        declared = self.parameters()
+
         def ref(name: str) -> Any:
             if name in parameters:
+                if declared.get(name, {}).get("Type") == "CommaDelimitedList":
+                    return [part.strip() for part in str(parameters[name]).split(",")]
                 return parameters[name]
             if name in physical:
                 return physical[name]

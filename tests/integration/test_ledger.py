@@ -119,6 +119,20 @@ def test_ledger_equals_sum_of_jobs(dynamodb, table):
     assert total["jobs_failed"] == 1 and total["jobs_succeeded"] == 3
 
 
+def test_the_days_add_up_to_the_month_and_its_profiles(dynamodb, table):
+    ledger = Ledger(dynamodb, table)
+    for i, (images, profile) in enumerate([(4, "summer"), (1, None), (2, "summer"), (0, None)]):
+        job = detail(f"j{i}", images=images, reserved=0, status="succeeded" if images else "failed")
+        ledger.record(job.model_copy(update={"profile": profile}))
+        ledger.record(job.model_copy(update={"profile": profile}))  # a redelivery counts nowhere
+    usage = ledger.month_usage(MONTH)
+    [day] = usage["days"].values()  # recorded today
+    assert {p: c["credits_used"] for p, c in day.items()} == {"summer": 12, "-": 2}
+    assert sum(c["credits_used"] for c in day.values()) == usage["total"]["credits_used"] == 14
+    assert {p: c["credits_used"] for p, c in usage["profiles"].items()} == {"summer": 12, "-": 2}
+    assert day["-"]["jobs_failed"] == 1
+
+
 def test_an_alert_is_claimed_once_per_period(dynamodb, table):
     ledger = Ledger(dynamodb, table)
     assert ledger.claim_alert(MONTH, "budget_exhausted") is True

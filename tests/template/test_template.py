@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import ast
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from backdrop.claid import Deadline
 from backdrop.config import ProcessorConfig, RecorderConfig
 from backdrop_kit.template import load_template
@@ -83,11 +86,66 @@ def test_loop_guard_generated_prefix_is_outside_the_notification_filter():
     [bucket] = TEMPLATE.resources_of_type("AWS::S3::Bucket").values()
     [queue_config] = bucket["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
     [rule] = queue_config["Filter"]["S3Key"]["Rules"]
-    assert (rule["Name"], rule["Value"]) == ("prefix", "incoming/")
-    generated = TEMPLATE.raw["Globals"]["Function"]["Environment"]["Variables"]["GENERATED_PREFIX"]
-    assert not generated.startswith(rule["Value"])
-    processor_env = TEMPLATE.functions()["ProcessorFunction"].environment
-    assert processor_env["INCOMING_PREFIX"] == rule["Value"]
+    assert (rule["Name"], rule["Value"]) == ("prefix", {"Ref": "IncomingPrefix"})
+    env = TEMPLATE.functions()["ProcessorFunction"].environment
+    assert env["INCOMING_PREFIX"] == {"Ref": "IncomingPrefix"}
+    assert env["GENERATED_PREFIX"] == {"Ref": "GeneratedPrefix"}
+    assert TEMPLATE.functions()["RecorderFunction"].environment["GENERATED_PREFIX"] == {"Ref": "GeneratedPrefix"}
+    # No stray literal: every use of the two folders goes through the parameters the Rules check.
+    resources = yaml.safe_dump(TEMPLATE.raw["Resources"])
+    assert "incoming/" not in resources and "generated/" not in resources
+
+
+def _assertion_holds(assertion: object, values: dict[str, str]) -> bool:
+    """The Rules intrinsics the template uses (Equals, Not, And, Or on Refs), evaluated as CloudFormation would."""
+    assert isinstance(assertion, dict) and len(assertion) == 1, assertion
+    ((key, arg),) = assertion.items()
+    if key == "Ref":
+        return values[arg]  # type: ignore[return-value]
+    args = [_assertion_holds(a, values) if isinstance(a, dict) else a for a in arg]
+    if key == "Fn::Equals":
+        return args[0] == args[1]
+    if key == "Fn::Not":
+        return not args[0]
+    if key == "Fn::And":
+        return all(args)
+    if key == "Fn::Or":
+        return any(args)
+    raise AssertionError(f"{key} is not evaluated here: extend this test")
+
+
+def _deploys(incoming: str, generated: str) -> bool:
+    params = TEMPLATE.parameters()
+    values = {**TEMPLATE.parameter_defaults(), "IncomingPrefix": incoming, "GeneratedPrefix": generated}
+    for name in ("IncomingPrefix", "GeneratedPrefix"):
+        if not re.fullmatch(params[name]["AllowedPattern"], values[name]):
+            return False
+    for rule in TEMPLATE.raw["Rules"].values():
+        for assertion in rule["Assertions"]:
+            if not _assertion_holds(assertion["Assert"], values):
+                return False
+    return True
+
+
+PREFIXES = ["incoming/", "generated/", "in/", "incoming/generated/", "incoming", "", "/", "inc", "gen/x/", "a b/"]
+
+
+@pytest.mark.parametrize("incoming", PREFIXES)
+@pytest.mark.parametrize("generated", PREFIXES)
+def test_template_refuses_overlapping_prefixes(incoming, generated):
+    overlap = incoming.startswith(generated) or generated.startswith(incoming)
+    if _deploys(incoming, generated):
+        # Whatever the parameters and Rules let through is loop-free: output never matches the filter.
+        assert not overlap
+        assert incoming.endswith("/") and generated.endswith("/") and incoming.count("/") == 1
+
+
+def test_template_accepts_the_defaults_and_other_distinct_folders():
+    assert _deploys("incoming/", "generated/")
+    assert _deploys("photos/", "variants/")
+    assert _deploys("in/", "incoming/")  # "incoming/" does not start with "in/": the slash ends the folder
+    assert not _deploys("photos/", "photos/")
+    assert not _deploys("", "generated/")  # an empty filter would watch the whole bucket
 
 
 # What the processor's timeout must hold besides the call itself (see Mappings CallBudget in template.yaml).
@@ -213,3 +271,189 @@ def test_sam_build_makes_an_arm64_layer(tmp_path):
     )
     for function_id, spec in TEMPLATE.functions().items():
         assert (build_dir / function_id / spec.module_file.name).is_file()
+
+
+# --- transport ---------------------------------------------------------------------------------------
+RESOURCE_POLICIES = {
+    # policy type: (the property naming what it covers, the service prefix of its actions)
+    "AWS::S3::BucketPolicy": ("Bucket", "s3"),
+    "AWS::SQS::QueuePolicy": ("Queues", "sqs"),
+    "AWS::SNS::TopicPolicy": ("Topics", "sns"),
+}
+
+
+def _refs(value: object) -> set[str]:
+    """Logical ids a policy's target property names (Ref or a list of Refs)."""
+    items = value if isinstance(value, list) else [value]
+    return {item["Ref"] for item in items if isinstance(item, dict) and "Ref" in item}
+
+
+def _denies_plain_http(statement: dict, service: str) -> bool:
+    return (
+        statement.get("Effect") == "Deny"
+        and statement.get("Principal") == "*"
+        and statement.get("Action") == f"{service}:*"
+        and statement.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+    )
+
+
+@pytest.mark.parametrize("policy_type", sorted(RESOURCE_POLICIES))
+def test_every_resource_policy_refuses_plain_http(policy_type):
+    _, service = RESOURCE_POLICIES[policy_type]
+    policies = TEMPLATE.resources_of_type(policy_type)
+    assert policies, f"no {policy_type} in template.yaml"
+    for logical_id, policy in policies.items():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        denials = [s for s in statements if _denies_plain_http(s, service)]
+        assert denials, f"{logical_id} does not deny aws:SecureTransport false"
+        if service == "s3":
+            # The bucket itself (ListBucket, policy calls) and every object in it.
+            [resources] = [d["Resource"] for d in denials]
+            assert {"Fn::GetAtt": ["UploadsBucket", "Arn"]} in resources
+            assert {"Fn::Sub": "${UploadsBucket.Arn}/*"} in resources
+
+
+def test_the_bucket_and_every_queue_or_topic_admitting_a_service_has_such_a_policy():
+    covered: dict[str, set[str]] = {t: set() for t in RESOURCE_POLICIES}
+    for policy_type, (target, _) in RESOURCE_POLICIES.items():
+        for policy in TEMPLATE.resources_of_type(policy_type).values():
+            covered[policy_type] |= _refs(policy["Properties"][target])
+    assert set(TEMPLATE.resources_of_type("AWS::S3::Bucket")) <= covered["AWS::S3::BucketPolicy"]
+    assert set(TEMPLATE.resources_of_type("AWS::SNS::Topic")) <= covered["AWS::SNS::TopicPolicy"]
+    for policy in TEMPLATE.resources_of_type("AWS::SQS::QueuePolicy").values():
+        admits_a_service = any(
+            s.get("Effect") == "Allow" and "Service" in s.get("Principal", {})
+            for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        )
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert admits_a_service and any(_denies_plain_http(s, "sqs") for s in statements)
+
+
+def _statements(node: object) -> list[dict]:
+    """Every IAM statement anywhere in the template (resource policies and function policies)."""
+    found: list[dict] = []
+    if isinstance(node, dict):
+        if "Effect" in node and "Action" in node:
+            found.append(node)
+        for value in node.values():
+            found += _statements(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _statements(value)
+    return found
+
+
+def test_no_allow_statement_has_a_wildcard_action():
+    # A Deny may name every action (the transport rule above); an Allow never does.
+    for statement in _statements(TEMPLATE.raw["Resources"]):
+        if statement["Effect"] != "Allow":
+            continue
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert not any("*" in str(action) for action in actions), statement
+
+
+# --- alarms and the dashboard ------------------------------------------------------------------------
+OPERATIONS = (ROOT / "docs" / "operations.md").read_text()
+ALARMS = TEMPLATE.resources_of_type("AWS::CloudWatch::Alarm")
+
+
+def _runbook_section(name: str) -> str:
+    match = re.search(rf"^### {re.escape(name)}\n(.*?)(?=^##)", OPERATIONS, re.S | re.M)
+    return match.group(1) if match else ""
+
+
+def test_the_issue_s_alarms_exist():
+    assert set(ALARMS) == {
+        "JobsDLQAlarm",
+        "RecorderDLQAlarm",
+        "ProcessorErrorsAlarm",
+        "RecorderErrorsAlarm",
+        "JobsQueueAgeAlarm",
+        "ClaidAuthAlarm",
+        "ClaidOutOfCreditsAlarm",
+        "ClaidOutcomeUnknownAlarm",
+        "ClaidRateLimitedAlarm",
+        "Budget80Alarm",
+        "Budget100Alarm",
+        "WebhookDLQAlarm",  # only with a webhook (WebhookUrl)
+    }
+
+
+@pytest.mark.parametrize("alarm_id", sorted(ALARMS))
+def test_every_alarm_notifies_the_topic_and_has_a_runbook_section(alarm_id):
+    props = ALARMS[alarm_id]["Properties"]
+    assert props["AlarmActions"] == [{"Ref": "NotificationTopic"}]
+    assert props["TreatMissingData"] == "notBreaching"  # no traffic is not trouble
+    assert f'"{alarm_id}"' in props["AlarmDescription"]  # the description names its runbook section
+    section = _runbook_section(alarm_id)
+    for part in ("**Means**", "**Look at**", "**Do**"):
+        assert part in section, f"docs/operations.md: section ### {alarm_id} lacks {part}"
+
+
+def test_the_topic_key_admits_cloudwatch_alarms():
+    topic = TEMPLATE.resources_of_type("AWS::SNS::Topic")["NotificationTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"] == {"Ref": "NotificationKey"}  # not alias/aws/sns: alarms could not publish
+    key = TEMPLATE.resources_of_type("AWS::KMS::Key")["NotificationKey"]["Properties"]
+    services = [s["Principal"].get("Service") for s in key["KeyPolicy"]["Statement"]]
+    assert "cloudwatch.amazonaws.com" in services
+
+
+def _code_metric_names() -> set[str]:
+    """Backdrop metric names the code emits: the layer's measures and the recorder's metrics."""
+    layer = "\n".join(p.read_text() for p in (ROOT / "layers" / "backdrop" / "backdrop").rglob("*.py"))
+    names = set(re.findall(r'\brecord\(\s*"([A-Za-z0-9]+)"', layer))
+    recorder = (ROOT / "functions" / "recorder" / "handler.py").read_text()
+    names |= set(re.findall(r'name="([A-Za-z0-9]+)"', recorder))
+    if 'name=f"Jobs{detail.status.title()}"' in recorder:
+        names |= {"JobsSucceeded", "JobsFailed", "JobsRejected"}
+    return names
+
+
+def _backdrop_metrics(node: object) -> list[str]:
+    found: list[str] = []
+    if isinstance(node, dict):
+        if node.get("Namespace") == "Backdrop" and "MetricName" in node:
+            found.append(node["MetricName"])
+        for value in node.values():
+            found += _backdrop_metrics(value)
+    elif isinstance(node, list):
+        if len(node) >= 2 and node[0] == "Backdrop":  # a dashboard metric row
+            found.append(node[1])
+        for value in node:
+            found += _backdrop_metrics(value)
+    return found
+
+
+def _dashboard() -> dict:
+    [dashboard] = TEMPLATE.resources_of_type("AWS::CloudWatch::Dashboard").values()
+    body, names = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+    values = {**TEMPLATE.parameter_defaults(), "AWS::Region": "eu-west-1", **{n: f"q-{n}" for n in names}}
+    return json.loads(re.sub(r"\$\{([^}]+)\}", lambda m: str(values[m.group(1)]), body))
+
+
+def test_alarms_and_dashboard_watch_metrics_the_code_emits():
+    emitted = _code_metric_names()
+    assert {"ClaidLatency", "ClaidCalls", "UploadsRejected", "CreditsReserved", "JobsSucceeded"} <= emitted
+    watched = _backdrop_metrics(TEMPLATE.raw["Resources"]) + _backdrop_metrics(_dashboard())
+    assert watched and set(watched) <= emitted, f"not emitted by any code: {set(watched) - emitted}"
+
+
+def test_the_dashboard_shows_the_pipeline_at_a_glance():
+    titles = " | ".join(w["properties"]["title"] for w in _dashboard()["widgets"]).lower()
+    for subject in ("uploads in", "jobs recorded by status", "claid latency", "claid errors", "queues", "credits"):
+        assert subject in titles
+
+
+def test_tracing_is_set_only_where_the_code_traces():
+    """`Tracing: Active` without a Tracer in the code pays for X-Ray and shows nothing but the Lambda frame."""
+    code = "\n".join(
+        p.read_text()
+        for root in (ROOT / "functions", ROOT / "layers" / "backdrop" / "backdrop")
+        for p in root.rglob("*.py")
+    )
+    traces = "Tracer(" in code
+    settings = [TEMPLATE.raw["Globals"]["Function"].get("Tracing")]
+    settings += [
+        f["Properties"].get("Tracing") for f in TEMPLATE.resources_of_type("AWS::Serverless::Function").values()
+    ]
+    assert ("Active" in settings) == traces, f"Tracing {settings} but the code {'does' if traces else 'does not'} trace"

@@ -7,6 +7,8 @@ Items in the application table (pk / sk):
   LEDGER#<YYYY-MM>      / TOTAL      credits_used, images, jobs_*; credits_reserved; committed = used + reserved;
                                      credits_at_risk (unanswered calls in temporary-bucket mode: maybe charged)
   LEDGER#<YYYY-MM>      / PROFILE#<name>  the same counters for one profile ("-" for none)
+  LEDGER#<YYYY-MM>      / DAY#<YYYY-MM-DD>#PROFILE#<name>  the same counters for the day the job was recorded
+                                     (under the credits' month, so the days of a month add up to its total)
   ALERT#<period>        / <kind>     marks an alert as sent, so each goes out once per period
 DynamoDB conditions cannot add, so the budget is enforced on `committed` with the bound computed here.
 """
@@ -192,7 +194,9 @@ class Ledger:
         month = detail.credits.month
         used = _dec(detail.credits.used)
         reserved = _dec(detail.credits.reserved)
-        now = datetime.now(UTC).isoformat(timespec="milliseconds")
+        recorded = datetime.now(UTC)
+        now = recorded.isoformat(timespec="milliseconds")
+        day = recorded.strftime("%Y-%m-%d")
         counters = {":used": used, ":images": detail.images, ":one": 1, ":risk": _dec(detail.credits.at_risk)}
         status_counter = f"jobs_{detail.status}"
         job_item = {
@@ -259,6 +263,15 @@ class Ledger:
                     "ExpressionAttributeValues": _av(counters),
                 }
             },
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _av({"pk": f"LEDGER#{month}", "sk": f"DAY#{day}#PROFILE#{detail.profile or '-'}"}),
+                    "UpdateExpression": f"ADD credits_used :used, images :images, {status_counter} :one, "
+                    "credits_at_risk :risk",
+                    "ExpressionAttributeValues": _av(counters),
+                }
+            },
         ]
         if reserved:
             items.append(
@@ -292,19 +305,27 @@ class Ledger:
         )
 
     def month_usage(self, month: str) -> dict[str, Any]:
-        """The month's counters: TOTAL plus one entry per profile."""
-        answer = self._db.query(
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues=_av({":pk": f"LEDGER#{month}"}),
-            ConsistentRead=True,
-        )
-        usage: dict[str, Any] = {"month": month, "total": {}, "profiles": {}}
-        for raw in answer.get("Items", []):
-            item = _plain(raw)
-            counters = {k: v for k, v in item.items() if k not in ("pk", "sk")}
-            if item["sk"] == "TOTAL":
-                usage["total"] = counters
-            else:
-                usage["profiles"][item["sk"].removeprefix("PROFILE#")] = counters
-        return usage
+        """The month's counters: TOTAL, one entry per profile, and one per day and profile."""
+        usage: dict[str, Any] = {"month": month, "total": {}, "profiles": {}, "days": {}}
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": _av({":pk": f"LEDGER#{month}"}),
+            "ConsistentRead": True,
+        }
+        while True:
+            answer = self._db.query(**query)
+            for raw in answer.get("Items", []):
+                item = _plain(raw)
+                counters = {k: v for k, v in item.items() if k not in ("pk", "sk")}
+                sk = str(item["sk"])
+                if sk == "TOTAL":
+                    usage["total"] = counters
+                elif sk.startswith("PROFILE#"):
+                    usage["profiles"][sk.removeprefix("PROFILE#")] = counters
+                elif sk.startswith("DAY#"):
+                    day, _, profile = sk.removeprefix("DAY#").partition("#PROFILE#")
+                    usage["days"].setdefault(day, {})[profile] = counters
+            if "LastEvaluatedKey" not in answer:
+                return usage
+            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]

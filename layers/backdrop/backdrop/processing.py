@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -36,6 +37,8 @@ from backdrop.events import (
 )
 from backdrop.jobs import Job, current_month, plan_job, rejection_id, storage_uri
 from backdrop.ledger import Ledger, credits_for
+from backdrop.limits import check_metadata, check_profile_document, check_profile_name
+from backdrop.measures import record
 from backdrop.settings import SettingsError, metadata_to_values, resolve
 from backdrop.uploads import Upload, UploadRejected, check_key, inspect_upload, profile_from_key
 
@@ -110,9 +113,11 @@ class Processor:
         profile = None
         try:
             facts = inspect_upload(self.s3, upload, max_bytes=cfg.max_upload_bytes)
+            check_metadata(facts.metadata)
             profile = facts.metadata.get("backdrop-profile") or profile_from_key(upload.key, cfg.incoming_prefix)
             profile_values = None
             if profile is not None:
+                check_profile_name(profile)
                 profile_values = self.load_profile(profile)
                 if profile_values is None:
                     raise UnknownProfile(profile, cfg.profiles_parameter_path + profile)
@@ -179,6 +184,10 @@ class Processor:
         destination = self._destination(job)
         request = build_scene_request(settings, image_url, destination)
         reservation = self.ledger.reserve(job.job_id, job.month, worst)
+        if reservation.outcome == "reserved":
+            record("CreditsReserved", float(worst))
+        if reservation.outcome != "over_budget" and self.ledger.budget > 0 and reservation.committed is not None:
+            record("BudgetCommittedPercent", float(reservation.committed * 100 / self.ledger.budget), "Percent")
         if reservation.outcome == "over_budget":
             budget = self.ledger.budget
             self._alert(
@@ -213,7 +222,7 @@ class Processor:
             result = self.claid().create_scene(request, deadline)
         except (ClaidTransientError, ClaidOutOfCredits) as exc:
             # The job goes back to the queue: give the credits back until it is tried again.
-            self.ledger.release(job.job_id, job.month, worst)
+            self._release(job, worst)
             if isinstance(exc, ClaidOutOfCredits):
                 self._alert(
                     "claid_out_of_credits",
@@ -246,9 +255,13 @@ class Processor:
             )
         except Exception:
             # Anything else (the API key could not be read, ...): retried later, holding nothing meanwhile.
-            self.ledger.release(job.job_id, job.month, worst)
+            self._release(job, worst)
             raise
         return self._succeeded(job, result, reserved, input_kind, destination, base)
+
+    def _release(self, job: Job, credits: Decimal) -> None:
+        if self.ledger.release(job.job_id, job.month, credits):
+            record("CreditsReleased", float(credits))
 
     def _succeeded(
         self,
@@ -294,13 +307,22 @@ class Processor:
     def handle(self, upload: Upload, run_once: RunOnce, deadline: Deadline) -> GenerationDetail | HandBack:
         """Plan, call Claid once (through `run_once`), settle an unanswered call, publish the outcome.
         Raises UploadRejected('outside_incoming_prefix') for keys that are not work at all."""
-        planned = self.plan(upload)
+        try:
+            planned = self.plan(upload)
+        except UploadRejected as exc:
+            record("KeysIgnored", dimension=("Reason", exc.reason))
+            raise
         if isinstance(planned, GenerationDetail):
             outcome: GenerationDetail | HandBack = planned
         else:
             outcome = self._run(planned, run_once, deadline)
         if isinstance(outcome, GenerationDetail):
             publish(self.events, self.config.event_bus_name, outcome.detail_type, outcome)
+            record("Uploads", dimension=("Status", outcome.status))
+            if outcome.status == "rejected" and outcome.problem is not None:
+                record("UploadsRejected", dimension=("Reason", outcome.problem.code))
+        else:
+            record("HandBacks", dimension=("Reason", outcome.reason))
         return outcome
 
     def _run(self, job: Job, run_once: RunOnce, deadline: Deadline) -> GenerationDetail | HandBack:
@@ -395,8 +417,7 @@ def profile_loader(ssm_provider: Any, path: str) -> ProfileLoader:
     def load(name: str) -> Mapping[str, Any] | None:
         from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
-        if "/" in name or not name:
-            return None
+        check_profile_name(name)
         try:
             raw = ssm_provider.get(path + name, max_age=300)
         except GetParameterError as exc:
@@ -407,11 +428,10 @@ def profile_loader(ssm_provider: Any, path: str) -> ProfileLoader:
                 return None
             raise
         try:
-            values = json.loads(raw)
+            values = json.loads(str(raw))
         except ValueError:
             raise UploadRejected("bad_profile", f"profile {name!r} ({path + name}) is not valid JSON") from None
-        if not isinstance(values, dict):
-            raise UploadRejected("bad_profile", f"profile {name!r} ({path + name}) is not a JSON object")
-        return values
+        check_profile_document(name, str(raw), values)
+        return dict(values)
 
     return load

@@ -13,6 +13,7 @@ import httpx
 from backdrop.config import RecorderConfig
 from backdrop.events import RECORDED, BudgetAlertDetail, GenerationDetail, OutputObject, publish
 from backdrop.ledger import Ledger
+from backdrop.uploads import sniff_image_type
 
 CONTENT_TYPES = {
     "jpeg": "image/jpeg",
@@ -87,10 +88,17 @@ class Recorder:
         with self.http.stream("GET", url, timeout=httpx.Timeout(30.0, connect=5.0)) as response:
             if response.status_code != 200:
                 raise DownloadRefused(f"{_safe_url(url)} answered HTTP {response.status_code}")
+            declared = response.headers.get("content-type", "").split(";")[0].strip().lower()
+            if declared and declared != CONTENT_TYPES.get(fmt):
+                raise DownloadRefused(f"{_safe_url(url)} is {declared!r}; Claid said {fmt}")
             for chunk in response.iter_bytes():
                 chunks.extend(chunk)
                 if len(chunks) > cfg.max_variant_bytes:
                     raise DownloadRefused(f"{_safe_url(url)} is larger than {cfg.max_variant_bytes:,} bytes")
+        # What we keep under the merchant's bucket is the image Claid said, whatever the link served.
+        sniffed = sniff_image_type(bytes(chunks[:64]))
+        if sniffed != CONTENT_TYPES.get(fmt, "").removeprefix("image/"):
+            raise DownloadRefused(f"{_safe_url(url)} is not a {fmt} image (its first bytes say {sniffed or 'unknown'})")
         self.s3.put_object(
             Bucket=bucket,
             Key=key,

@@ -73,6 +73,8 @@ def uploads_from_message(body: str) -> list[Upload]:
                 continue
             s3 = record["s3"]
             obj: dict[str, Any] = s3["object"]
+            if not isinstance(obj["key"], str) or not isinstance(s3["bucket"]["name"], str):
+                raise MalformedMessage("S3 record's bucket name or object key is not a string")
             uploads.append(
                 Upload(
                     bucket=s3["bucket"]["name"],

@@ -24,6 +24,7 @@ from backdrop.claid.errors import (
 )
 from backdrop.claid.limiter import ClaidRateLimiter
 from backdrop.claid.models import ErrorBody, SceneRequest, SceneResponse
+from backdrop.measures import record
 
 # Claid generates synchronously: a call may take tens of seconds. The call budget is the longest we wait for one
 # answer (the p99 of Claid's latency plus a margin); a call starts only when the time left covers it.
@@ -177,10 +178,12 @@ class ClaidClient:
                         exc.retry_after = wait
                     raise
                 retried.append(str(exc.status) if exc.status else "connect")
+                record("ClaidRetries")
                 self._sleep(wait)
 
     def _once(self, request: SceneRequest, budget: float, attempt: int, retried: list[str]) -> SceneResult:
         timeout = httpx.Timeout(budget, connect=min(CONNECT_SECONDS, budget))
+        started = time.monotonic()
         try:
             response = self._http.post(
                 self._url,
@@ -190,18 +193,24 @@ class ClaidClient:
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # Nothing reached Claid: safe to try again.
+            record("ClaidCalls", dimension=("Status", "connect_error"))
             raise ClaidUnavailable(f"could not connect to Claid: {type(exc).__name__}", attempts=attempt) from None
         except httpx.TransportError as exc:
+            record("ClaidCalls", dimension=("Status", "no_answer"))
+            record("ClaidOutcomeUnknown")
             raise ClaidOutcomeUnknown(
                 f"Claid did not answer ({type(exc).__name__}); it may have generated and charged",
                 attempts=attempt,
             ) from None
+        record("ClaidLatency", (time.monotonic() - started) * 1000, "Milliseconds")
+        record("ClaidCalls", dimension=("Status", str(response.status_code)))
         if response.status_code != 200:
             raise _error_from(response, attempt)
         request_id = response.headers.get("x-request-id")
         try:
             parsed = SceneResponse.model_validate(response.json())
         except (ValueError, ValidationError):
+            record("ClaidOutcomeUnknown")
             raise ClaidOutcomeUnknown(
                 "Claid answered 200 with a body that is not a scene response",
                 status=200,

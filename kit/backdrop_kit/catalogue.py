@@ -1,0 +1,245 @@
+"""Existing photos (a shop's catalogue): what processing them would cost, and sending them down the upload path.
+
+Every object is planned by the processor's own `Processor.plan`, with the deployed processor's environment, so
+the settings, the job id and the rejections are the ones the pipeline itself would reach. Nothing here calls
+Claid; backfill only puts S3-notification-shaped messages on the jobs queue, so the processor's idempotency
+decides what is paid for, exactly as for an upload.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote_plus, urlparse
+
+from backdrop.config import ProcessorConfig
+from backdrop.jobs import Job
+from backdrop.ledger import Ledger, credits_for
+from backdrop.processing import Processor, profile_loader
+from backdrop.uploads import Upload, UploadRejected
+
+Progress = Callable[[int, int], None]  # (done, total)
+# HeadObject + a 64-byte ranged GET + one GetItem per object, all waiting on the network: side by side.
+PLANNING_WORKERS = 8
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """s3://bucket/prefix -> (bucket, prefix). The prefix may be empty."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise ValueError(f"{uri!r} is not an s3://bucket/prefix URI")
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+def _no_claid() -> Any:
+    raise RuntimeError("planning a catalogue never calls Claid")
+
+
+def planning_processor(env: dict[str, str], *, s3: Any, ssm: Any, ledger: Ledger) -> Processor:
+    """The processor as deployed (its environment, its profile loader), able to plan and nothing else."""
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+
+    config = ProcessorConfig.from_env(env)
+    return Processor(
+        config=config,
+        s3=s3,
+        events=None,
+        ledger=ledger,
+        load_profile=profile_loader(SSMProvider(boto3_client=ssm), config.profiles_parameter_path),
+        claid=_no_claid,
+    )
+
+
+def list_uploads(s3: Any, bucket: str, prefix: str) -> Iterator[Upload]:
+    """Every object under the prefix, page by page (S3 answers 1,000 keys at most per call)."""
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            yield Upload(bucket=bucket, key=obj["Key"], etag=obj.get("ETag", "").strip('"') or None, size=obj["Size"])
+
+
+@dataclass(frozen=True)
+class Planned:
+    upload: Upload
+    job: Job | None  # None when skipped
+    skip_reason: str | None = None  # "already_processed" or the processor's rejection code
+
+
+@dataclass
+class Estimate:
+    bucket: str
+    prefix: str
+    jobs: list[Job] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+    per_second: int = 0
+    per_minute: int = 0
+    latency: float = 10.0
+
+    @property
+    def images(self) -> int:
+        return sum(job.settings.number_of_images for job in self.jobs)
+
+    @property
+    def credits(self) -> Decimal:
+        return sum((credits_for(j.settings.number_of_images, j.settings.autoprompt) for j in self.jobs), Decimal(0))
+
+    @property
+    def listed(self) -> int:
+        return len(self.jobs) + sum(self.skipped.values())
+
+    def limited(self, limit: int) -> Estimate:
+        """The same estimate for the first `limit` jobs (0 = all)."""
+        if not limit or limit >= len(self.jobs):
+            return self
+        skipped = self.skipped + Counter({"over_limit": len(self.jobs) - limit})
+        return Estimate(
+            self.bucket, self.prefix, self.jobs[:limit], skipped, self.per_second, self.per_minute, self.latency
+        )
+
+    def seconds(self) -> float:
+        return time_to_process(len(self.jobs), self.per_second, self.per_minute, self.latency)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "source": f"s3://{self.bucket}/{self.prefix}",
+            "listed": self.listed,
+            "to_process": len(self.jobs),
+            "images": self.images,
+            "credits": float(self.credits),
+            "skipped": dict(sorted(self.skipped.items())),
+            "profiles": dict(sorted(Counter(job.profile or "-" for job in self.jobs).items())),
+            "rate_limit": {"per_second": self.per_second, "per_minute": self.per_minute},
+            "latency_seconds": self.latency,
+            "seconds": round(self.seconds(), 1),
+        }
+
+
+def time_to_process(calls: int, per_second: int, per_minute: int, latency: float) -> float:
+    """Wall time for `calls` Claid calls at the account's limits: calls start no faster than the tighter of
+    the two limits allows over a long run, and the last one still takes its latency (0 = no limit)."""
+    if calls == 0:
+        return 0.0
+    rates = [r for r in (float(per_second), per_minute / 60) if r > 0]
+    if not rates:
+        return latency
+    return (calls - 1) / min(rates) + latency
+
+
+def plan_catalogue(
+    processor: Processor, uploads: Iterable[Upload], *, progress: Progress | None = None
+) -> list[Planned]:
+    """Each upload planned as the processor would plan it, and checked against the job records."""
+
+    def plan_one(upload: Upload) -> Planned:
+        try:
+            outcome = processor.plan(upload)
+        except UploadRejected as problem:  # outside the incoming prefix, or a folder marker
+            return Planned(upload, None, problem.reason)
+        if not isinstance(outcome, Job):
+            return Planned(upload, None, outcome.problem.code if outcome.problem else "rejected")
+        # The job id is deterministic: a recorded job with this id was already paid for (or refused).
+        if processor.ledger.job(outcome.job_id) is not None:
+            return Planned(upload, None, "already_processed")
+        return Planned(upload, outcome)
+
+    listed = list(uploads)
+    planned: list[Planned] = []
+    with ThreadPoolExecutor(max_workers=PLANNING_WORKERS, thread_name_prefix="plan") as pool:
+        for item in pool.map(plan_one, listed):
+            planned.append(item)
+            if progress is not None:
+                progress(len(planned), len(listed))
+    return planned
+
+
+def estimate(
+    processor: Processor, bucket: str, prefix: str, *, latency: float, progress: Progress | None = None
+) -> Estimate:
+    planned = plan_catalogue(processor, list_uploads(processor.s3, bucket, prefix), progress=progress)
+    result = Estimate(
+        bucket,
+        prefix,
+        per_second=processor.config.claid_requests_per_second,
+        per_minute=processor.config.claid_requests_per_minute,
+        latency=latency,
+    )
+    for item in planned:
+        if item.job is not None:
+            result.jobs.append(item.job)
+        else:
+            result.skipped[item.skip_reason or "rejected"] += 1
+    return result
+
+
+def budget_left(ledger: Ledger, month: str) -> Decimal | None:
+    """Credits the month's budget still allows (reserved and at-risk credits count as spent); None = no budget."""
+    if not ledger.budget:
+        return None
+    committed = Decimal(str(ledger.month_usage(month)["total"].get("committed", 0)))
+    return max(Decimal(0), ledger.budget - committed)
+
+
+def notification_for(job: Job, now: datetime | None = None) -> dict[str, Any]:
+    """An S3 ObjectCreated notification for the job's object and version, as S3 itself would write it."""
+    obj: dict[str, Any] = {"key": quote_plus(job.key, safe="/"), "eTag": job.etag or ""}
+    if job.version_id:
+        obj["versionId"] = job.version_id
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "eventTime": (now or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "userIdentity": {"principalId": "backdrop-backfill"},
+                "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": job.bucket}, "object": obj},
+            }
+        ]
+    }
+
+
+def send_jobs(sqs: Any, queue_url: str, jobs: list[Job], *, progress: Progress | None = None) -> int:
+    """Put one notification per job on the jobs queue, ten to a request. Returns how many were sent."""
+    sent = 0
+    for start in range(0, len(jobs), 10):
+        chunk = jobs[start : start + 10]
+        answer = sqs.send_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(i), "MessageBody": json.dumps(notification_for(job))} for i, job in enumerate(chunk)],
+        )
+        if answer.get("Failed"):
+            first = answer["Failed"][0]
+            raise RuntimeError(f"the jobs queue refused messages after {sent} were sent: {first.get('Message')}")
+        sent += len(chunk)
+        if progress is not None:
+            progress(sent, len(jobs))
+    return sent
+
+
+def describe(result: Estimate) -> str:
+    """The estimate for a person."""
+    lines = [
+        f"s3://{result.bucket}/{result.prefix}: {result.listed:,} objects",
+        f"  to process   {len(result.jobs):,} photos -> {result.images:,} images, {result.credits} credits",
+    ]
+    for reason, count in sorted(result.skipped.items()):
+        lines.append(f"  skipped      {count:,} {reason.replace('_', ' ')}")
+    limit = " and ".join(
+        part
+        for part in (
+            f"{result.per_second}/s" if result.per_second else "",
+            f"{result.per_minute}/min" if result.per_minute else "",
+        )
+        if part
+    )
+    minutes = math.ceil(result.seconds() / 60)
+    lines.append(
+        f"  time         about {minutes:,} min at {limit or 'no rate limit'} with {result.latency:g} s per Claid call"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,26 @@
+"""docs/events.md covers every event on the bus, links schemas that exist, and its JSON examples parse."""
+
+import json
+import re
+
+from backdrop_kit.schemas import DOCS, file_name, schemas
+
+EVENTS_DOC = DOCS.parent / "events.md"
+
+
+def test_every_event_is_documented_with_its_schema():
+    text = EVENTS_DOC.read_text()
+    for detail_type in schemas():
+        assert f"`{detail_type}`" in text, f"docs/events.md does not describe {detail_type}"
+        assert f"(events/{file_name(detail_type)})" in text, f"docs/events.md does not link {file_name(detail_type)}"
+
+
+def test_the_examples_are_valid_details():
+    from backdrop.events import BudgetAlertDetail, GenerationDetail
+
+    blocks = [json.loads(b) for b in re.findall(r"```json\n(.*?)```", EVENTS_DOC.read_text(), re.S)]
+    assert len(blocks) >= 3
+    for block in blocks:
+        detail = block.get("detail", block)
+        model = BudgetAlertDetail if "kind" in detail else GenerationDetail
+        model.model_validate(detail)  # our models are closed: an invented field fails here
