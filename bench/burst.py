@@ -203,7 +203,10 @@ def run(cfg: BurstConfig, progress: bool = True) -> BurstResult:
         claid_credits=claid_credits,
         credits_at_risk=float(usage.get("credits_at_risk", 0)),
         dead_lettered=dead,
-        statuses=Counter(str(i["status"]) for i in terminal),
+        statuses=Counter(
+            str(i["status"]) + (f" ({i['reason']})" if i.get("reason") and i["status"] != "succeeded" else "")
+            for i in terminal
+        ),
         drained=drained,
         processor_memory_mb=memory.get("ProcessorFunction", 512),
         recorder_memory_mb=memory.get("RecorderFunction", 512),

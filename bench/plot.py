@@ -55,7 +55,7 @@ def in_flight_png(
     levels: Sequence[Level] = (),
     moments: Sequence[Moment] = (),
 ) -> None:
-    x_max = max([t for t, _ in series] + [m.at for m in moments] + [1.0])
+    x_max = max([t for t, _ in series] + [m.at for m in moments] + [1.0]) * 1.04
     y_max = max([n for _, n in series] + [lv.value for lv in levels] + [1]) * 1.1
     image = Image.new("RGB", (WIDTH, HEIGHT), "white")
     draw = ImageDraw.Draw(image)
@@ -86,12 +86,14 @@ def in_flight_png(
     for index, level in enumerate(levels):
         colour = MARKS[index % len(MARKS)]
         draw.line([(LEFT, y(level.value)), (WIDTH - RIGHT, y(level.value))], fill=colour, width=2)
-        draw.text((WIDTH - RIGHT - 6, y(level.value) - 4), level.label, fill=colour, font=small, anchor="rb")
+        draw.text((LEFT + 6, y(level.value) - 4), level.label, fill=colour, font=small, anchor="lb")
     for index, moment in enumerate(moments):
         colour = MARKS[(index + 1) % len(MARKS)]
         for top in range(TOP, HEIGHT - BOTTOM, 12):  # dashed
             draw.line([(x(moment.at), top), (x(moment.at), min(top + 6, HEIGHT - BOTTOM))], fill=colour, width=2)
-        draw.text((x(moment.at) - 4, TOP + 6 + 18 * index), moment.label, fill=colour, font=small, anchor="ra")
+        draw.text(
+            (x(moment.at) - 4, HEIGHT - BOTTOM - 8 - 18 * index), moment.label, fill=colour, font=small, anchor="rb"
+        )
 
     points = []
     for t, count in series:

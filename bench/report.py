@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import burst, cost, plot
+from bench import bounds, burst, cost, plot
 from bench.coldstart import REPETITIONS, ColdStart
 from bench.modes import JOBS, ModeRun
 
@@ -121,6 +121,16 @@ def render(m: Measures, write: bool = True) -> str:
     images = sum(cl.images_returned for cl in p.charged)
     # The processor's only conditional PutItems that can fail without duplicate deliveries are the schedule's.
     crowded = burst.crowded_429s(p)
+    batch_median = statistics.median(full_batches) if full_batches else float("nan")
+    instances = max(1, _processor_instances(p))
+    batch_rate = instances * 10 / batch_median if full_batches else float("nan")
+    open_calls = [n for t, n in burst.in_flight(p.calls) if t <= p.calls_makespan]
+    peak_in_flight = max(open_calls, default=0)
+    mean_in_flight = statistics.fmean(open_calls) if open_calls else float("nan")
+    recorder_median = statistics.median([i.seconds for i in recorder_runs]) if recorder_runs else float("nan")
+    accepted = sorted(cl.started for cl in p.calls if cl.status != 429)
+    ideal = bounds.earliest_starts(len(accepted), cfg.scaled_per_second, cfg.scaled_per_minute)
+    late_start = accepted[-1] - ideal[-1] if accepted else 0.0
     limiter_races = p.traffic.errors.get(
         ("ProcessorFunction", "dynamodb", "PutItem", "ConditionalCheckFailedException"), 0
     )
@@ -139,7 +149,9 @@ def render(m: Measures, write: bool = True) -> str:
     proc_temp = bytes_per_upload(temp, "ProcessorFunction")
     rec_conn = bytes_per_upload(conn, "RecorderFunction")
     rec_temp = bytes_per_upload(temp, "RecorderFunction")
-    burst_sniff = p.traffic.image_bytes_read.get("ProcessorFunction", 0) / cfg.uploads
+    sniffs = p.traffic.calls.get(("ProcessorFunction", "s3", "GetObject"), 0)
+    burst_read = p.traffic.image_bytes_read.get("ProcessorFunction", 0)
+    burst_sniff = burst_read / max(1, sniffs)  # bytes per read: a handed-back message is read again
     cost_lines, credits = cost.per_thousand_images(p)
     aws_total = sum(line.usd for line in cost_lines)
 
@@ -148,8 +160,13 @@ def render(m: Measures, write: bool = True) -> str:
         "",
         f"Measured by `make bench` on {platform.machine()} ({os.cpu_count()} cores), Python "
         f"{platform.python_version()}, {time.strftime('%Y-%m-%d')}, in {m.wall_seconds / 60:.1f} minutes (load "
-        f"average {m.load[0]:.1f} at the start, {m.load[1]:.1f} at the end: above 2, something else shared the "
-        "cores and every timing here is pessimistic). Everything "
+        f"average {m.load[0]:.1f} at the start, {m.load[1]:.1f} at the end; "
+        + (
+            "above the 2 cores: something else shared the machine, so the timings are pessimistic). "
+            if max(m.load) > (os.cpu_count() or 2)
+            else "within the 2 cores). "
+        )
+        + "Everything "
         "runs on the local stack (moto server, the Claid emulator, the runner playing Lambda). Ratios come from one "
         "run; raw figures are for context only. The in-flight plot is "
         "[benchmarks-in-flight.png](benchmarks-in-flight.png). Code: `bench/` (one module per measure); "
@@ -181,7 +198,8 @@ def render(m: Measures, write: bool = True) -> str:
                 ),
                 (
                     "processor reads a 64-byte sniff of each upload, never the image",
-                    f"{burst_sniff:g} bytes per upload",
+                    f"{burst_sniff:g} bytes per read, {sniffs / cfg.uploads:.3f} reads per upload "
+                    f"({burst_read:,} bytes for {cfg.uploads:,} uploads)",
                     _ok(burst_sniff <= 64),
                 ),
                 (
@@ -328,6 +346,18 @@ def render(m: Measures, write: bool = True) -> str:
             ],
         ),
         "",
+        f"**Where the time goes.** A processor invocation holds its 10 records until the slowest one is answered, "
+        f"waiting for their start slots first: a full batch lasted {batch_median:.1f} s (median) against a "
+        f"{cfg.scaled_latency:g} s call. Little's law for batches: {instances} instances x 10 records / "
+        f"{batch_median:.1f} s = {batch_rate:.1f} starts per second at most, against {cfg.scaled_per_second}/s in "
+        f"the busy half of each minute and {average_rate:.1f}/s on average. Calls in flight averaged "
+        f"{mean_in_flight:.1f} over the run (the minute window's level: "
+        f"{cfg.scaled_per_minute / 60 * cfg.scaled_latency:g}) and peaked at {peak_in_flight} (the second window's: "
+        f"{cfg.scaled_per_second * cfg.scaled_latency:g}). The local stack also slows "
+        f"as moto's state grows: the recorder took {recorder_median * 1000:.0f} ms per event (median) in the burst "
+        f"against {conn.recorder_seconds * 1000:.0f} ms on a fresh stack (section 5), and the starts fell "
+        f"{late_start:.0f} s behind the ideal schedule by the last one.",
+        "",
         f"![Claid calls in flight during the burst]({PLOT.name})",
         "",
         f"The plot counts Claid calls open at each instant (request received to answer sent). The levels are Little's "
@@ -341,13 +371,23 @@ def render(m: Measures, write: bool = True) -> str:
         "no shared schedule, only Claid's 429s and RateLimit headers pace the stack.",
         "",
         *_table(
-            ("", "uploads", "429s per call", "makespan / rate bound", "lost", "double charges", "ledger / bill"),
+            (
+                "",
+                "uploads",
+                "429s per call",
+                "makespan / rate bound",
+                "terminal records",
+                "lost",
+                "double charges",
+                "ledger / bill",
+            ),
             [
                 (
                     name,
                     f"{r.config.uploads:,}",
                     f"{r.rate_limited / max(1, len(r.calls)):.3f} ({r.rate_limited} of {len(r.calls):,})",
                     f"{r.calls_makespan / r.bound:.2f} ({r.calls_makespan:.1f} s / {r.bound:.1f} s)",
+                    ", ".join(f"{n} {status}" for status, n in sorted(r.statuses.items())),
                     f"{r.lost}",
                     f"{r.double_charged}",
                     f"{r.ledger_credits:g} / {r.claid_credits:g}",
@@ -382,7 +422,7 @@ def render(m: Measures, write: bool = True) -> str:
         f"Counted at the clients: S3 GetObject response bodies and PutObject request bodies (botocore event hooks), "
         f"and the recorder's downloads of Claid's tmp_urls (its httpx client, swapped for a counting one). {JOBS} "
         f"uploads per mode at the stack's defaults ({conn.images_per_job} variants each); the burst's "
-        f"{cfg.uploads:,} uploads agree for the processor ({burst_sniff:g} bytes each). The upload itself is "
+        f"{cfg.uploads:,} uploads agree for the processor ({burst_sniff:g} bytes per read). The upload itself is "
         f"{len(burst.SAMPLE.read_bytes()):,} bytes.",
         "",
         *_table(
