@@ -7,14 +7,12 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 from backdrop.claid import ClaidClient
 from backdrop.events import GenerationDetail
-from backdrop.ledger import Reservation
 from backdrop.limits import MAX_METADATA_VALUE_CHARS, check_metadata, check_profile_document, check_profile_name
 from backdrop.processing import HandBack, Processor, profile_loader
 from backdrop.settings import SETTING_NAMES
@@ -23,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from .test_claid_client import OK
-from .test_processor_rules import CONFIG, deadline
+from .test_processor_rules import CONFIG, FakeLedger, deadline
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 56
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -59,23 +57,6 @@ class FakeEvents:
     def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
         self.entries += Entries
         return {"FailedEntryCount": 0, "Entries": [{"EventId": "1"}]}
-
-
-class FakeLedger:
-    budget = Decimal(0)
-
-    def __init__(self) -> None:
-        self.held: dict[str, Decimal] = {}
-
-    def reserve(self, job_id: str, month: str, credits: Decimal) -> Reservation:
-        self.held[job_id] = credits
-        return Reservation("reserved", credits, credits)
-
-    def release(self, job_id: str, month: str, credits: Decimal) -> bool:
-        return self.held.pop(job_id, None) is not None
-
-    def claim_alert(self, *_: Any) -> bool:
-        return True
 
 
 class FakeSSM:

@@ -56,6 +56,9 @@ class FakeLedger:
     def release(self, job_id: str, month: str, credits: Decimal) -> bool:
         return self.held.pop(job_id, None) is not None
 
+    def claim_alert(self, *_: Any) -> bool:
+        return True
+
 
 class FakeClaid:
     def __init__(self, error: Exception) -> None:
