@@ -73,7 +73,8 @@ class FakeSSM:
 
 # --- strategies ----------------------------------------------------------------------------------------
 texts = st.text(max_size=60)
-json_scalars = st.none() | st.booleans() | st.integers(-10, 10) | st.floats(allow_nan=False) | texts
+finite = st.floats(allow_nan=False, allow_infinity=False)  # JSON has no NaN or infinity
+json_scalars = st.none() | st.booleans() | st.integers(-10, 10) | finite | texts
 json_values = st.recursive(
     json_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3), max_leaves=8
 )
