@@ -60,7 +60,11 @@ def test_no_secret_in_any_log_event_record_or_notification(make_pipeline, capfd,
     # presigned URL (a space in it) so Claid is sent a signature.
     p = make(budget=6, emulator=EmulatorConfig(fault_rate=0.4, fault_kinds=("500", "429"), seed=5))
     one = {"backdrop-number-of-images": "1"}
-    for key in ("incoming/cup.png", "incoming/with space.png", "incoming/vase.png", "incoming/late.png"):
+    # The key with a space goes first and alone: which upload the budget refuses depends on the order
+    # concurrent records are handled in, and this one must be sent to Claid.
+    p.upload("incoming/with space.png", metadata=one)
+    p.drain()
+    for key in ("incoming/cup.png", "incoming/vase.png", "incoming/late.png"):
         p.upload(key, metadata=one)
     p.upload("incoming/notes.png", b"not an image")
     p.upload("incoming/many.png", metadata={"backdrop-number-of-images": "9"})
