@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from backdrop.claid import build_scene_request
-from backdrop.settings import SETTING_NAMES, SettingsError, resolve
+from backdrop.settings import NOT_FOR_CLAID, SETTING_NAMES, SettingsError, resolve
 from backdrop_kit.emulator.schema import parse
 
 # The scene kind is chosen by the profile, so each field is tried below it, with it, and above it.
@@ -58,7 +58,27 @@ MARKERS = {"prompt", "autoprompt", "guidelines", "template_url", "effect"}  # th
 
 
 def test_every_setting_is_in_the_table():
-    assert set(VALUES) == SETTING_NAMES
+    assert set(VALUES) == SETTING_NAMES - NOT_FOR_CLAID
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_the_publish_policy_resolves_by_layer_and_never_reaches_claid(layer):
+    defaults: dict[str, Any] = {"number_of_images": 1, "publish": "all"}
+    profile: dict[str, Any] = {**KINDS["prompt"]}
+    metadata: dict[str, str] = {}
+    {"defaults": defaults, "profile": profile, "metadata": metadata}[layer]["publish"] = "review"
+    settings, notes = resolve(defaults, profile, metadata, profile_name="shop")
+    assert settings.publish == "review" and not notes
+    body = build_scene_request(settings, "storage://shop/incoming/x.png", None).body()
+    assert "publish" not in str(body)
+    parse(body)
+    # choosing how to publish is not a different generation: same job id, so never paid twice
+    assert settings.fingerprint() == settings.model_copy(update={"publish": "none"}).fingerprint()
+
+
+def test_an_unknown_publish_policy_is_refused_naming_the_field():
+    with pytest.raises(SettingsError, match=r"publish \(object metadata\)"):
+        resolve({}, {**KINDS["prompt"]}, {"publish": "sometimes"}, profile_name="shop")
 
 
 def sent(field: str, body: dict[str, Any]) -> Any:

@@ -67,6 +67,7 @@ class ProcessorConfig(_EnvModel):
     default_output_format: str = "jpeg"
     default_aspect_ratio: str = "1:1"
     default_model: str = "v1"
+    default_publish: str = "none"
     # Claid's latency and limits, which size everything else (template.yaml, CallBudget mapping):
     # the longest one call may take; a call starts only when the time left covers it.
     claid_call_budget_seconds: Annotated[float, Field(ge=5, le=800)] = 90
@@ -90,6 +91,20 @@ class ProcessorConfig(_EnvModel):
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+
+class PublisherConfig(_EnvModel):
+    event_bus_name: str
+    app_table_name: str
+    incoming_prefix: str = "incoming/"
+    published_prefix: str = "published/"
+
+    @field_validator("incoming_prefix", "published_prefix")
+    @classmethod
+    def _ends_with_slash(cls, value: str) -> str:
+        if not value.endswith("/"):
+            raise ValueError("must end with '/'")
+        return value
 
 
 class RecorderConfig(_EnvModel):

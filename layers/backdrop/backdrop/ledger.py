@@ -1,7 +1,8 @@
 """Credits: the one place they are computed, reserved against the budget, and recorded in DynamoDB.
 
 Items in the application table (pk / sk):
-  JOB#<job_id>          / JOB        the terminal record of one job (written exactly once)
+  JOB#<job_id>          / JOB        the terminal record of one job (written exactly once; later gains the
+                                     selection made for it, see publishing.py); indexed by day (JobsByDay)
   SOURCE#<bucket>/<key> / LATEST     points at the latest job of a source object
   RESERVATION#<job_id>  / RESERVATION credits held for a job between the processor and the recorder
   LEDGER#<YYYY-MM>      / TOTAL      credits_used, images, jobs_*; credits_reserved; committed = used + reserved;
@@ -212,6 +213,8 @@ class Ledger:
             "images": detail.images,
             "credits": used,
             "recorded_at": now,
+            "recorded_day": day,  # the JobsByDay index: recent uploads for `backdrop review`
+            "publish": str((detail.settings or {}).get("publish", "none")),
             "notified": False,
             "detail": detail.model_dump_json(),
         }

@@ -78,6 +78,7 @@ def default_settings(config: ProcessorConfig) -> dict[str, Any]:
         "output_format": config.default_output_format,
         "aspect_ratio": config.default_aspect_ratio,
         "model": config.default_model,
+        "publish": config.default_publish,
     }
 
 

@@ -36,6 +36,10 @@ Padding = Annotated[
 ]
 
 SceneKind = Literal["prompt", "template", "shadow"]
+# What happens to the variants once recorded: nothing (none), all or the first published at the photo's stable
+# key, or held for a person's choice (review). Not sent to Claid and not part of the job id.
+PublishPolicy = Literal["none", "all", "first", "review"]
+NOT_FOR_CLAID = frozenset({"publish"})
 PlacementType = Literal["absolute", "original", "padding"]
 
 # Which settings each kind of scene, placement and output format can carry: Claid refuses the whole
@@ -184,6 +188,8 @@ class Settings(BaseModel):
     png_compression: Literal["fast", "optimal", "best"] | None = None
     compression: Literal["lossy", "lossless"] | None = None  # webp / avif
     quality: Percent | None = None  # webp / avif lossy quality
+    # after the generation (see backdrop.publishing)
+    publish: PublishPolicy = "none"
 
     @model_validator(mode="after")
     def _coherent(self) -> Settings:
@@ -220,7 +226,7 @@ class Settings(BaseModel):
 
     def fingerprint(self) -> str:
         """A stable digest of what Claid will be asked for: part of the job id."""
-        canonical = json.dumps(self.model_dump(mode="json", exclude_none=True), sort_keys=True)
+        canonical = json.dumps(self.model_dump(mode="json", exclude_none=True, exclude=NOT_FOR_CLAID), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     @property

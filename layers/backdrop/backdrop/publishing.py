@@ -1,0 +1,487 @@
+"""Choosing and publishing: the one code path that turns a choice of variants into images at stable keys.
+
+A choice comes three ways and all of them call `Publisher.choose`: the `publish` policy when a generation is
+recorded (`apply_policy`), a storefront's `Select Variants` command (`command`), and a person on the review page.
+
+Items in the application table (beside the ledger's, see ledger.py):
+  PUBLISHED#<bucket>/<source key> / SELECTION   the photo's current selection: version, job, variants, and the
+                                               published keys it maps to. The version is per photo (per stable
+                                               key), so it orders choices across re-uploads too.
+  JOB#<job_id> / JOB                           gains `selection` (the same, as it was when chosen for this job)
+
+Races: a choice claims version N+1 with a conditional write on the photo's item (in one transaction with the job
+record); a second choice made against the same N loses and changes nothing (`version_conflict`). Copying the
+images happens after the claim, so a slow copy of an older version can land after a newer one: every chooser
+re-reads the item after copying and applies what it holds until the two agree, so the objects end as the
+record says and keys the winning selection no longer uses are deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import quote, unquote
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from backdrop.events import SCHEMA_VERSION, SourceObject, publish
+from backdrop.settings import PublishPolicy
+
+__all__ = ["PublishPolicy", "Publisher", "SelectVariantsCommand"]
+
+ChosenBy = Literal["policy", "command", "person"]
+RejectionReason = Literal[
+    "malformed_command",  # the command's detail does not validate
+    "unknown_job",  # no such job
+    "job_in_flight",  # the job's Claid call has not been recorded yet
+    "job_not_succeeded",  # a failed or rejected job has no variants
+    "no_such_variant",  # variant 5 of 4, or a variant the job did not produce
+    "superseded_job",  # the photo has a newer job; its published image belongs to that one
+    "version_conflict",  # another choice won the same version first
+    "variant_missing",  # the variant's image is gone from generated/ (expired by the lifecycle rule)
+]
+
+VARIANTS_PUBLISHED = "Variants Published"
+SELECTION_REJECTED = "Selection Rejected"
+SELECT_VARIANTS = "Select Variants"  # the command a storefront puts on the bus, with its own source
+
+METADATA_JOB = "backdrop-job-id"
+METADATA_VARIANT = "backdrop-variant"
+METADATA_VERSION = "backdrop-selection-version"
+METADATA_SOURCE = "backdrop-source-key"  # percent-encoded: S3 metadata is ASCII
+
+_CONTENT_TYPES = {
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "webp": "image/webp",
+    "avif": "image/avif",
+}
+_MAX_CONVERGE_ROUNDS = 5
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class _Detail(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Variant = Annotated[int, Field(ge=1, le=4)]
+
+
+class SelectVariantsCommand(_Detail):
+    """The detail of a storefront's `Select Variants` command."""
+
+    schema_version: Literal["1.0"] = SCHEMA_VERSION
+    job_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+    # 1-based variant numbers, first the main image: published at <stem>.<ext>, the next at <stem>-2.<ext>, ...
+    variants: Annotated[list[Variant], Field(min_length=1, max_length=4)]
+    # The selection version the storefront saw; when given, a choice made meanwhile wins and this one is refused.
+    expected_version: Annotated[int, Field(ge=0)] | None = None
+    chosen_by: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x20-\x7e]+$")] | None = None
+    request_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x20-\x7e]+$")] | None = None
+
+
+class Selection(_Detail):
+    version: int
+    job_id: str
+    variants: list[int]
+    chosen_by: ChosenBy
+    actor: str  # "policy first", the command's event source (and its chosen_by), or the person's AWS identity
+    chosen_at: str
+
+
+class PublishedImage(_Detail):
+    variant: int
+    bucket: str
+    key: str  # the stable key a storefront links once
+    from_key: str  # the variant under generated/
+    format: str
+
+
+class VariantsPublishedDetail(_Detail):
+    schema_version: Literal["1.0"] = SCHEMA_VERSION
+    job_id: str
+    source: SourceObject
+    profile: str | None = None
+    version: int  # per photo: a storefront keeps the highest it has seen and drops older events
+    selection: Selection
+    published: list[PublishedImage]
+    removed: list[str] = Field(default_factory=list)  # stable keys of this photo no longer published
+    request_id: str | None = None
+    occurred_at: str = Field(default_factory=_now)
+
+
+class SelectionRejectedDetail(_Detail):
+    schema_version: Literal["1.0"] = SCHEMA_VERSION
+    job_id: str | None = None
+    reason: RejectionReason
+    message: str
+    chosen_by: ChosenBy
+    actor: str
+    variants: list[int] = Field(default_factory=list)
+    current_version: int | None = None
+    request_id: str | None = None
+    occurred_at: str = Field(default_factory=_now)
+
+
+class SelectionRefused(Exception):
+    def __init__(self, reason: RejectionReason, message: str, current_version: int | None = None) -> None:
+        super().__init__(message)
+        self.reason: RejectionReason = reason
+        self.message = message
+        self.current_version = current_version
+
+
+@dataclass(frozen=True)
+class ChoiceOutcome:
+    """What one choice came to: published (with the event's detail) or rejected (with its detail)."""
+
+    published: VariantsPublishedDetail | None = None
+    rejected: SelectionRejectedDetail | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.published is not None
+
+
+def published_stem(source_key: str, incoming_prefix: str, published_prefix: str) -> str:
+    """`incoming/shoes/red shoe.png` -> `published/shoes/red shoe` (the photo's path, its extension dropped)."""
+    relative = source_key.removeprefix(incoming_prefix)
+    root, _ = posixpath.splitext(relative)
+    return f"{published_prefix}{root or relative}"
+
+
+def published_key(stem: str, position: int, extension: str) -> str:
+    """The first chosen variant at <stem>.<ext>, the second at <stem>-2.<ext>, and so on."""
+    return f"{stem}{'' if position == 1 else f'-{position}'}.{extension}"
+
+
+def _extension(key: str, fmt: str) -> str:
+    ext = posixpath.splitext(key)[1].lstrip(".").lower()
+    return ext or {"jpeg": "jpg"}.get(fmt, fmt)
+
+
+def _ser(value: Any) -> dict[str, Any]:
+    from boto3.dynamodb.types import TypeSerializer
+
+    serializer = TypeSerializer()
+    return {k: serializer.serialize(v) for k, v in value.items()}
+
+
+def _de(item: dict[str, Any]) -> dict[str, Any]:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+    return {k: deserializer.deserialize(v) for k, v in item.items()}
+
+
+@dataclass
+class Publisher:
+    """Validates a choice against the job's record, claims the next selection version, copies the chosen
+    variants to their stable keys, removes the photo's keys no longer chosen, and says so on the bus."""
+
+    s3: Any
+    dynamodb: Any
+    events: Any
+    table_name: str
+    event_bus_name: str
+    incoming_prefix: str = "incoming/"
+    published_prefix: str = "published/"
+
+    # --- the three ways in -------------------------------------------------------------------------------
+    def apply_policy(self, detail: dict[str, Any]) -> ChoiceOutcome | None:
+        """A `Generation Recorded` detail: publish by the job's `publish` setting. None when the policy asks
+        for nothing now (none, review, not succeeded, a newer job, or a choice already made for this job)."""
+        policy = str((detail.get("settings") or {}).get("publish") or "none")
+        job_id = str(detail.get("job_id") or "")
+        if detail.get("status") != "succeeded" or policy not in ("all", "first") or not job_id:
+            return None
+        current = self.current(str(detail["source"]["bucket"]), str(detail["source"]["key"]))
+        if current is not None and current.get("job_id") == job_id:
+            return None  # already chosen for this job (a redelivery, or a person was quicker): theirs stands
+        images = int(detail.get("images") or len(detail.get("outputs") or []))
+        variants = list(range(1, images + 1)) if policy == "all" else [1]
+        return self.choose(job_id, variants, chosen_by="policy", actor=f"policy {policy}", only_latest=True)
+
+    def command(self, source: str, detail: Any) -> ChoiceOutcome:
+        """A storefront's `Select Variants` command; a detail that does not validate is refused, not raised."""
+        try:
+            cmd = SelectVariantsCommand.model_validate(detail)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'detail'}: {err['msg']}"
+                for err in exc.errors(include_url=False)
+            )
+            job_id = detail.get("job_id") if isinstance(detail, dict) else None
+            rejected = SelectionRejectedDetail(
+                job_id=job_id if isinstance(job_id, str) and len(job_id) <= 64 else None,
+                reason="malformed_command",
+                message=f"Select Variants refused: {problems}"[:1000],
+                chosen_by="command",
+                actor=source[:256],
+            )
+            publish(self.events, self.event_bus_name, SELECTION_REJECTED, rejected)
+            return ChoiceOutcome(rejected=rejected)
+        actor = f"{source} ({cmd.chosen_by})" if cmd.chosen_by else source
+        return self.choose(
+            cmd.job_id,
+            cmd.variants,
+            chosen_by="command",
+            actor=actor,
+            expected_version=cmd.expected_version,
+            request_id=cmd.request_id,
+        )
+
+    def choose(
+        self,
+        job_id: str,
+        variants: list[int],
+        *,
+        chosen_by: ChosenBy,
+        actor: str,
+        expected_version: int | None = None,
+        request_id: str | None = None,
+        only_latest: bool = False,
+    ) -> ChoiceOutcome:
+        """The one code path: check, claim a version, publish, tell the bus. Never raises for a bad choice."""
+        try:
+            selection, job, targets = self._claim(job_id, variants, chosen_by, actor, expected_version, only_latest)
+        except SelectionRefused as refused:
+            rejected = SelectionRejectedDetail(
+                job_id=job_id,
+                reason=refused.reason,
+                message=refused.message,
+                chosen_by=chosen_by,
+                actor=actor,
+                variants=[v for v in variants if isinstance(v, int)][:4],
+                current_version=refused.current_version,
+                request_id=request_id,
+            )
+            publish(self.events, self.event_bus_name, SELECTION_REJECTED, rejected)
+            return ChoiceOutcome(rejected=rejected)
+        removed = self._converge(job["source_bucket"], job["source_key"])
+        detail_json = json.loads(job["detail"])
+        published = VariantsPublishedDetail(
+            job_id=job_id,
+            source=SourceObject.model_validate(detail_json["source"]),
+            profile=detail_json.get("profile"),
+            version=selection.version,
+            selection=selection,
+            published=targets,
+            removed=removed,
+            request_id=request_id,
+        )
+        publish(self.events, self.event_bus_name, VARIANTS_PUBLISHED, published)
+        return ChoiceOutcome(published=published)
+
+    # --- reading ----------------------------------------------------------------------------------------
+    def current(self, bucket: str, source_key: str) -> dict[str, Any] | None:
+        """The photo's current selection item (version, job_id, variants, targets), or None."""
+        item = self.dynamodb.get_item(
+            TableName=self.table_name,
+            Key=_ser({"pk": f"PUBLISHED#{bucket}/{source_key}", "sk": "SELECTION"}),
+            ConsistentRead=True,
+        ).get("Item")
+        return _de(item) if item else None
+
+    def _job(self, job_id: str) -> dict[str, Any] | None:
+        item = self.dynamodb.get_item(
+            TableName=self.table_name, Key=_ser({"pk": f"JOB#{job_id}", "sk": "JOB"}), ConsistentRead=True
+        ).get("Item")
+        return _de(item) if item else None
+
+    def _in_flight(self, job_id: str) -> bool:
+        item = self.dynamodb.get_item(
+            TableName=self.table_name,
+            Key=_ser({"pk": f"RESERVATION#{job_id}", "sk": "RESERVATION"}),
+            ConsistentRead=True,
+        ).get("Item")
+        return item is not None
+
+    def _latest_job(self, bucket: str, source_key: str) -> str | None:
+        item = self.dynamodb.get_item(
+            TableName=self.table_name,
+            Key=_ser({"pk": f"SOURCE#{bucket}/{source_key}", "sk": "LATEST"}),
+            ConsistentRead=True,
+        ).get("Item")
+        return str(_de(item)["job_id"]) if item else None
+
+    # --- claiming a version -------------------------------------------------------------------------------
+    def _claim(
+        self,
+        job_id: str,
+        variants: list[int],
+        chosen_by: ChosenBy,
+        actor: str,
+        expected_version: int | None,
+        only_latest: bool,
+    ) -> tuple[Selection, dict[str, Any], list[PublishedImage]]:
+        job = self._job(job_id)
+        if job is None:
+            if self._in_flight(job_id):
+                raise SelectionRefused(
+                    "job_in_flight", f"job {job_id} is still being generated; choose once it is recorded"
+                )
+            raise SelectionRefused("unknown_job", f"no job {job_id} in this stack")
+        if job["status"] != "succeeded":
+            raise SelectionRefused(
+                "job_not_succeeded",
+                f"job {job_id} {job['status']} ({job.get('reason', 'no reason')}): it has no variants",
+            )
+        outputs = [o for o in json.loads(job["detail"]).get("outputs", []) if o.get("key")]
+        if len(set(variants)) != len(variants) or not variants:
+            raise SelectionRefused("no_such_variant", f"variants {variants}: name each variant once, at least one")
+        missing = [v for v in variants if not 1 <= v <= len(outputs)]
+        if missing:
+            raise SelectionRefused(
+                "no_such_variant",
+                f"variant {', '.join(map(str, missing))} of {len(outputs)}: job {job_id} has variants 1-{len(outputs)}",
+            )
+        bucket, source_key = str(job["source_bucket"]), str(job["source_key"])
+        if only_latest and self._latest_job(bucket, source_key) not in (None, job_id):
+            raise SelectionRefused("superseded_job", f"{source_key} has a newer job than {job_id}")
+        current = self.current(bucket, source_key)
+        version = int(current["version"]) if current else 0
+        if expected_version is not None and expected_version != version:
+            raise SelectionRefused(
+                "version_conflict",
+                f"the selection of {source_key} is at version {version}, not {expected_version}: "
+                "reload and choose again",
+                current_version=version,
+            )
+        stem = published_stem(source_key, self.incoming_prefix, self.published_prefix)
+        targets = [
+            PublishedImage(
+                variant=v,
+                bucket=bucket,
+                key=published_key(stem, position, _extension(outputs[v - 1]["key"], outputs[v - 1]["format"])),
+                from_key=outputs[v - 1]["key"],
+                format=outputs[v - 1]["format"],
+            )
+            for position, v in enumerate(variants, start=1)
+        ]
+        for target in targets:
+            try:
+                self.s3.head_object(Bucket=bucket, Key=target.from_key)
+            except ClientError:
+                raise SelectionRefused(
+                    "variant_missing",
+                    f"variant {target.variant} ({target.from_key}) is no longer in the bucket: expired from the "
+                    "generated prefix? Try again to generate new variants",
+                    current_version=version,
+                ) from None
+        selection = Selection(
+            version=version + 1, job_id=job_id, variants=variants, chosen_by=chosen_by, actor=actor, chosen_at=_now()
+        )
+        item = {
+            "pk": f"PUBLISHED#{bucket}/{source_key}",
+            "sk": "SELECTION",
+            "version": selection.version,
+            "job_id": job_id,
+            "selection": selection.model_dump_json(),
+            "targets": json.dumps([t.model_dump() for t in targets]),
+            "stem": stem,
+        }
+        condition = "attribute_not_exists(pk)" if current is None else "version = :seen"
+        put: dict[str, Any] = {"TableName": self.table_name, "Item": _ser(item), "ConditionExpression": condition}
+        if current is not None:
+            put["ExpressionAttributeValues"] = _ser({":seen": version})
+        try:
+            self.dynamodb.transact_write_items(
+                TransactItems=[
+                    {"Put": put},
+                    {
+                        "Update": {
+                            "TableName": self.table_name,
+                            "Key": _ser({"pk": f"JOB#{job_id}", "sk": "JOB"}),
+                            "UpdateExpression": "SET selection = :selection, selection_version = :version",
+                            "ConditionExpression": "#status = :succeeded",
+                            "ExpressionAttributeNames": {"#status": "status"},
+                            "ExpressionAttributeValues": _ser(
+                                {
+                                    ":selection": selection.model_dump_json(),
+                                    ":version": selection.version,
+                                    ":succeeded": "succeeded",
+                                }
+                            ),
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            now = self.current(bucket, source_key)
+            raise SelectionRefused(
+                "version_conflict",
+                f"another choice for {source_key} was made at the same time and won (version "
+                f"{now['version'] if now else '?'}); this one changed nothing",
+                current_version=int(now["version"]) if now else None,
+            ) from None
+        return selection, job, targets
+
+    # --- making the objects match the record ----------------------------------------------------------------
+    def _converge(self, bucket: str, source_key: str) -> list[str]:
+        """Apply the photo's recorded selection to S3 until a re-read after applying shows the same version.
+        Returns the stable keys deleted because the selection no longer uses them."""
+        removed: list[str] = []
+        applied = None
+        for _ in range(_MAX_CONVERGE_ROUNDS):
+            record = self.current(bucket, source_key)
+            if record is None or record["version"] == applied:
+                return removed
+            removed += self._apply(bucket, source_key, record)
+            applied = record["version"]
+        return removed
+
+    def _apply(self, bucket: str, source_key: str, record: dict[str, Any]) -> list[str]:
+        targets = [PublishedImage.model_validate(t) for t in json.loads(record["targets"])]
+        selection = Selection.model_validate_json(record["selection"])
+        for target in targets:
+            try:
+                self.s3.copy_object(
+                    Bucket=target.bucket,
+                    Key=target.key,
+                    CopySource={"Bucket": target.bucket, "Key": target.from_key},
+                    MetadataDirective="REPLACE",
+                    ContentType=_CONTENT_TYPES.get(_extension(target.key, target.format), "application/octet-stream"),
+                    Metadata={
+                        METADATA_JOB: selection.job_id,
+                        METADATA_VARIANT: str(target.variant),
+                        METADATA_VERSION: str(selection.version),
+                        METADATA_SOURCE: quote(source_key, safe="/"),
+                    },
+                )
+            except ClientError as exc:
+                # Checked before the claim; gone since (expired by the lifecycle rule at that moment): the record
+                # stands and the event source's retry applies it again or keeps the event in the DLQ.
+                raise RuntimeError(f"cannot publish {target.from_key}: {exc.response['Error']['Code']}") from None
+        keep = {t.key for t in targets}
+        removed = []
+        for key in self._keys_of(bucket, source_key, str(record["stem"])):
+            if key not in keep:
+                self.s3.delete_object(Bucket=bucket, Key=key)
+                removed.append(key)
+        return removed
+
+    def _keys_of(self, bucket: str, source_key: str, stem: str) -> list[str]:
+        """This photo's published objects: named <stem>[-N].<ext> and carrying its source key in their metadata
+        (another photo may be named like `<stem>-2`)."""
+        pattern = re.compile(re.escape(stem) + r"(-[2-4])?\.[a-z0-9]+$")
+        keys = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=stem):
+            for obj in page.get("Contents", []):
+                if not pattern.fullmatch(obj["Key"]):
+                    continue
+                head = self.s3.head_object(Bucket=bucket, Key=obj["Key"])
+                if unquote(head.get("Metadata", {}).get(METADATA_SOURCE, "")) == source_key:
+                    keys.append(obj["Key"])
+        return keys
