@@ -14,12 +14,16 @@ from pathlib import Path
 import pytest
 import yaml
 from backdrop.claid import Deadline
-from backdrop.config import ProcessorConfig, RecorderConfig
+from backdrop.config import ProcessorConfig, PublisherConfig, RecorderConfig
 from backdrop_kit.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = load_template()
-CONFIGS = {"ProcessorFunction": ProcessorConfig, "RecorderFunction": RecorderConfig}
+CONFIGS = {
+    "ProcessorFunction": ProcessorConfig,
+    "RecorderFunction": RecorderConfig,
+    "PublisherFunction": PublisherConfig,
+}
 ELF_MACHINES = {183: "arm64", 62: "x86_64"}
 
 
@@ -366,6 +370,7 @@ def test_the_issue_s_alarms_exist():
     assert set(ALARMS) == {
         "JobsDLQAlarm",
         "RecorderDLQAlarm",
+        "PublisherDLQAlarm",
         "ProcessorErrorsAlarm",
         "RecorderErrorsAlarm",
         "JobsQueueAgeAlarm",

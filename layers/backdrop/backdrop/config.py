@@ -97,9 +97,10 @@ class PublisherConfig(_EnvModel):
     event_bus_name: str
     app_table_name: str
     incoming_prefix: str = "incoming/"
+    generated_prefix: str = "generated/"
     published_prefix: str = "published/"
 
-    @field_validator("incoming_prefix", "published_prefix")
+    @field_validator("incoming_prefix", "generated_prefix", "published_prefix")
     @classmethod
     def _ends_with_slash(cls, value: str) -> str:
         if not value.endswith("/"):

@@ -194,6 +194,7 @@ class Publisher:
     table_name: str
     event_bus_name: str
     incoming_prefix: str = "incoming/"
+    generated_prefix: str = "generated/"
     published_prefix: str = "published/"
 
     # --- the three ways in -------------------------------------------------------------------------------
@@ -336,7 +337,9 @@ class Publisher:
                 "job_not_succeeded",
                 f"job {job_id} {job['status']} ({job.get('reason', 'no reason')}): it has no variants",
             )
-        outputs = [o for o in json.loads(job["detail"]).get("outputs", []) if o.get("key")]
+        # Only images the pipeline wrote under the generated prefix are ever published.
+        written = json.loads(job["detail"]).get("outputs", [])
+        outputs = [o for o in written if str(o.get("key")).startswith(self.generated_prefix)]
         if len(set(variants)) != len(variants) or not variants:
             raise SelectionRefused("no_such_variant", f"variants {variants}: name each variant once, at least one")
         missing = [v for v in variants if not 1 <= v <= len(outputs)]

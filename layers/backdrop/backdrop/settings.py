@@ -226,7 +226,9 @@ class Settings(BaseModel):
 
     def fingerprint(self) -> str:
         """A stable digest of what Claid will be asked for: part of the job id."""
-        canonical = json.dumps(self.model_dump(mode="json", exclude_none=True, exclude=NOT_FOR_CLAID), sort_keys=True)
+        canonical = json.dumps(
+            self.model_dump(mode="json", exclude_none=True, exclude=set(NOT_FOR_CLAID)), sort_keys=True
+        )
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     @property
