@@ -8,6 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from backdrop.events import BUDGET_ALERT, DETAIL_TYPES, RECORDED, BudgetAlertDetail, GenerationDetail
+from backdrop.publishing import (
+    SELECT_VARIANTS,
+    SELECTION_REJECTED,
+    VARIANTS_PUBLISHED,
+    SelectionRejectedDetail,
+    SelectVariantsCommand,
+    VariantsPublishedDetail,
+)
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "events"
 
@@ -21,10 +29,21 @@ def schemas() -> dict[str, dict[str, Any]]:
             "title": f"{detail_type} (source: backdrop) detail",
             **generation,
         }
-    found[BUDGET_ALERT] = {
+    for detail_type, model in (
+        (BUDGET_ALERT, BudgetAlertDetail),
+        (VARIANTS_PUBLISHED, VariantsPublishedDetail),
+        (SELECTION_REJECTED, SelectionRejectedDetail),
+    ):
+        found[detail_type] = {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": f"{detail_type} (source: backdrop) detail",
+            **model.model_json_schema(mode="serialization"),
+        }
+    # The one command a storefront sends: validated as input, so its schema is the one the publisher accepts.
+    found[SELECT_VARIANTS] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": f"{BUDGET_ALERT} (source: backdrop) detail",
-        **BudgetAlertDetail.model_json_schema(mode="serialization"),
+        "title": f"{SELECT_VARIANTS} (source: your storefront's, never backdrop) detail",
+        **SelectVariantsCommand.model_json_schema(mode="validation"),
     }
     return found
 
