@@ -341,6 +341,11 @@ class LocalStack:
                 )
             self.physical[logical_id] = name
             self.attributes[(logical_id, "Arn")] = f"arn:aws:iam::{ACCOUNT}:user/{name}"
+        for logical_id, res in self.template.resources_of_type("AWS::IAM::ManagedPolicy").items():
+            name = f"{STACK_NAME}-{logical_id}"
+            document = json.dumps(self.resolve(res["Properties"]["PolicyDocument"]))
+            arn = iam.create_policy(PolicyName=name, PolicyDocument=document)["Policy"]["Arn"]
+            self.physical[logical_id] = arn
         for logical_id, res in self.template.resources_of_type("AWS::IAM::AccessKey").items():
             key = iam.create_access_key(UserName=str(self.resolve(res["Properties"]["UserName"])))["AccessKey"]
             self.physical[logical_id] = key["AccessKeyId"]

@@ -5,7 +5,9 @@ real; each is turned into the IAM action(s) and resource ARN it needs and checke
 
 from __future__ import annotations
 
+import json
 from typing import Any
+from urllib.parse import unquote
 
 from backdrop_kit.emulator import EmulatorConfig
 from backdrop_kit.runner import API_CALLS, ApiCall, sqs_event
@@ -25,7 +27,13 @@ TRANSACT_ACTIONS = {
 def needed(call: ApiCall) -> list[tuple[str, str]]:
     p = call.params
     if call.service == "s3":
+        if call.operation == "ListObjectsV2":
+            return [("s3:ListBucket", f"arn:aws:s3:::{p['Bucket']}")]
         arn = f"arn:aws:s3:::{p['Bucket']}/{p['Key']}"
+        if call.operation == "CopyObject":
+            source = p["CopySource"]  # botocore has made it "bucket/key" (URL-encoded) by then
+            path = unquote(source) if isinstance(source, str) else f"{source['Bucket']}/{source['Key']}"
+            return [("s3:PutObject", arn), ("s3:GetObject", f"arn:aws:s3:::{path.split('?')[0]}")]
         if call.operation in ("HeadObject", "GetObject"):
             return [("s3:GetObject", arn)] + ([("s3:GetObjectVersion", arn)] if p.get("VersionId") else [])
         return [(f"s3:{call.operation}", arn)]
@@ -94,6 +102,25 @@ def test_the_template_grants_every_call_the_handlers_make(make_pipeline):
     t.upload("incoming/vase.png", metadata={"backdrop-number-of-images": "1"})
     t.drain()
     seen |= check(t.stack, list(API_CALLS))
+    API_CALLS.clear()
+    # Publishing: a policy publishes two variants, then a storefront's command replaces them with one.
+    pub: Pipeline = make_pipeline()
+    pub.upload("incoming/vase.png", metadata={"backdrop-number-of-images": "2", "backdrop-publish": "all"})
+    pub.drain()
+    job_id = pub.jobs()["incoming/vase.png"]["job_id"]
+    pub.stack.client("events").put_events(
+        Entries=[
+            {
+                "Source": "storefront",
+                "DetailType": "Select Variants",
+                "Detail": json.dumps({"job_id": job_id, "variants": [2]}),
+                "EventBusName": pub.stack.event_bus,
+            }
+        ]
+    )
+    pub.drain()
+    assert pub.s3.list_objects_v2(Bucket=pub.bucket, Prefix="published/")["KeyCount"] == 1
+    seen |= check(pub.stack, list(API_CALLS))
 
     expected = {
         ("ProcessorFunction", "s3:GetObject"),
@@ -106,8 +133,23 @@ def test_the_template_grants_every_call_the_handlers_make(make_pipeline):
         ("RecorderFunction", "sns:Publish"),
         ("RecorderFunction", "dynamodb:UpdateItem"),
         ("RecorderFunction", "events:PutEvents"),
+        ("PublisherFunction", "dynamodb:GetItem"),
+        ("PublisherFunction", "dynamodb:PutItem"),
+        ("PublisherFunction", "dynamodb:UpdateItem"),
+        ("PublisherFunction", "s3:GetObject"),
+        ("PublisherFunction", "s3:PutObject"),
+        ("PublisherFunction", "s3:DeleteObject"),
+        ("PublisherFunction", "s3:ListBucket"),
+        ("PublisherFunction", "events:PutEvents"),
     }
     assert expected <= seen, f"the scenario did not exercise {expected - seen}"
+    # The publisher is granted exactly what it calls, not one action more.
+    granted = {
+        action
+        for statement in p.stack.template.functions()["PublisherFunction"].policy_statements
+        for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+    }
+    assert granted == {action for function_id, action in seen if function_id == "PublisherFunction"}
 
 
 def test_processor_is_not_allowed_to_write_or_touch_everything():
@@ -119,3 +161,20 @@ def test_processor_is_not_allowed_to_write_or_touch_everything():
     for statement in processor + template.functions()["RecorderFunction"].policy_statements:
         assert statement.get("Resource") != "*"
     assert not allows(processor, "s3:PutObject", "arn:aws:s3:::any/generated/x.jpeg", resolve=identity)
+
+
+def test_the_publisher_writes_only_published_images():
+    from backdrop_kit.template import load_template
+
+    publisher = load_template().functions()["PublisherFunction"].policy_statements
+    identity = lambda v: v  # noqa: E731
+    bucket = "arn:aws:s3:::${AWS::Partition}"  # unresolved: compare the prefixes the statements name
+    for statement in publisher:
+        assert statement.get("Resource") != "*"
+    text = json.dumps(publisher)
+    for action in ("s3:PutObject", "s3:DeleteObject"):
+        [statement] = [s for s in publisher if action in s["Action"]]
+        assert "${PublishedPrefix}*" in json.dumps(statement["Resource"])
+        assert "${IncomingPrefix}" not in json.dumps(statement) and "${GeneratedPrefix}" not in json.dumps(statement)
+    assert "${IncomingPrefix}" not in text  # never reads or writes uploads
+    assert not allows(publisher, "sns:Publish", bucket, resolve=identity)

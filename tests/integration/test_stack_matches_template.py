@@ -37,14 +37,21 @@ def test_every_template_resource_exists_locally(make_pipeline, parameters):
 def test_functions_are_fed_as_the_template_says(pipeline):
     stack: LocalStack = pipeline.stack
     fed = {(s.function_id, s.kind) for s in stack.sources}
-    assert fed == {("ProcessorFunction", "sqs"), ("RecorderFunction", "eventbridge")}
+    assert fed == {
+        ("ProcessorFunction", "sqs"),
+        ("RecorderFunction", "eventbridge"),
+        ("PublisherFunction", "eventbridge"),
+    }
     [jobs] = [s for s in stack.sources if s.kind == "sqs"]
     assert jobs.queue_url == stack.queue_url("JobsQueue") and jobs.batch_size == 10
     # The runner starts as many processor instances as the event source's MaximumConcurrency allows.
     assert jobs.max_concurrency == int(stack.parameters["ProcessorMaxConcurrency"]) == 5
     assert len(pipeline.runner._workers["ProcessorFunction"]) == jobs.max_concurrency
-    [recorder] = [s for s in stack.sources if s.kind == "eventbridge"]
+    [recorder] = [s for s in stack.sources if s.function_id == "RecorderFunction"]
     assert recorder.dead_letter_url == stack.queue_url("RecorderDLQ")
+    publisher = [s for s in stack.sources if s.function_id == "PublisherFunction"]
+    assert len(publisher) == 2  # recorded generations, and storefront commands
+    assert {s.dead_letter_url for s in publisher} == {stack.queue_url("PublisherDLQ")}
 
 
 def test_local_queues_keep_the_template_redrive(pipeline):

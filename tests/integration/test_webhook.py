@@ -84,7 +84,7 @@ def test_an_endpoint_that_keeps_failing_gets_retries_then_the_dlq(make_pipeline,
     pipeline = make_pipeline(parameters={"WebhookUrl": receiver.url})
     pipeline.upload("incoming/cup.png")
     pipeline.drain()
-    [webhook] = pipeline.stack.webhooks
+    [webhook] = [w for w in pipeline.stack.webhooks if w.rule_id == "WebhookRule"]
     assert len(receiver.requests) == webhook.max_attempts > 1  # retried, never given up silently
     assert len({r["body"]["id"] for r in receiver.requests}) == 1
     dlq = pipeline.stack.queue_url("WebhookDLQ")

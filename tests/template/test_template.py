@@ -97,7 +97,8 @@ def test_loop_guard_generated_prefix_is_outside_the_notification_filter():
     assert TEMPLATE.functions()["RecorderFunction"].environment["GENERATED_PREFIX"] == {"Ref": "GeneratedPrefix"}
     # No stray literal: every use of the two folders goes through the parameters the Rules check.
     resources = yaml.safe_dump(TEMPLATE.raw["Resources"])
-    assert "incoming/" not in resources and "generated/" not in resources
+    assert "incoming/" not in resources and "generated/" not in resources and "published/" not in resources
+    assert TEMPLATE.functions()["PublisherFunction"].environment["PUBLISHED_PREFIX"] == {"Ref": "PublishedPrefix"}
 
 
 def _assertion_holds(assertion: object, values: dict[str, str]) -> bool:
@@ -118,10 +119,10 @@ def _assertion_holds(assertion: object, values: dict[str, str]) -> bool:
     raise AssertionError(f"{key} is not evaluated here: extend this test")
 
 
-def _deploys(incoming: str, generated: str) -> bool:
+def _deploys(incoming: str, generated: str, **others: str) -> bool:
     params = TEMPLATE.parameters()
-    values = {**TEMPLATE.parameter_defaults(), "IncomingPrefix": incoming, "GeneratedPrefix": generated}
-    for name in ("IncomingPrefix", "GeneratedPrefix"):
+    values = {**TEMPLATE.parameter_defaults(), "IncomingPrefix": incoming, "GeneratedPrefix": generated, **others}
+    for name in ("IncomingPrefix", "GeneratedPrefix", "PublishedPrefix", "StorefrontEventSource"):
         if not re.fullmatch(params[name]["AllowedPattern"], values[name]):
             return False
     for rule in TEMPLATE.raw["Rules"].values():
@@ -150,6 +151,48 @@ def test_template_accepts_the_defaults_and_other_distinct_folders():
     assert _deploys("in/", "incoming/")  # "incoming/" does not start with "in/": the slash ends the folder
     assert not _deploys("photos/", "photos/")
     assert not _deploys("", "generated/")  # an empty filter would watch the whole bucket
+
+
+@pytest.mark.parametrize("published", PREFIXES)
+@pytest.mark.parametrize("incoming", ["incoming/", "photos/", "published/"])
+def test_published_images_are_never_uploads_nor_unchosen_variants(incoming, published):
+    """Loop guard for published/: outside the notification filter, and apart from what the lifecycle expires."""
+    if _deploys(incoming, "generated/", PublishedPrefix=published):
+        for other in (incoming, "generated/"):
+            assert not (published.startswith(other) or other.startswith(published))
+    assert not _deploys("incoming/", "generated/", PublishedPrefix="incoming/")
+    assert not _deploys("incoming/", "generated/", PublishedPrefix="generated/")
+    assert _deploys("incoming/", "generated/", PublishedPrefix="published/")
+
+
+def test_commands_cannot_pose_as_backdrop():
+    assert not _deploys("incoming/", "generated/", StorefrontEventSource="backdrop")
+    assert _deploys("incoming/", "generated/", StorefrontEventSource="shop.example")
+
+
+def test_the_storefront_may_send_select_variants_and_nothing_else():
+    policy = TEMPLATE.raw["Resources"]["StorefrontCommandPolicy"]["Properties"]["PolicyDocument"]
+    [statement] = policy["Statement"]
+    assert statement["Effect"] == "Allow" and statement["Action"] == "events:PutEvents"
+    assert statement["Resource"] == {"Fn::GetAtt": ["EventBus", "Arn"]}
+    assert statement["Condition"] == {
+        "StringEquals": {"events:source": {"Ref": "StorefrontEventSource"}, "events:detail-type": "Select Variants"}
+    }
+    rule = TEMPLATE.functions()["PublisherFunction"].events["Commands"]["Properties"]["Pattern"]
+    assert rule == {"source": [{"Ref": "StorefrontEventSource"}], "detail-type": ["Select Variants"]}
+
+
+def test_unchosen_variants_expire_by_lifecycle_only_when_asked():
+    [bucket] = TEMPLATE.resources_of_type("AWS::S3::Bucket").values()
+    condition, configured, absent = bucket["Properties"]["LifecycleConfiguration"]["Fn::If"]
+    assert absent == {"Ref": "AWS::NoValue"}
+    assert TEMPLATE.raw["Conditions"][condition] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "UnchosenVariantsExpireDays"}, 0]}]
+    }
+    assert TEMPLATE.parameter_defaults()["UnchosenVariantsExpireDays"] in (0, "0")
+    [rule] = configured["Rules"]
+    assert rule["Prefix"] == {"Ref": "GeneratedPrefix"}  # never published/ nor the uploads
+    assert rule["ExpirationInDays"] == {"Ref": "UnchosenVariantsExpireDays"}
 
 
 # What the processor's timeout must hold besides the call itself (see Mappings CallBudget in template.yaml).
