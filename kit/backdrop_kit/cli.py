@@ -35,6 +35,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         latency=args.latency,
         copies=args.copies,
         seed=args.seed,
+        publish=args.publish,
     )
     if args.latency < 0 or args.copies < 1:
         print("backdrop demo: --latency must be >= 0 and --copies >= 1", file=sys.stderr)
@@ -314,6 +315,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--copies", type=int, default=1, help="upload each photo this many times (default 1)")
     demo.add_argument("--seed", type=int, default=0, help="seed of the emulator's latency draws")
+    demo.add_argument(
+        "--publish",
+        choices=["none", "all", "first", "review"],
+        help="publishing policy: put the first or all variants at a stable key under published/ (default: none)",
+    )
     demo.add_argument("--out", default="out", help="folder for variants and the contact sheet (default: out)")
     demo.add_argument("--json", action="store_true", help="print the result as JSON")
     demo.add_argument("--quiet", action="store_true", help="no progress lines")

@@ -15,6 +15,7 @@ from typing import Any
 
 from backdrop.jobs import current_month
 from backdrop.ledger import Ledger
+from backdrop.publishing import Publisher
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from backdrop_kit.emulator import EmulatorConfig
@@ -42,6 +43,7 @@ class DemoOptions:
     latency: float = 0.0  # the emulator's median seconds for a one-image call (0 = instant)
     copies: int = 1  # upload each photo this many times (distinct keys): a catalogue's worth of work
     seed: int = 0
+    publish: str | None = None  # none | all | first | review: the publishing policy, as object metadata
 
 
 @dataclass
@@ -54,6 +56,8 @@ class JobRow:
     credits: float
     outputs: list[str]
     job_id: str
+    published: list[str] = field(default_factory=list)  # stable keys in the bucket, the first chosen first
+    chosen: list[int] = field(default_factory=list)  # which variants (1-based) are published
 
 
 @dataclass
@@ -88,6 +92,8 @@ def _metadata(options: DemoOptions) -> dict[str, str]:
         meta["backdrop-number-of-images"] = str(options.number_of_images)
     if options.output_format is not None:
         meta["backdrop-output-format"] = options.output_format
+    if options.publish is not None:
+        meta["backdrop-publish"] = options.publish
     if options.prompt is not None:
         # S3 user metadata is ASCII; anything else would be mangled on the way, so refuse it here.
         options.prompt.encode("ascii")
@@ -139,7 +145,10 @@ def run_demo(options: DemoOptions, progress: Callable[[str], None] = lambda _: N
                 )
         progress(f"uploaded {len(keys)} photo(s) to s3://{stack.uploads_bucket}/incoming/")
         uploaded = time.monotonic()
-        progress("draining the pipeline: S3 -> SQS -> processor -> Claid emulator -> EventBridge -> recorder")
+        progress(
+            "draining the pipeline: S3 -> SQS -> processor -> Claid emulator -> EventBridge -> recorder"
+            + (" -> publisher" if options.publish in ("all", "first") else "")
+        )
         # Long enough for every call at the emulator's slowest, at Claid's per-minute limit, plus settling.
         runner.drain(timeout=240 + len(keys) * 0.6 + 3 * longest)
         pipeline_seconds = time.monotonic() - uploaded
@@ -165,12 +174,19 @@ def run_demo(options: DemoOptions, progress: Callable[[str], None] = lambda _: N
     )
 
 
-SheetRow = tuple[Path, list[Path]]
+SheetRow = tuple[Path, list[Path], list[int]]  # the input, its variants, the variants published (1-based)
 
 
 def _collect(stack: LocalStack, keys: dict[str, Path], out_dir: Path) -> tuple[list[JobRow], list[SheetRow]]:
     s3 = stack.client("s3")
     by_key = {item["source_key"]: item for item in stack.job_items()}
+    publisher = Publisher(
+        s3=s3,
+        dynamodb=stack.client("dynamodb"),
+        events=stack.client("events"),
+        table_name=stack.app_table,
+        event_bus_name=stack.event_bus,
+    )
     rows, sheet_rows = [], []
     for key, path in keys.items():
         name = key.removeprefix("incoming/")
@@ -189,6 +205,8 @@ def _collect(stack: LocalStack, keys: dict[str, Path], out_dir: Path) -> tuple[l
             local.write_bytes(s3.get_object(Bucket=output["bucket"], Key=output["key"])["Body"].read())
             saved.append(local)
         problem = detail.get("problem") or {}
+        current = publisher.current(stack.uploads_bucket, key)
+        targets = json.loads(current["targets"]) if current and current["job_id"] == item["job_id"] else []
         rows.append(
             JobRow(
                 name,
@@ -199,9 +217,11 @@ def _collect(stack: LocalStack, keys: dict[str, Path], out_dir: Path) -> tuple[l
                 float(item["credits"]),
                 [str(p) for p in saved],
                 item["job_id"],
+                published=[t["key"] for t in targets],
+                chosen=[int(t["variant"]) for t in targets],
             )
         )
-        sheet_rows.append((path, saved))
+        sheet_rows.append((path, saved, [int(t["variant"]) for t in targets]))
     return rows, sheet_rows
 
 
@@ -211,14 +231,14 @@ LABEL = 22
 
 
 def draw_contact_sheet(rows: list[SheetRow], target: Path) -> Path:
-    """Each input beside its variants, labelled."""
-    columns = 1 + max((len(v) for _, v in rows), default=0)
+    """Each input beside its variants, labelled; a published variant is framed and says so."""
+    columns = 1 + max((len(v) for _, v, _ in rows), default=0)
     width = PAD + columns * (THUMB + PAD)
     height = PAD + len(rows) * (THUMB + LABEL + PAD)
     sheet = Image.new("RGB", (width, height), (245, 245, 242))
     draw = ImageDraw.Draw(sheet)
     font = ImageFont.load_default(size=14)
-    for r, (source, variants) in enumerate(rows):
+    for r, (source, variants, chosen) in enumerate(rows):
         y = PAD + r * (THUMB + LABEL + PAD)
         for c, image_path in enumerate([source, *variants]):
             x = PAD + c * (THUMB + PAD)
@@ -233,15 +253,29 @@ def draw_contact_sheet(rows: list[SheetRow], target: Path) -> Path:
                 ImageDraw.Draw(tile).text((12, THUMB // 2), "not an image", fill=(120, 40, 40), font=font)
             sheet.paste(tile.convert("RGB"), (x, y))
             label = f"input: {source.name}" if c == 0 else f"variant {c}  {image_path.suffix[1:]}{size}"
-            draw.text((x, y + THUMB + 4), label[:40], fill=(40, 40, 40), font=font)
+            colour = (40, 40, 40)
+            if c in chosen:
+                position = chosen.index(c) + 1
+                draw.rectangle((x - 5, y - 5, x + THUMB + 4, y + THUMB + 4), outline=(22, 128, 60), width=5)
+                label = f"PUBLISHED{'' if position == 1 else f' #{position}'}  variant {c}{size}"
+                colour = (22, 128, 60)
+            draw.text((x, y + THUMB + 4), label[:40], fill=colour, font=font)
     target.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(target)
     return target
 
 
 def print_table(result: DemoResult, stream: Any = sys.stdout) -> None:
-    headers = ("file", "status", "reason", "images", "credits")
-    table = [(r.file, r.status, r.reason or "-", str(r.images), f"{r.credits:g}") for r in result.jobs]
+    headers: tuple[str, ...] = ("file", "status", "reason", "images", "credits")
+    table: list[tuple[str, ...]] = [
+        (r.file, r.status, r.reason or "-", str(r.images), f"{r.credits:g}") for r in result.jobs
+    ]
+    if any(r.published for r in result.jobs):
+        headers += ("published",)
+        table = [
+            (*row, ", ".join(f"{k} (variant {v})" for k, v in zip(r.published, r.chosen, strict=True)) or "-")
+            for row, r in zip(table, result.jobs, strict=True)
+        ]
     widths = [max(len(h), *(len(row[i]) for row in table)) if table else len(h) for i, h in enumerate(headers)]
     line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
     print(line, file=stream)

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 from backdrop_kit.cli import main
 from backdrop_kit.demo import DemoOptions, run_demo
 from PIL import Image
@@ -49,6 +50,40 @@ def test_demo_cli_json_and_a_bad_file(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
     assert main(["demo", "--latency", "-1"]) == 2
     assert "--latency" in capsys.readouterr().err
+
+
+def test_demo_publish_runs_the_publisher_and_reports_the_stable_keys(tmp_path, capsys):
+    photo = str(SAMPLES / "espresso-cup.png")
+    code = main(["demo", photo, "--images", "3", "--publish", "all", "--out", str(tmp_path), "--json", "--quiet"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0
+    [job] = report["jobs"]
+    assert job["published"] == [
+        "published/espresso-cup.jpeg",
+        "published/espresso-cup-2.jpeg",
+        "published/espresso-cup-3.jpeg",
+    ]
+    assert job["chosen"] == [1, 2, 3]
+    assert main(["demo", photo, "--images", "2", "--publish", "review", "--out", str(tmp_path), "--json"]) == 0
+    [waiting] = json.loads(capsys.readouterr().out)["jobs"]
+    assert waiting["published"] == [] and waiting["status"] == "succeeded"
+    with pytest.raises(SystemExit) as refused:  # argparse names the choices
+        main(["demo", "--publish", "sometimes"])
+    assert refused.value.code == 2 and "invalid choice: 'sometimes'" in capsys.readouterr().err
+
+
+def test_the_contact_sheet_marks_the_published_variant(tmp_path):
+    result = run_demo(
+        DemoOptions(files=[SAMPLES / "teal-vase-cutout.png"], out_dir=tmp_path, number_of_images=2, publish="first")
+    )
+    assert result.jobs[0].chosen == [1] and result.contact_sheet is not None
+    with Image.open(result.contact_sheet) as sheet:
+        rgb = sheet.convert("RGB")
+        frame = (22, 128, 60)
+        # The frame is drawn around the first variant's tile (column 2), not around the second one's.
+        first_tile_x, second_tile_x, top = 16 + 256 + 16, 16 + 2 * (256 + 16), 16
+        assert rgb.getpixel((first_tile_x - 3, top + 100)) == frame
+        assert rgb.getpixel((second_tile_x - 3, top + 100)) != frame
 
 
 def test_demo_with_claids_latency_shows_claids_bill_equal_to_the_ledger(tmp_path, capsys):
