@@ -47,6 +47,15 @@ def test_recorder_with_a_rejection(capsys):
     assert note["attributes"]["reason"] == "not_an_image"
 
 
+def test_publisher_with_a_command_for_a_job_this_stack_never_made():
+    report = local_invoke("PublisherFunction", load("eventbridge-select-variants.json"))
+    assert report["error"] is None
+    assert report["result"] == {"published": False, "rejected": "unknown_job"}
+    [event] = report["events_on_bus"]
+    assert event["detail-type"] == "Selection Rejected" and event["detail"]["reason"] == "unknown_job"
+    assert event["detail"]["actor"] == "storefront (merchant dashboard)"
+
+
 def test_unknown_function_and_missing_file_are_clear_errors(capsys, tmp_path):
     assert main(["local", "invoke", "NopeFunction", "--event", str(EVENTS / "sqs-s3-put.json")]) == 2
     assert "no function 'NopeFunction'" in capsys.readouterr().err

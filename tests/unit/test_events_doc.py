@@ -17,10 +17,20 @@ def test_every_event_is_documented_with_its_schema():
 
 def test_the_examples_are_valid_details():
     from backdrop.events import BudgetAlertDetail, GenerationDetail
+    from backdrop.publishing import SelectionRejectedDetail, SelectVariantsCommand, VariantsPublishedDetail
 
     blocks = [json.loads(b) for b in re.findall(r"```json\n(.*?)```", EVENTS_DOC.read_text(), re.S)]
-    assert len(blocks) >= 3
+    assert len(blocks) >= 6
     for block in blocks:
         detail = block.get("detail", block)
-        model = BudgetAlertDetail if "kind" in detail else GenerationDetail
+        if "kind" in detail:
+            model: type = BudgetAlertDetail
+        elif "selection" in detail:
+            model = VariantsPublishedDetail
+        elif "reason" in detail:
+            model = SelectionRejectedDetail
+        elif "status" not in detail:
+            model = SelectVariantsCommand
+        else:
+            model = GenerationDetail
         model.model_validate(detail)  # our models are closed: an invented field fails here

@@ -51,3 +51,11 @@ def test_recorder_events_validate(name):
     assert event["source"] == "backdrop"
     detail = GenerationDetail.model_validate(event["detail"])
     assert detail.detail_type == event["detail-type"]
+
+
+def test_the_select_variants_sample_is_a_valid_command_from_a_storefront():
+    from backdrop.publishing import SelectVariantsCommand
+
+    event = json.loads((EVENTS / "eventbridge-select-variants.json").read_text())
+    assert event["detail-type"] == "Select Variants" and event["source"] != "backdrop"
+    assert SelectVariantsCommand.model_validate(event["detail"]).variants == [3]
