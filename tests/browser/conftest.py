@@ -14,7 +14,7 @@ from backdrop_kit.review import ReviewServer, open_review
 
 from ..integration.conftest import CUP, Pipeline, make_pipeline
 
-__all__ = ["CHROMIUM", "Review", "make_pipeline"]
+__all__ = ["CHROMIUM", "PHOTO", "Pipeline", "Review", "make_pipeline"]
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

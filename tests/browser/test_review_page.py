@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import posixpath
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 from backdrop.publishing import METADATA_JOB, METADATA_VARIANT, VARIANTS_PUBLISHED
+from backdrop_kit.cli import main
 from playwright.sync_api import Page, expect
 
-from .conftest import PHOTO, Review
+from .conftest import PHOTO, Pipeline, Review
 
 
 def open_page(browser: Any, review: Review) -> Page:
@@ -119,3 +121,9 @@ def test_requests_without_the_token_or_for_another_host_are_refused(review: Revi
         assert retry.status_code == 404 and retry.json() == {"error": f"no job {'0' * 32} in this stack"}
         bad = http.post("/api/select", headers=token, content=b"{not json")
         assert (bad.status_code, bad.json()) == (400, {"error": "the body is not JSON"})
+
+
+def test_review_of_an_unknown_stack_says_so(make_pipeline: Callable[..., Pipeline], capsys: Any) -> None:
+    make_pipeline()  # AWS is the local stack's moto
+    assert main(["review", "--stack", "no-such-stack", "--no-browser"]) == 1
+    assert "backdrop review: no stack named 'no-such-stack'" in capsys.readouterr().err
