@@ -1,4 +1,4 @@
-"""The `backdrop` command: demo, local invoke and the emulator offline; usage and redrive against AWS."""
+"""The `backdrop` command: demo, local invoke and the emulator offline; usage, redrive and review against AWS."""
 
 from __future__ import annotations
 
@@ -291,6 +291,36 @@ def cmd_connect_storage(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_review(args: argparse.Namespace) -> int:
+    """Serve the review page on 127.0.0.1 until Ctrl-C."""
+    import webbrowser
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from backdrop_kit.deployment import DeploymentNotFound
+    from backdrop_kit.review import open_review
+
+    if not 0 <= args.port <= 65535 or not 1 <= args.days <= 90:
+        print("backdrop review: --port must be 0-65535 and --days 1-90", file=sys.stderr)
+        return 2
+    try:
+        server = open_review(args.stack, port=args.port)
+    except (DeploymentNotFound, BotoCoreError, ClientError, OSError) as exc:
+        print(f"backdrop review: {exc}", file=sys.stderr)
+        return 1
+    url = server.url(days=args.days)
+    print(f"backdrop review: {url}  (stack {args.stack}, as {server.service.actor}; Ctrl-C stops)", flush=True)
+    if not args.no_browser:
+        webbrowser.open(url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        _progress("review stopped")
+    finally:
+        server.server_close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="backdrop", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -372,6 +402,13 @@ def build_parser() -> argparse.ArgumentParser:
             catalogue.set_defaults(func=cmd_backfill)
         else:
             catalogue.set_defaults(func=cmd_estimate)
+
+    review = sub.add_parser("review", help="choose variants to publish in a local web page (127.0.0.1 only)")
+    review.add_argument("--stack", required=True, help="the deployed stack's name")
+    review.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default 0: any free port)")
+    review.add_argument("--days", type=int, default=7, help="show uploads of the last N days (default 7)")
+    review.add_argument("--no-browser", action="store_true", help="print the address only; do not open a browser")
+    review.set_defaults(func=cmd_review)
 
     connect = sub.add_parser("connect-storage", help="register the uploads bucket with Claid (storage connector)")
     connect.add_argument("--stack", help="the deployed stack's name: bucket, API key and connector key read from it")

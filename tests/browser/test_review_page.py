@@ -1,0 +1,129 @@
+"""`backdrop review` in a real browser: a person chooses variant 3 and it is published at the photo's stable key."""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from backdrop.publishing import METADATA_JOB, METADATA_VARIANT, VARIANTS_PUBLISHED
+from backdrop_kit.cli import main
+from playwright.sync_api import Page, expect
+
+from .conftest import PHOTO, Pipeline, Review
+
+
+def open_page(browser: Any, review: Review) -> Page:
+    page: Page = browser.new_page(viewport={"width": 1680, "height": 1000})
+    page.goto(review.server.url())
+    expect(page.locator("#status")).to_contain_text("1 upload awaiting review")
+    return page
+
+
+def card(page: Page, review: Review) -> Any:
+    return page.locator(f'section[data-job-id="{review.job["job_id"]}"]')
+
+
+def body_of(review: Review, key: str) -> bytes:
+    s3 = review.pipeline.s3
+    return bytes(s3.get_object(Bucket=review.pipeline.bucket, Key=key)["Body"].read())
+
+
+def test_a_person_chooses_variant_three_and_it_is_published(review: Review, browser: Any, artifacts: Path) -> None:
+    job_id = review.job["job_id"]
+    variants = [o["key"] for o in json.loads(review.job["detail"])["outputs"]]
+    page = open_page(browser, review)
+    stale = open_page(browser, review)  # a second tab, still showing version 0
+    upload = card(page, review)
+    expect(upload.locator("button.variant")).to_have_count(4)
+    expect(upload.get_by_role("button", name="Try again (8 credits)")).to_be_visible()
+
+    upload.focus()
+    page.keyboard.press("3")
+    expect(upload.locator('button.variant[data-variant="3"]')).to_have_attribute("aria-pressed", "true")
+    upload.get_by_role("button", name="Publish").click()
+
+    expect(page.locator("#status")).to_contain_text("Published incoming/mugs/espresso-cup.png (version 1)")
+    expect(upload.locator(".message")).to_contain_text("Published version 1")
+    stable = f"published/mugs/espresso-cup{posixpath.splitext(variants[2])[1]}"
+    assert body_of(review, stable) == body_of(review, variants[2])
+    metadata = review.pipeline.s3.head_object(Bucket=review.pipeline.bucket, Key=stable)["Metadata"]
+    assert metadata[METADATA_JOB] == job_id and metadata[METADATA_VARIANT] == "3"
+    published = [e for e in review.pipeline.stack.bus_events() if e["detail-type"] == VARIANTS_PUBLISHED]
+    assert [(e["detail"]["version"], e["detail"]["selection"]["variants"]) for e in published] == [(1, [3])]
+    assert published[0]["detail"]["selection"]["chosen_by"] == "person"
+
+    page.wait_for_function("[...document.images].every((img) => img.complete && img.naturalWidth > 0)")
+    page.screenshot(path=str(artifacts / "review-page.png"), full_page=True)
+
+    # The other tab chose against version 0: refused with the reason, and nothing changes.
+    other = card(stale, review)
+    other.locator('button.variant[data-variant="1"]').click()
+    stale.keyboard.press("Enter")
+    expect(other.locator(".message")).to_contain_text("Not published (version_conflict)")
+    expect(other.locator(".message")).to_contain_text("reload and choose again")
+    expect(stale.locator("#status")).to_have_class("error")
+    assert body_of(review, stable) == body_of(review, variants[2])
+
+
+def test_try_again_shows_its_cost_asks_first_and_goes_through_the_upload_path(review: Review, browser: Any) -> None:
+    page = open_page(browser, review)
+    upload = card(page, review)
+    upload.get_by_role("button", name="Try again (8 credits)").click()
+    confirm = upload.get_by_role("group", name="Confirm trying again")
+    expect(confirm).to_be_visible()
+    confirm.get_by_role("button", name="Cancel").click()
+    expect(confirm).to_be_hidden()
+    assert len(review.pipeline.stack.job_items()) == 1  # nothing sent without the confirmation
+
+    upload.get_by_role("button", name="Try again (8 credits)").click()
+    confirm.get_by_role("button", name="Yes, spend up to 8 credits").click()
+    expect(page.locator("#status")).to_contain_text("is being generated again")
+    review.pipeline.drain()
+    jobs = review.pipeline.stack.job_items()
+    assert len(jobs) == 2 and all(j["status"] == "succeeded" and j["source_key"] == PHOTO for j in jobs)
+
+    # The photo deleted meanwhile: a plain error on the page, and no stack trace.
+    review.pipeline.s3.delete_object(Bucket=review.pipeline.bucket, Key=PHOTO)
+    upload.get_by_role("button", name="Try again (8 credits)").click()
+    confirm.get_by_role("button", name="Yes, spend up to 8 credits").click()
+    expect(upload.locator(".message")).to_have_text(
+        f"Not tried again: {PHOTO} is no longer in the bucket: upload the photo again instead"
+    )
+    expect(page.locator("#status")).to_have_class("error")
+
+
+def test_requests_without_the_token_or_for_another_host_are_refused(review: Review) -> None:
+    token = {"X-Review-Token": review.server.token}
+    with httpx.Client(base_url=review.base) as http:
+        assert http.get("/api/uploads").status_code == 403
+        assert http.get("/api/uploads", headers={"X-Review-Token": "guess"}).status_code == 403
+        assert http.get("/").status_code == 403
+        rebound = http.get("/api/uploads", headers={**token, "Host": "evil.example:80"})
+        assert rebound.status_code == 403 and "127.0.0.1" in rebound.json()["error"]
+        # Posts need the header: a token in the query (a form on another site) is not enough.
+        posted = http.post(f"/api/select?token={review.server.token}", json={"job_id": "x", "variants": [1]})
+        assert posted.status_code == 403
+
+        assert http.get("/", params={"token": review.server.token}).headers["Content-Security-Policy"]
+        assert http.get("/api/uploads", headers=token).json()["uploads"][0]["job_id"] == review.job["job_id"]
+        outside = http.get("/api/image", params={"key": "private/secret.png"}, headers=token)
+        assert (outside.status_code, outside.json()) == (404, {"error": "no such image"})
+        photo = http.get("/api/image", params={"key": PHOTO, "token": review.server.token})
+        assert (photo.status_code, photo.headers["Content-Type"]) == (200, "image/png")
+
+        unknown = http.post("/api/select", headers=token, json={"job_id": "0" * 32, "variants": [1]})
+        assert unknown.status_code == 404 and unknown.json()["reason"] == "unknown_job"
+        retry = http.post("/api/retry", headers=token, json={"job_id": "0" * 32})
+        assert retry.status_code == 404 and retry.json() == {"error": f"no job {'0' * 32} in this stack"}
+        bad = http.post("/api/select", headers=token, content=b"{not json")
+        assert (bad.status_code, bad.json()) == (400, {"error": "the body is not JSON"})
+
+
+def test_review_of_an_unknown_stack_says_so(make_pipeline: Callable[..., Pipeline], capsys: Any) -> None:
+    make_pipeline()  # AWS is the local stack's moto
+    assert main(["review", "--stack", "no-such-stack", "--no-browser"]) == 1
+    assert "backdrop review: no stack named 'no-such-stack'" in capsys.readouterr().err
