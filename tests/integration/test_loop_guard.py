@@ -36,11 +36,15 @@ def test_output_under_a_misconfigured_filter_is_never_generated_again(make_pipel
     p: Pipeline = make_pipeline(mode)
     _watch_the_whole_bucket(p)
     API_CALLS.clear()
-    p.upload("incoming/espresso-cup.png", metadata={"backdrop-number-of-images": "2"})
+    # Published too: the publisher's copies under published/ are output as well.
+    p.upload("incoming/espresso-cup.png", metadata={"backdrop-number-of-images": "2", "backdrop-publish": "all"})
     p.drain()
 
     generated = p.generated()
     assert len(generated) == 2
+    published = sorted(o["Key"] for o in p.s3.list_objects_v2(Bucket=p.bucket, Prefix="published/")["Contents"])
+    assert published == ["published/espresso-cup-2.jpeg", "published/espresso-cup.jpeg"]
+    generated += published
     # The misconfiguration is real: the variants were delivered to the processor as uploads ...
     delivered = sum(i.records for i in p.runner.stats.timeline if i.function_id == "ProcessorFunction")
     assert delivered >= 1 + len(generated)

@@ -20,6 +20,8 @@ from backdrop.publishing import (
 )
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 BUCKET = "shop"
 _ser, _de = TypeSerializer(), TypeDeserializer()
@@ -330,3 +332,36 @@ def test_the_version_is_per_photo_so_a_reupload_continues_it(world):
     outcome = world.publisher.apply_policy(newer)
     assert outcome is not None and outcome.published is not None and outcome.published.version == 2
     assert world.published() == {"published/shoes/red shoe.jpeg": f"{JOB_B}:1".encode()}
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=12,
+)
+command_fields = st.fixed_dictionaries(
+    {},
+    optional={
+        "job_id": st.sampled_from([JOB_A, JOB_B, "", "x" * 40]) | json_values,
+        "variants": st.lists(st.integers(-2, 6), max_size=5) | json_values,
+        "expected_version": st.integers(-1, 3) | json_values,
+        "chosen_by": st.text(max_size=200) | json_values,
+        "request_id": st.text(max_size=200) | json_values,
+        "schema_version": st.sampled_from(["1.0", "2.0"]) | json_values,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(detail=command_fields | json_values, source=st.text(max_size=300))
+def test_any_command_detail_ends_in_one_answer_never_an_exception(detail, source):
+    world = World()
+    world.job(JOB_A, images=2)
+    outcome = world.publisher.command(source, detail)
+    assert outcome.ok != (outcome.rejected is not None)
+    assert len(world.events.sent) == 1  # exactly one answer on the bus
+    if outcome.ok:
+        assert detail["job_id"] == JOB_A and set(detail["variants"]) <= {1, 2}
+        assert world.published()[published_key("published/shoes/red shoe", 1, "jpeg")]
+    else:
+        assert world.published() == {}
