@@ -35,19 +35,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
         latency=args.latency,
         copies=args.copies,
         seed=args.seed,
-        publish=args.publish,
+        publish=args.publish or ("review" if args.review else None),
     )
     if args.latency < 0 or args.copies < 1:
         print("backdrop demo: --latency must be >= 0 and --copies >= 1", file=sys.stderr)
         return 2
+    hold = None
+    if args.review:
+        from backdrop_kit.review.local import review_while_running
+
+        def hold(stack: Any, runner: Any, result: Any) -> None:
+            print_table(result)
+            review_while_running(stack, runner, open_browser=not args.no_browser, progress=_progress)
+
     try:
-        result = run_demo(options, progress=_progress if not args.quiet else lambda _: None)
+        result = run_demo(options, progress=_progress if not args.quiet else lambda _: None, hold=hold)
     except (FileNotFoundError, UnicodeEncodeError) as exc:
         print(f"backdrop demo: {exc}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(result.as_json(), indent=2, default=_json_default))
-    else:
+    elif not args.review:
         print_table(result)
     return 0 if all(row.status != "missing" for row in result.jobs) else 1
 
@@ -345,6 +353,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--copies", type=int, default=1, help="upload each photo this many times (default 1)")
     demo.add_argument("--seed", type=int, default=0, help="seed of the emulator's latency draws")
+    demo.add_argument(
+        "--review",
+        action="store_true",
+        help="then keep the local stack running and open the review page on it (Ctrl-C stops; implies "
+        "--publish review unless given)",
+    )
+    demo.add_argument("--no-browser", action="store_true", help="with --review: print the page's address only")
     demo.add_argument(
         "--publish",
         choices=["none", "all", "first", "review"],

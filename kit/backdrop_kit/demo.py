@@ -101,7 +101,13 @@ def _metadata(options: DemoOptions) -> dict[str, str]:
     return meta
 
 
-def run_demo(options: DemoOptions, progress: Callable[[str], None] = lambda _: None) -> DemoResult:
+def run_demo(
+    options: DemoOptions,
+    progress: Callable[[str], None] = lambda _: None,
+    hold: Callable[[LocalStack, Runner, DemoResult], None] | None = None,
+) -> DemoResult:
+    """Run the pipeline on the photos. `hold`, when given, is called with the stack still running once the
+    result is known (the review page serves from it), and the stack stops when it returns."""
     started = time.monotonic()
     files = options.files or bundled_samples()
     missing = [str(f) for f in files if not f.is_file()]
@@ -155,8 +161,22 @@ def run_demo(options: DemoOptions, progress: Callable[[str], None] = lambda _: N
         rows, sheet_rows = _collect(stack, keys, options.out_dir)
         usage = Ledger(stack.client("dynamodb"), stack.app_table).month_usage(current_month())
         bill = stack.emulator.stats()
-    sheet = draw_contact_sheet(sheet_rows, options.out_dir / "contact-sheet.png") if sheet_rows else None
-    total = usage.get("total", {})
+        sheet = draw_contact_sheet(sheet_rows, options.out_dir / "contact-sheet.png") if sheet_rows else None
+        total = usage.get("total", {})
+        result = _result(rows, total, sheet, started, bill, pipeline_seconds)
+        if hold is not None:
+            hold(stack, runner, result)
+    return result
+
+
+def _result(
+    rows: list[JobRow],
+    total: dict[str, Any],
+    sheet: Path | None,
+    started: float,
+    bill: dict[str, Any],
+    pipeline_seconds: float,
+) -> DemoResult:
     return DemoResult(
         jobs=rows,
         ledger_credits=float(total.get("credits_used", Decimal(0))),

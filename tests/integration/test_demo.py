@@ -117,6 +117,40 @@ def test_emulator_command_serves_until_stopped():
         proc.wait(timeout=10)
 
 
+def test_demo_review_serves_the_page_on_the_local_stack_until_stopped(tmp_path):
+    photo = str(SAMPLES / "espresso-cup.png")
+    command = [sys.executable, "-m", "backdrop_kit.cli", "demo", photo, "--images", "2", "--review", "--no-browser"]
+    proc = subprocess.Popen(
+        [*command, "--quiet", "--out", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        lines = []
+        while not lines or not lines[-1].startswith("backdrop review: "):
+            line = proc.stdout.readline()
+            assert line, f"demo --review ended before serving: {lines}"
+            lines.append(line)
+        assert any(line.startswith("espresso-cup.png") and "succeeded" in line for line in lines)  # the table first
+        url = lines[-1].split()[2]
+        assert url.startswith("http://127.0.0.1:")
+        base, token = url.split("/?token=")
+        token = token.split("&")[0]
+        headers = {"X-Review-Token": token}
+        [upload] = httpx.get(f"{base}/api/uploads", headers=headers).json()["uploads"]  # --review: publish review
+        assert upload["awaiting"] and len(upload["variants"]) == 2
+        chosen = httpx.post(
+            f"{base}/api/select", headers=headers, json={"job_id": upload["job_id"], "variants": [2]}
+        ).json()
+        assert chosen["version"] == 1 and chosen["variants"] == [2]
+        assert httpx.get(f"{base}/api/uploads", headers={}).status_code == 403  # no token, no answer
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+
+
 def test_connect_storage_registers_the_bucket_without_echoing_secrets(monkeypatch, capsys):
     from backdrop_kit.emulator import ClaidEmulator
 
