@@ -19,6 +19,13 @@ def _csv(value: object) -> object:
     return value
 
 
+def _folder(value: str) -> str:
+    """A prefix in the bucket (or a parameter path) is a folder: it ends with '/'."""
+    if not value.endswith("/"):
+        raise ValueError("must end with '/'")
+    return value
+
+
 class _EnvModel(BaseModel):
     """Field names are the environment variable names, lower-cased."""
 
@@ -80,12 +87,7 @@ class ProcessorConfig(_EnvModel):
     # the job is settled from what its output folder holds.
     unknown_outcome_settle_seconds: Annotated[int, Field(ge=0)] = 600
 
-    @field_validator("incoming_prefix", "generated_prefix", "profiles_parameter_path")
-    @classmethod
-    def _ends_with_slash(cls, value: str) -> str:
-        if not value.endswith("/"):
-            raise ValueError("must end with '/'")
-        return value
+    _folders = field_validator("incoming_prefix", "generated_prefix", "profiles_parameter_path")(_folder)
 
     @field_validator("claid_base_url")
     @classmethod
@@ -100,12 +102,7 @@ class PublisherConfig(_EnvModel):
     generated_prefix: str = "generated/"
     published_prefix: str = "published/"
 
-    @field_validator("incoming_prefix", "generated_prefix", "published_prefix")
-    @classmethod
-    def _ends_with_slash(cls, value: str) -> str:
-        if not value.endswith("/"):
-            raise ValueError("must end with '/'")
-        return value
+    _folders = field_validator("incoming_prefix", "generated_prefix", "published_prefix")(_folder)
 
 
 class RecorderConfig(_EnvModel):
