@@ -6,14 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from backdrop.config import PublisherConfig
 from backdrop.events import RECORDED, SOURCE
+from backdrop.measures import collecting
+from backdrop.metrics import add_measures
 from backdrop.publishing import SELECT_VARIANTS, ChoiceOutcome, Publisher
 
 config = PublisherConfig.from_env()
 logger = Logger()
+metrics = Metrics()  # SelectionsPublished by ChosenBy, SelectionsRejected by Reason (EMF: no API call)
 publisher = Publisher(
     s3=boto3.client("s3"),
     dynamodb=boto3.client("dynamodb"),
@@ -30,17 +33,20 @@ class UnexpectedEvent(ValueError):
     pass
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     source, detail_type, detail = event.get("source"), event.get("detail-type"), event.get("detail")
     outcome: ChoiceOutcome | None
-    if source == SOURCE and detail_type == RECORDED and isinstance(detail, dict):
-        outcome = publisher.apply_policy(detail)
-    elif source != SOURCE and detail_type == SELECT_VARIANTS:
-        # A bad command is answered on the bus (Selection Rejected), never retried.
-        outcome = publisher.command(str(source), detail)
-    else:
-        raise UnexpectedEvent(f"not for the publisher: source={source!r} detail-type={detail_type!r}")
+    with collecting() as measures:
+        if source == SOURCE and detail_type == RECORDED and isinstance(detail, dict):
+            outcome = publisher.apply_policy(detail)
+        elif source != SOURCE and detail_type == SELECT_VARIANTS:
+            # A bad command is answered on the bus (Selection Rejected), never retried.
+            outcome = publisher.command(str(source), detail)
+        else:
+            raise UnexpectedEvent(f"not for the publisher: source={source!r} detail-type={detail_type!r}")
+    add_measures(metrics, measures)
     if outcome is None:
         logger.info("nothing to publish", job_id=(detail or {}).get("job_id"))
         return {"published": False}

@@ -365,3 +365,16 @@ def test_any_command_detail_ends_in_one_answer_never_an_exception(detail, source
         assert world.published()[published_key("published/shoes/red shoe", 1, "jpeg")]
     else:
         assert world.published() == {}
+
+
+def test_each_answer_is_counted_by_who_chose_or_why_not(world):
+    from backdrop.measures import collecting
+
+    world.job(JOB_A, publish="first")
+    with collecting() as measures:
+        world.publisher.command("storefront", command(variants=[2]))
+        world.publisher.command("storefront", command(variants=[9]))
+        world.publisher.command("storefront", command(job_id="c" * 32))
+    assert measures.total("SelectionsPublished", ("ChosenBy", "command")) == 1
+    assert measures.total("SelectionsRejected", ("Reason", "malformed_command")) == 1
+    assert measures.total("SelectionsRejected", ("Reason", "unknown_job")) == 1

@@ -30,6 +30,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from backdrop.events import SCHEMA_VERSION, SourceObject, publish
+from backdrop.measures import record
 from backdrop.settings import PublishPolicy
 
 __all__ = ["PublishPolicy", "Publisher", "SelectVariantsCommand"]
@@ -230,6 +231,7 @@ class Publisher:
                 actor=source[:256],
             )
             publish(self.events, self.event_bus_name, SELECTION_REJECTED, rejected)
+            record("SelectionsRejected", dimension=("Reason", rejected.reason))
             return ChoiceOutcome(rejected=rejected)
         actor = f"{source} ({cmd.chosen_by})" if cmd.chosen_by else source
         return self.choose(
@@ -267,6 +269,7 @@ class Publisher:
                 request_id=request_id,
             )
             publish(self.events, self.event_bus_name, SELECTION_REJECTED, rejected)
+            record("SelectionsRejected", dimension=("Reason", rejected.reason))
             return ChoiceOutcome(rejected=rejected)
         removed = self._converge(job["source_bucket"], job["source_key"])
         detail_json = json.loads(job["detail"])
@@ -281,6 +284,9 @@ class Publisher:
             request_id=request_id,
         )
         publish(self.events, self.event_bus_name, VARIANTS_PUBLISHED, published)
+        # Counted where measures are collected: the publisher function (a person's choice is made on their own
+        # machine, by `backdrop review`, outside any Lambda).
+        record("SelectionsPublished", dimension=("ChosenBy", chosen_by))
         return ChoiceOutcome(published=published)
 
     # --- reading ----------------------------------------------------------------------------------------
