@@ -49,6 +49,7 @@ class BurstConfig:
     images_per_upload: int = 1
     mode: str = "connected"
     timeout: float = 900.0
+    max_concurrency: int | None = None  # ProcessorMaxConcurrency (None: the template's default)
 
     @property
     def scaled_per_second(self) -> int:
@@ -133,6 +134,8 @@ def run(cfg: BurstConfig, progress: bool = True) -> BurstResult:
     }
     if cfg.settle_seconds is not None:
         parameters["ClaidUnknownOutcomeSettleSeconds"] = str(cfg.settle_seconds)
+    if cfg.max_concurrency is not None:
+        parameters["ProcessorMaxConcurrency"] = str(cfg.max_concurrency)
     emulator = EmulatorConfig(
         latency=cfg.scaled_latency,
         rate_per_second=cfg.scaled_per_second,
