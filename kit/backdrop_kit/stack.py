@@ -512,15 +512,14 @@ class LocalStack:
         return self._drain_queue(self.bus_tap_queue_url)
 
     def job_items(self) -> list[dict[str, Any]]:
-        from boto3.dynamodb.types import TypeDeserializer
+        from backdrop.ledger import from_attributes
 
-        de = TypeDeserializer()
         ddb = self.client("dynamodb")
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"TableName": self.app_table}
         while True:
             page = ddb.scan(**kwargs, ConsistentRead=True)
-            items.extend({k: de.deserialize(v) for k, v in raw.items()} for raw in page.get("Items", []))
+            items.extend(from_attributes(raw) for raw in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from backdrop.ledger import credits_for
+from backdrop.ledger import as_attributes, credits_for, from_attributes
 from backdrop.publishing import ChoiceOutcome, Publisher
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from backdrop_kit.deployment import Deployment
@@ -29,9 +28,6 @@ INDEX_NAME = "JobsByDay"
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/avif", "image/gif"})
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound", "NoSuchVersion"})
 
-_de = TypeDeserializer()
-_ser = TypeSerializer()
-
 
 class ReviewError(Exception):
     """A request the page made that cannot be done: an HTTP status and a plain message (plus any details)."""
@@ -41,10 +37,6 @@ class ReviewError(Exception):
         self.status = status
         self.message = message
         self.details = details
-
-
-def _plain(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _de.deserialize(v) for k, v in item.items()}
 
 
 def _missing(exc: ClientError) -> bool:
@@ -163,20 +155,12 @@ class ReviewService:
             TableName=self.publisher.table_name,
             IndexName=INDEX_NAME,
             KeyConditionExpression="recorded_day = :day",
-            ExpressionAttributeValues={":day": _ser.serialize(day)},
+            ExpressionAttributeValues=as_attributes({":day": day}),
         ):
-            yield from (_plain(item) for item in page.get("Items", []))
-
-    def _job(self, job_id: str) -> dict[str, Any] | None:
-        item = self.publisher.dynamodb.get_item(
-            TableName=self.publisher.table_name,
-            Key={"pk": _ser.serialize(f"JOB#{job_id}"), "sk": _ser.serialize("JOB")},
-            ConsistentRead=True,
-        ).get("Item")
-        return _plain(item) if item else None
+            yield from (from_attributes(item) for item in page.get("Items", []))
 
     def _describe(self, row: dict[str, Any]) -> dict[str, Any]:
-        job = self._job(str(row["job_id"])) or row
+        job = self.publisher.ledger.job(str(row["job_id"])) or row
         detail = json.loads(job["detail"]) if "detail" in job else {}
         current = self.publisher.current(str(row["source_bucket"]), str(row["source_key"]))
         return {
@@ -223,7 +207,7 @@ class ReviewService:
 
     def retry(self, job_id: str) -> dict[str, Any]:
         """Generate new variants of the job's photo through the upload path: copy the photo onto itself."""
-        job = self._job(job_id)
+        job = self.publisher.ledger.job(job_id)
         if job is None:
             raise ReviewError(404, f"no job {job_id} in this stack")
         bucket, key = str(job["source_bucket"]), str(job["source_key"])

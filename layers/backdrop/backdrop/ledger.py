@@ -46,11 +46,13 @@ def _dec(value: float | Decimal) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
-def _av(values: dict[str, Any]) -> dict[str, Any]:
+def as_attributes(values: dict[str, Any]) -> dict[str, Any]:
+    """Plain values -> DynamoDB's attribute values (items, keys, expression values)."""
     return {k: _ser.serialize(v) for k, v in values.items()}
 
 
-def _plain(item: dict[str, Any]) -> dict[str, Any]:
+def from_attributes(item: dict[str, Any]) -> dict[str, Any]:
+    """DynamoDB's attribute values -> plain values."""
     return {k: _de.deserialize(v) for k, v in item.items()}
 
 
@@ -87,13 +89,13 @@ class Ledger:
             return Reservation("over_budget", credits)
         update: dict[str, Any] = {
             "TableName": self._table,
-            "Key": _av({"pk": f"LEDGER#{month}", "sk": "TOTAL"}),
+            "Key": as_attributes({"pk": f"LEDGER#{month}", "sk": "TOTAL"}),
             "UpdateExpression": "ADD credits_reserved :c, committed :c",
-            "ExpressionAttributeValues": _av({":c": credits}),
+            "ExpressionAttributeValues": as_attributes({":c": credits}),
         }
         if self.budget:
             update["ConditionExpression"] = "attribute_not_exists(committed) OR committed <= :bound"
-            update["ExpressionAttributeValues"].update(_av({":bound": self.budget - credits}))
+            update["ExpressionAttributeValues"].update(as_attributes({":bound": self.budget - credits}))
         expires = int(datetime.now(UTC).timestamp()) + RESERVATION_TTL_SECONDS
         try:
             self._db.transact_write_items(
@@ -101,7 +103,7 @@ class Ledger:
                     {
                         "Put": {
                             "TableName": self._table,
-                            "Item": _av(
+                            "Item": as_attributes(
                                 {
                                     "pk": f"RESERVATION#{job_id}",
                                     "sk": "RESERVATION",
@@ -136,16 +138,16 @@ class Ledger:
                     {
                         "Delete": {
                             "TableName": self._table,
-                            "Key": _av({"pk": f"RESERVATION#{job_id}", "sk": "RESERVATION"}),
+                            "Key": as_attributes({"pk": f"RESERVATION#{job_id}", "sk": "RESERVATION"}),
                             "ConditionExpression": "attribute_exists(pk)",
                         }
                     },
                     {
                         "Update": {
                             "TableName": self._table,
-                            "Key": _av({"pk": f"LEDGER#{month}", "sk": "TOTAL"}),
+                            "Key": as_attributes({"pk": f"LEDGER#{month}", "sk": "TOTAL"}),
                             "UpdateExpression": "ADD credits_reserved :m, committed :m",
-                            "ExpressionAttributeValues": _av({":m": -credits}),
+                            "ExpressionAttributeValues": as_attributes({":m": -credits}),
                         }
                     },
                 ]
@@ -161,7 +163,7 @@ class Ledger:
         try:
             self._db.put_item(
                 TableName=self._table,
-                Item=_av(
+                Item=as_attributes(
                     {
                         "pk": f"ALERT#{period}",
                         "sk": kind,
@@ -178,9 +180,9 @@ class Ledger:
 
     def _committed(self, month: str) -> Decimal:
         item = self._db.get_item(
-            TableName=self._table, Key=_av({"pk": f"LEDGER#{month}", "sk": "TOTAL"}), ConsistentRead=True
+            TableName=self._table, Key=as_attributes({"pk": f"LEDGER#{month}", "sk": "TOTAL"}), ConsistentRead=True
         ).get("Item")
-        return Decimal(_plain(item).get("committed", 0)) if item else Decimal(0)
+        return Decimal(from_attributes(item).get("committed", 0)) if item else Decimal(0)
 
     def _crossed(self, committed: Decimal, credits: Decimal) -> tuple[int, ...]:
         if not self.budget:
@@ -227,14 +229,14 @@ class Ledger:
             {
                 "Put": {
                     "TableName": self._table,
-                    "Item": _av(job_item),
+                    "Item": as_attributes(job_item),
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             },
             {
                 "Put": {
                     "TableName": self._table,
-                    "Item": _av(
+                    "Item": as_attributes(
                         {
                             "pk": f"SOURCE#{detail.source.bucket}/{detail.source.key}",
                             "sk": "LATEST",
@@ -248,11 +250,11 @@ class Ledger:
             {
                 "Update": {
                     "TableName": self._table,
-                    "Key": _av({"pk": f"LEDGER#{month}", "sk": "TOTAL"}),
+                    "Key": as_attributes({"pk": f"LEDGER#{month}", "sk": "TOTAL"}),
                     "UpdateExpression": f"ADD credits_used :used, images :images, {status_counter} :one, "
                     "credits_at_risk :risk, credits_reserved :unreserve, committed :settle",
                     # Credits at risk stay committed against the budget: Claid may have charged them.
-                    "ExpressionAttributeValues": _av(
+                    "ExpressionAttributeValues": as_attributes(
                         {**counters, ":unreserve": -reserved, ":settle": used + counters[":risk"] - reserved}
                     ),
                 }
@@ -260,19 +262,19 @@ class Ledger:
             {
                 "Update": {
                     "TableName": self._table,
-                    "Key": _av({"pk": f"LEDGER#{month}", "sk": f"PROFILE#{detail.profile or '-'}"}),
+                    "Key": as_attributes({"pk": f"LEDGER#{month}", "sk": f"PROFILE#{detail.profile or '-'}"}),
                     "UpdateExpression": f"ADD credits_used :used, images :images, {status_counter} :one, "
                     "credits_at_risk :risk",
-                    "ExpressionAttributeValues": _av(counters),
+                    "ExpressionAttributeValues": as_attributes(counters),
                 }
             },
             {
                 "Update": {
                     "TableName": self._table,
-                    "Key": _av({"pk": f"LEDGER#{month}", "sk": f"DAY#{day}#PROFILE#{detail.profile or '-'}"}),
+                    "Key": as_attributes({"pk": f"LEDGER#{month}", "sk": f"DAY#{day}#PROFILE#{detail.profile or '-'}"}),
                     "UpdateExpression": f"ADD credits_used :used, images :images, {status_counter} :one, "
                     "credits_at_risk :risk",
-                    "ExpressionAttributeValues": _av(counters),
+                    "ExpressionAttributeValues": as_attributes(counters),
                 }
             },
         ]
@@ -281,7 +283,7 @@ class Ledger:
                 {
                     "Delete": {
                         "TableName": self._table,
-                        "Key": _av({"pk": f"RESERVATION#{detail.job_id}", "sk": "RESERVATION"}),
+                        "Key": as_attributes({"pk": f"RESERVATION#{detail.job_id}", "sk": "RESERVATION"}),
                     }
                 }
             )
@@ -293,18 +295,30 @@ class Ledger:
             raise
         return True
 
-    def job(self, job_id: str) -> dict[str, Any] | None:
+    def _item(self, pk: str, sk: str) -> dict[str, Any] | None:
         item = self._db.get_item(
-            TableName=self._table, Key=_av({"pk": f"JOB#{job_id}", "sk": "JOB"}), ConsistentRead=True
+            TableName=self._table, Key=as_attributes({"pk": pk, "sk": sk}), ConsistentRead=True
         ).get("Item")
-        return _plain(item) if item else None
+        return from_attributes(item) if item else None
+
+    def job(self, job_id: str) -> dict[str, Any] | None:
+        return self._item(f"JOB#{job_id}", "JOB")
+
+    def latest_job_id(self, bucket: str, key: str) -> str | None:
+        """The job last recorded for a source object, if any."""
+        item = self._item(f"SOURCE#{bucket}/{key}", "LATEST")
+        return str(item["job_id"]) if item else None
+
+    def holds_reservation(self, job_id: str) -> bool:
+        """Credits are held for the job: its Claid call is under way and its outcome not recorded yet."""
+        return self._item(f"RESERVATION#{job_id}", "RESERVATION") is not None
 
     def mark_notified(self, job_id: str) -> None:
         self._db.update_item(
             TableName=self._table,
-            Key=_av({"pk": f"JOB#{job_id}", "sk": "JOB"}),
+            Key=as_attributes({"pk": f"JOB#{job_id}", "sk": "JOB"}),
             UpdateExpression="SET notified = :t",
-            ExpressionAttributeValues=_av({":t": True}),
+            ExpressionAttributeValues=as_attributes({":t": True}),
         )
 
     def month_usage(self, month: str) -> dict[str, Any]:
@@ -313,13 +327,13 @@ class Ledger:
         query: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": _av({":pk": f"LEDGER#{month}"}),
+            "ExpressionAttributeValues": as_attributes({":pk": f"LEDGER#{month}"}),
             "ConsistentRead": True,
         }
         while True:
             answer = self._db.query(**query)
             for raw in answer.get("Items", []):
-                item = _plain(raw)
+                item = from_attributes(raw)
                 counters = {k: v for k, v in item.items() if k not in ("pk", "sk")}
                 sk = str(item["sk"])
                 if sk == "TOTAL":

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, unquote
@@ -30,6 +30,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from backdrop.events import SCHEMA_VERSION, SourceObject, publish
+from backdrop.ledger import Ledger, as_attributes, from_attributes
 from backdrop.measures import record
 from backdrop.settings import PublishPolicy
 
@@ -170,20 +171,6 @@ def _extension(key: str, fmt: str) -> str:
     return ext or {"jpeg": "jpg"}.get(fmt, fmt)
 
 
-def _ser(value: Any) -> dict[str, Any]:
-    from boto3.dynamodb.types import TypeSerializer
-
-    serializer = TypeSerializer()
-    return {k: serializer.serialize(v) for k, v in value.items()}
-
-
-def _de(item: dict[str, Any]) -> dict[str, Any]:
-    from boto3.dynamodb.types import TypeDeserializer
-
-    deserializer = TypeDeserializer()
-    return {k: deserializer.deserialize(v) for k, v in item.items()}
-
-
 @dataclass
 class Publisher:
     """Validates a choice against the job's record, claims the next selection version, copies the chosen
@@ -197,6 +184,11 @@ class Publisher:
     incoming_prefix: str = "incoming/"
     generated_prefix: str = "generated/"
     published_prefix: str = "published/"
+    # Reads the items the ledger owns (job records, a source's latest job, reservations) in the same table.
+    ledger: Ledger = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ledger = Ledger(self.dynamodb, self.table_name)
 
     # --- the three ways in -------------------------------------------------------------------------------
     def apply_policy(self, detail: dict[str, Any]) -> ChoiceOutcome | None:
@@ -223,16 +215,15 @@ class Publisher:
                 for err in exc.errors(include_url=False)
             )
             job_id = detail.get("job_id") if isinstance(detail, dict) else None
-            rejected = SelectionRejectedDetail(
-                job_id=job_id if isinstance(job_id, str) and len(job_id) <= 64 else None,
-                reason="malformed_command",
-                message=f"Select Variants refused: {problems}"[:1000],
-                chosen_by="command",
-                actor=source[:256],
+            return self._reject(
+                SelectionRejectedDetail(
+                    job_id=job_id if isinstance(job_id, str) and len(job_id) <= 64 else None,
+                    reason="malformed_command",
+                    message=f"Select Variants refused: {problems}"[:1000],
+                    chosen_by="command",
+                    actor=source[:256],
+                )
             )
-            publish(self.events, self.event_bus_name, SELECTION_REJECTED, rejected)
-            record("SelectionsRejected", dimension=("Reason", rejected.reason))
-            return ChoiceOutcome(rejected=rejected)
         actor = f"{source} ({cmd.chosen_by})" if cmd.chosen_by else source
         return self.choose(
             cmd.job_id,
@@ -258,19 +249,18 @@ class Publisher:
         try:
             selection, job, targets = self._claim(job_id, variants, chosen_by, actor, expected_version, only_latest)
         except SelectionRefused as refused:
-            rejected = SelectionRejectedDetail(
-                job_id=job_id,
-                reason=refused.reason,
-                message=refused.message,
-                chosen_by=chosen_by,
-                actor=actor,
-                variants=[v for v in variants if isinstance(v, int)][:4],
-                current_version=refused.current_version,
-                request_id=request_id,
+            return self._reject(
+                SelectionRejectedDetail(
+                    job_id=job_id,
+                    reason=refused.reason,
+                    message=refused.message,
+                    chosen_by=chosen_by,
+                    actor=actor,
+                    variants=[v for v in variants if isinstance(v, int)][:4],
+                    current_version=refused.current_version,
+                    request_id=request_id,
+                )
             )
-            publish(self.events, self.event_bus_name, SELECTION_REJECTED, rejected)
-            record("SelectionsRejected", dimension=("Reason", rejected.reason))
-            return ChoiceOutcome(rejected=rejected)
         removed = self._converge(job["source_bucket"], job["source_key"])
         detail_json = json.loads(job["detail"])
         published = VariantsPublishedDetail(
@@ -289,37 +279,21 @@ class Publisher:
         record("SelectionsPublished", dimension=("ChosenBy", chosen_by))
         return ChoiceOutcome(published=published)
 
+    def _reject(self, rejected: SelectionRejectedDetail) -> ChoiceOutcome:
+        """Every refusal ends the same way: said on the bus and counted, nothing else changed."""
+        publish(self.events, self.event_bus_name, SELECTION_REJECTED, rejected)
+        record("SelectionsRejected", dimension=("Reason", rejected.reason))
+        return ChoiceOutcome(rejected=rejected)
+
     # --- reading ----------------------------------------------------------------------------------------
     def current(self, bucket: str, source_key: str) -> dict[str, Any] | None:
         """The photo's current selection item (version, job_id, variants, targets), or None."""
         item = self.dynamodb.get_item(
             TableName=self.table_name,
-            Key=_ser({"pk": f"PUBLISHED#{bucket}/{source_key}", "sk": "SELECTION"}),
+            Key=as_attributes({"pk": f"PUBLISHED#{bucket}/{source_key}", "sk": "SELECTION"}),
             ConsistentRead=True,
         ).get("Item")
-        return _de(item) if item else None
-
-    def _job(self, job_id: str) -> dict[str, Any] | None:
-        item = self.dynamodb.get_item(
-            TableName=self.table_name, Key=_ser({"pk": f"JOB#{job_id}", "sk": "JOB"}), ConsistentRead=True
-        ).get("Item")
-        return _de(item) if item else None
-
-    def _in_flight(self, job_id: str) -> bool:
-        item = self.dynamodb.get_item(
-            TableName=self.table_name,
-            Key=_ser({"pk": f"RESERVATION#{job_id}", "sk": "RESERVATION"}),
-            ConsistentRead=True,
-        ).get("Item")
-        return item is not None
-
-    def _latest_job(self, bucket: str, source_key: str) -> str | None:
-        item = self.dynamodb.get_item(
-            TableName=self.table_name,
-            Key=_ser({"pk": f"SOURCE#{bucket}/{source_key}", "sk": "LATEST"}),
-            ConsistentRead=True,
-        ).get("Item")
-        return str(_de(item)["job_id"]) if item else None
+        return from_attributes(item) if item else None
 
     # --- claiming a version -------------------------------------------------------------------------------
     def _claim(
@@ -331,9 +305,9 @@ class Publisher:
         expected_version: int | None,
         only_latest: bool,
     ) -> tuple[Selection, dict[str, Any], list[PublishedImage]]:
-        job = self._job(job_id)
+        job = self.ledger.job(job_id)
         if job is None:
-            if self._in_flight(job_id):
+            if self.ledger.holds_reservation(job_id):
                 raise SelectionRefused(
                     "job_in_flight", f"job {job_id} is still being generated; choose once it is recorded"
                 )
@@ -355,7 +329,7 @@ class Publisher:
                 f"variant {', '.join(map(str, missing))} of {len(outputs)}: job {job_id} has variants 1-{len(outputs)}",
             )
         bucket, source_key = str(job["source_bucket"]), str(job["source_key"])
-        if only_latest and self._latest_job(bucket, source_key) not in (None, job_id):
+        if only_latest and self.ledger.latest_job_id(bucket, source_key) not in (None, job_id):
             raise SelectionRefused("superseded_job", f"{source_key} has a newer job than {job_id}")
         current = self.current(bucket, source_key)
         version = int(current["version"]) if current else 0
@@ -400,9 +374,13 @@ class Publisher:
             "stem": stem,
         }
         condition = "attribute_not_exists(pk)" if current is None else "version = :seen"
-        put: dict[str, Any] = {"TableName": self.table_name, "Item": _ser(item), "ConditionExpression": condition}
+        put: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Item": as_attributes(item),
+            "ConditionExpression": condition,
+        }
         if current is not None:
-            put["ExpressionAttributeValues"] = _ser({":seen": version})
+            put["ExpressionAttributeValues"] = as_attributes({":seen": version})
         try:
             self.dynamodb.transact_write_items(
                 TransactItems=[
@@ -410,11 +388,11 @@ class Publisher:
                     {
                         "Update": {
                             "TableName": self.table_name,
-                            "Key": _ser({"pk": f"JOB#{job_id}", "sk": "JOB"}),
+                            "Key": as_attributes({"pk": f"JOB#{job_id}", "sk": "JOB"}),
                             "UpdateExpression": "SET selection = :selection, selection_version = :version",
                             "ConditionExpression": "#status = :succeeded",
                             "ExpressionAttributeNames": {"#status": "status"},
-                            "ExpressionAttributeValues": _ser(
+                            "ExpressionAttributeValues": as_attributes(
                                 {
                                     ":selection": selection.model_dump_json(),
                                     ":version": selection.version,
