@@ -301,12 +301,11 @@ def cmd_connect_storage(args: argparse.Namespace) -> int:
 
 def cmd_review(args: argparse.Namespace) -> int:
     """Serve the review page on 127.0.0.1 until Ctrl-C."""
-    import webbrowser
-
     from botocore.exceptions import BotoCoreError, ClientError
 
     from backdrop_kit.deployment import DeploymentNotFound
     from backdrop_kit.review import open_review
+    from backdrop_kit.review.server import serve_until_interrupted
 
     if not 0 <= args.port <= 65535 or not 1 <= args.days <= 90:
         print("backdrop review: --port must be 0-65535 and --days 1-90", file=sys.stderr)
@@ -316,16 +315,13 @@ def cmd_review(args: argparse.Namespace) -> int:
     except (DeploymentNotFound, BotoCoreError, ClientError, OSError) as exc:
         print(f"backdrop review: {exc}", file=sys.stderr)
         return 1
-    url = server.url(days=args.days)
-    print(f"backdrop review: {url}  (stack {args.stack}, as {server.service.actor}; Ctrl-C stops)", flush=True)
-    if not args.no_browser:
-        webbrowser.open(url)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        _progress("review stopped")
-    finally:
-        server.server_close()
+    serve_until_interrupted(
+        server,
+        url=server.url(days=args.days),
+        about=f"stack {args.stack}, as {server.service.actor}",
+        open_browser=not args.no_browser,
+        progress=_progress,
+    )
     return 0
 
 

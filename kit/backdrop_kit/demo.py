@@ -163,35 +163,24 @@ def run_demo(
         bill = stack.emulator.stats()
         sheet = draw_contact_sheet(sheet_rows, options.out_dir / "contact-sheet.png") if sheet_rows else None
         total = usage.get("total", {})
-        result = _result(rows, total, sheet, started, bill, pipeline_seconds)
+        result = DemoResult(
+            jobs=rows,
+            ledger_credits=float(total.get("credits_used", Decimal(0))),
+            ledger_images=int(total.get("images", 0)),
+            contact_sheet=sheet,
+            seconds=time.monotonic() - started,
+            claid={
+                "charged_credits": bill["credits_charged"],
+                "requests": bill["requests"],
+                "images": bill["images"],
+                "charged_without_answer": bill["charged_without_answer"],
+                "by_status": bill["by_status"],
+            },
+            pipeline_seconds=pipeline_seconds,
+        )
         if hold is not None:
             hold(stack, runner, result)
     return result
-
-
-def _result(
-    rows: list[JobRow],
-    total: dict[str, Any],
-    sheet: Path | None,
-    started: float,
-    bill: dict[str, Any],
-    pipeline_seconds: float,
-) -> DemoResult:
-    return DemoResult(
-        jobs=rows,
-        ledger_credits=float(total.get("credits_used", Decimal(0))),
-        ledger_images=int(total.get("images", 0)),
-        contact_sheet=sheet,
-        seconds=time.monotonic() - started,
-        claid={
-            "charged_credits": bill["credits_charged"],
-            "requests": bill["requests"],
-            "images": bill["images"],
-            "charged_without_answer": bill["charged_without_answer"],
-            "by_status": bill["by_status"],
-        },
-        pipeline_seconds=pipeline_seconds,
-    )
 
 
 SheetRow = tuple[Path, list[Path], list[int]]  # the input, its variants, the variants published (1-based)
@@ -227,6 +216,7 @@ def _collect(stack: LocalStack, keys: dict[str, Path], out_dir: Path) -> tuple[l
         problem = detail.get("problem") or {}
         current = publisher.current(stack.uploads_bucket, key)
         targets = json.loads(current["targets"]) if current and current["job_id"] == item["job_id"] else []
+        chosen = [int(t["variant"]) for t in targets]
         rows.append(
             JobRow(
                 name,
@@ -238,10 +228,10 @@ def _collect(stack: LocalStack, keys: dict[str, Path], out_dir: Path) -> tuple[l
                 [str(p) for p in saved],
                 item["job_id"],
                 published=[t["key"] for t in targets],
-                chosen=[int(t["variant"]) for t in targets],
+                chosen=chosen,
             )
         )
-        sheet_rows.append((path, saved, [int(t["variant"]) for t in targets]))
+        sheet_rows.append((path, saved, chosen))
     return rows, sheet_rows
 
 

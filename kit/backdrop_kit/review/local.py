@@ -4,47 +4,30 @@
 from __future__ import annotations
 
 import threading
-import webbrowser
 from collections.abc import Callable
 
-from backdrop_kit.review.server import open_review
+from backdrop_kit.review.server import open_review, serve_until_interrupted
 from backdrop_kit.runner import Runner
 from backdrop_kit.stack import LocalStack
 
 
 def review_while_running(
-    stack: LocalStack,
-    runner: Runner,
-    *,
-    open_browser: bool = True,
-    progress: Callable[[str], None] = print,
-    stop: threading.Event | None = None,
+    stack: LocalStack, runner: Runner, *, open_browser: bool = True, progress: Callable[[str], None] = print
 ) -> None:
-    """Serve the review page for the local stack until Ctrl-C (or `stop` is set), draining the pipeline in the
-    background. The local stack is found by name, exactly as a deployed one is."""
-    stop = stop or threading.Event()
+    """Serve the review page for the local stack until Ctrl-C, draining the pipeline in the background. The
+    local stack is found by name, exactly as a deployed one is."""
     server = open_review(stack.publish())
-    url = server.url()
-    print(f"backdrop review: {url}  (the local stack; Ctrl-C stops)", flush=True)
-    if open_browser:
-        webbrowser.open(url)
+    stop = threading.Event()
 
     def keep_draining() -> None:
         while not stop.is_set():
             runner.drain(timeout=600)
             stop.wait(0.5)
 
-    def serve() -> None:
-        server.serve_forever(poll_interval=0.2)
-
-    threads = [threading.Thread(target=f, daemon=True, name=f.__name__) for f in (keep_draining, serve)]
-    for thread in threads:
-        thread.start()
+    threading.Thread(target=keep_draining, daemon=True, name="keep_draining").start()
     try:
-        stop.wait()
-    except KeyboardInterrupt:
-        progress("review stopped")
+        serve_until_interrupted(
+            server, url=server.url(), about="the local stack", open_browser=open_browser, progress=progress
+        )
     finally:
         stop.set()
-        server.shutdown()
-        server.server_close()

@@ -119,6 +119,23 @@ def open_review(stack_name: str, *, port: int = 0, session: Any = None) -> Revie
     return ReviewServer(ReviewService.for_deployment(deployment, session), stack_name, port)
 
 
+def serve_until_interrupted(
+    server: ReviewServer, *, url: str, about: str, open_browser: bool, progress: Callable[[str], None]
+) -> None:
+    """Say where the page is, open it unless told not to, and serve until Ctrl-C."""
+    import webbrowser
+
+    print(f"backdrop review: {url}  ({about}; Ctrl-C stops)", flush=True)
+    if open_browser:
+        webbrowser.open(url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        progress("review stopped")
+    finally:
+        server.server_close()
+
+
 class ReviewHandler(BaseHTTPRequestHandler):
     server: ReviewServer
     server_version = "backdrop-review"
