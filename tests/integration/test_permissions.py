@@ -15,6 +15,7 @@ from backdrop_kit.stack import ACCOUNT, REGION, LocalStack
 from backdrop_kit.template import allows
 
 from .conftest import Pipeline
+from .test_publishing import select
 
 TRANSACT_ACTIONS = {
     "Put": "PutItem",
@@ -108,16 +109,7 @@ def test_the_template_grants_every_call_the_handlers_make(make_pipeline):
     pub.upload("incoming/vase.png", metadata={"backdrop-number-of-images": "2", "backdrop-publish": "all"})
     pub.drain()
     job_id = pub.jobs()["incoming/vase.png"]["job_id"]
-    pub.stack.client("events").put_events(
-        Entries=[
-            {
-                "Source": "storefront",
-                "DetailType": "Select Variants",
-                "Detail": json.dumps({"job_id": job_id, "variants": [2]}),
-                "EventBusName": pub.stack.event_bus,
-            }
-        ]
-    )
+    select(pub, {"job_id": job_id, "variants": [2]})
     pub.drain()
     assert pub.s3.list_objects_v2(Bucket=pub.bucket, Prefix="published/")["KeyCount"] == 1
     seen |= check(pub.stack, list(API_CALLS))
