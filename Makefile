@@ -21,7 +21,8 @@ $(SAM_VENV)/bin/sam:
 
 sam: $(SAM_VENV)/bin/sam
 
-demo: $(BIN)/backdrop
+# The local stack is built from the SAM transform's output, and the transform runs in aws-sam-cli's environment.
+demo: $(BIN)/backdrop $(SAM_VENV)/bin/sam
 	$(BIN)/backdrop demo
 
 # Lint first (seconds), then the suite: unit, emulator, integration (moto + emulator over HTTP), template
@@ -37,7 +38,7 @@ lint: $(BIN)/backdrop
 	$(BIN)/mypy
 	$(BIN)/cfn-lint template.yaml
 
-bench: $(BIN)/backdrop
+bench: $(BIN)/backdrop $(SAM_VENV)/bin/sam
 	$(BIN)/python -m bench
 
 build: $(SAM_VENV)/bin/sam

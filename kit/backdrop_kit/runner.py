@@ -164,6 +164,25 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
     return {"Records": records}
 
 
+def invocation_record(fn: LoadedFunction, event: dict[str, Any], error: Exception, attempts: int) -> dict[str, Any]:
+    """What Lambda sends to an asynchronous invocation's OnFailure destination once its retries are spent: the
+    event is `requestPayload`, the error `responsePayload`."""
+    name = fn.environment.get("AWS_LAMBDA_FUNCTION_NAME", fn.function_id)
+    return {
+        "version": "1.0",
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "functionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": attempts,
+        },
+        "requestPayload": event,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorMessage": str(error)[:500], "errorType": type(error).__name__},
+    }
+
+
 @dataclass(frozen=True)
 class Invocation:
     """One handler invocation as the runner saw it (for billed-duration estimates)."""
@@ -248,7 +267,9 @@ class Runner:
         started = time.monotonic()
         try:
             result = fn.invoke(sqs_event(messages, self._arn(source.queue_url))) or {}
-            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+            # Lambda reads a partial batch response only when the event source mapping asks for one.
+            reported = result.get("batchItemFailures", []) if source.report_batch_item_failures else []
+            failed = {f["itemIdentifier"] for f in reported}
         except Exception:
             # A whole-batch failure: every message comes back after its visibility timeout.
             self.stats.handler_errors += 1
@@ -268,7 +289,8 @@ class Runner:
         return len(messages)
 
     def _poll_eventbridge(self, source: EventSource, fn: LoadedFunction) -> int:
-        """Asynchronous invocation: each event once, retried on error, then sent to the dead-letter queue."""
+        """Asynchronous invocation, as Lambda runs an EventBridge rule's target: each event once, retried on
+        error (EventInvokeConfig), then an invocation record to the OnFailure destination, if any."""
         answer = self._sqs.receive_message(
             QueueUrl=source.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=IN_FLIGHT_VISIBILITY_TIMEOUT
         )
@@ -289,14 +311,9 @@ class Runner:
                     self._retry_later(source.queue_url, [message])
                     continue
                 self.stats.dead_lettered += 1
-                if source.dead_letter_url:
-                    self._sqs.send_message(
-                        QueueUrl=source.dead_letter_url,
-                        MessageBody=message["Body"],
-                        MessageAttributes={
-                            "ErrorMessage": {"DataType": "String", "StringValue": str(exc)[:500] or type(exc).__name__}
-                        },
-                    )
+                if source.on_failure_url:
+                    record = invocation_record(fn, event, exc, attempts)
+                    self._sqs.send_message(QueueUrl=source.on_failure_url, MessageBody=json.dumps(record))
             self._sqs.delete_message(QueueUrl=source.queue_url, ReceiptHandle=message["ReceiptHandle"])
         return len(messages)
 

@@ -30,15 +30,21 @@ LOCAL_VISIBILITY_TIMEOUT = 2
 
 @dataclass
 class EventSource:
-    """How a function is fed: an SQS queue (SQS event) or an inbox queue standing in for an EventBridge rule."""
+    """How a function is fed: an SQS queue (an event source mapping) or an inbox queue standing in for an
+    EventBridge rule's Lambda target (EventBridge cannot invoke code here)."""
 
     function_id: str
     kind: str  # "sqs" | "eventbridge"
     queue_url: str
     batch_size: int = 10
-    dead_letter_url: str | None = None  # eventbridge: where events go after the retries
+    # eventbridge: the rule target's dead-letter queue, for events EventBridge could not deliver (never locally)
+    dead_letter_url: str | None = None
+    # eventbridge: an asynchronous invocation's attempts (EventInvokeConfig: 1 + MaximumRetryAttempts) and
+    # where Lambda sends the invocation record once they are spent (its OnFailure destination)
     max_attempts: int = 3
+    on_failure_url: str | None = None
     max_concurrency: int = 1  # sqs: the event source's ScalingConfig.MaximumConcurrency
+    report_batch_item_failures: bool = False  # sqs: FunctionResponseTypes has ReportBatchItemFailures
 
 
 @dataclass
@@ -124,8 +130,10 @@ class LocalStack:
             "LogLevel": self.options.log_level,
             **self.options.parameters,
         }
-        # Conditional resources exist only when their condition holds, as in a deployment.
-        self.template = self.template.for_parameters(self.parameters)
+        # What CloudFormation deploys: the SAM transform's output for these values, and of it only the resources
+        # whose condition holds.
+        declared = {k: v for k, v in self.parameters.items() if k in self.template.parameters()}
+        self.template = self.template.transformed(declared).for_parameters(self.parameters)
         self._create_resources()
         bucket = self.uploads_bucket
         self.emulator.add_storage(LOCAL_STORAGE_NAME, bucket=bucket, path="")
@@ -293,14 +301,22 @@ class LocalStack:
         self._create_iam_users()
         for logical_id, res in given.items():
             self._create_secret(logical_id, res["Properties"], str(self.resolve(res["Properties"]["SecretString"])))
+        for logical_id, res in t.resources_of_type("AWS::KMS::Key").items():
+            props = self.resolve(res["Properties"])
+            key = self.client("kms").create_key(
+                Description=props.get("Description", ""), Policy=json.dumps(props["KeyPolicy"])
+            )
+            self.physical[logical_id] = key["KeyMetadata"]["KeyId"]
+            self.attributes[(logical_id, "Arn")] = key["KeyMetadata"]["Arn"]
+        self._name_api_destinations()
+        self._create_roles()
         for logical_id in t.functions():
             self.physical[logical_id] = f"{STACK_NAME}-{logical_id}"
             self.attributes[(logical_id, "Arn")] = (
                 f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{STACK_NAME}-{logical_id}"
             )
-        for logical_id, spec in t.functions().items():
-            self._wire_events(logical_id, spec.events)
-        self._create_webhooks()
+        self._create_event_source_mappings()
+        self._create_rules()
         # A subscriber to the notification topic, so tests and the demo can read what a storefront would get.
         self.notifications_queue_url = sqs.create_queue(QueueName="local-notifications")["QueueUrl"]
         for topic_arn in (self.physical[t_id] for t_id in t.resources_of_type("AWS::SNS::Topic")):
@@ -351,23 +367,75 @@ class LocalStack:
             self.physical[logical_id] = key["AccessKeyId"]
             self.attributes[(logical_id, "SecretAccessKey")] = key["SecretAccessKey"]
 
-    def _create_webhooks(self) -> None:
-        t = self.template
+    def _name_api_destinations(self) -> None:
+        """Connections and API destinations get names and ARNs (moto cannot call them; the forwarder does)."""
         for cfn_type, kind in (
             ("AWS::Events::Connection", "connection"),
             ("AWS::Events::ApiDestination", "api-destination"),
         ):
-            for logical_id in t.resources_of_type(cfn_type):
+            for logical_id in self.template.resources_of_type(cfn_type):
                 name = f"{STACK_NAME}-{logical_id}"
                 self.physical[logical_id] = name
                 self.attributes[(logical_id, "Arn")] = f"arn:aws:events:{REGION}:{ACCOUNT}:{kind}/{name}/local"
-        for logical_id in t.resources_of_type("AWS::IAM::Role"):
+
+    def _create_roles(self) -> None:
+        """IAM roles with the inline policies the template (and the SAM transform for functions) gave them. moto
+        keeps them and does not enforce them: tests/integration/test_permissions.py checks their reach."""
+        iam = self.client("iam")
+        for logical_id, res in self.template.resources_of_type("AWS::IAM::Role").items():
+            props = self.resolve(res["Properties"])
+            name = f"{STACK_NAME}-{logical_id}"[:64]
+            trust = json.dumps(props["AssumeRolePolicyDocument"])
+            arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+            for policy in props.get("Policies", []):
+                # SAM writes its generated documents without a Version; IAM takes that as 2008-10-17, moto
+                # refuses it. The statements are what matter here, so moto gets the current version.
+                document = {"Version": "2012-10-17", **policy["PolicyDocument"]}
+                iam.put_role_policy(RoleName=name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(document))
+            # AWS managed policies (ManagedPolicyArns) are not attached: moto knows none unless it loads all of
+            # them at start, and the handlers' calls are all granted inline (the permission test proves it).
+            self.physical[logical_id] = name
+            self.attributes[(logical_id, "Arn")] = arn
+
+    def _create_event_source_mappings(self) -> None:
+        for logical_id, res in self.template.resources_of_type("AWS::Lambda::EventSourceMapping").items():
+            props = self.resolve(res["Properties"])
+            function_id = self._logical_of_name(str(props["FunctionName"]))
+            queue_id = self._logical_of(str(props["EventSourceArn"]))
+            if self.template.raw["Resources"][queue_id]["Type"] != "AWS::SQS::Queue":
+                raise NotImplementedError(f"{logical_id}: the local stack feeds functions from SQS queues only")
+            scaling = props.get("ScalingConfig", {})
+            self.sources.append(
+                EventSource(
+                    function_id,
+                    "sqs",
+                    self.physical[queue_id],
+                    batch_size=int(props.get("BatchSize", 10)),
+                    # Without a maximum, Lambda scales with the queue; two instances are plenty on one machine.
+                    max_concurrency=int(scaling.get("MaximumConcurrency", 2)),
+                    report_batch_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+                )
+            )
             self.physical[logical_id] = f"{STACK_NAME}-{logical_id}"
-            self.attributes[(logical_id, "Arn")] = f"arn:aws:iam::{ACCOUNT}:role/{STACK_NAME}-{logical_id}"
-        destinations = {
-            self.attributes[(d, "Arn")]: res["Properties"]
-            for d, res in t.resources_of_type("AWS::Events::ApiDestination").items()
-        }
+
+    def _invoke_configs(self) -> dict[str, tuple[int, str | None]]:
+        """Per function: asynchronous invoke attempts and the OnFailure queue (Lambda's defaults: 3, none)."""
+        found: dict[str, tuple[int, str | None]] = {}
+        for logical_id, res in self.template.resources_of_type("AWS::Lambda::EventInvokeConfig").items():
+            props = self.resolve(res["Properties"])
+            function_id = self._logical_of_name(str(props["FunctionName"]))
+            destination = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+            on_failure = self.physical[self._logical_of(str(destination))] if destination else None
+            found[function_id] = (1 + int(props.get("MaximumRetryAttempts", 2)), on_failure)
+            self.physical[logical_id] = f"{STACK_NAME}-{logical_id}"
+        return found
+
+    def _create_rules(self) -> None:
+        """Each rule with its pattern on its bus. A Lambda target becomes an inbox queue the runner drains as
+        Lambda's asynchronous invocation would; an API destination target becomes an inbox queue the runner's
+        forwarder POSTs from (moto calls neither)."""
+        t = self.template
+        invoke_configs = self._invoke_configs()
         sqs, events = self.client("sqs"), self.client("events")
         for logical_id, res in t.resources_of_type("AWS::Events::Rule").items():
             props = res["Properties"]
@@ -376,33 +444,47 @@ class LocalStack:
             self.physical[logical_id] = name
             self.attributes[(logical_id, "Arn")] = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{bus}/{name}"
             events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(self.resolve(props["EventPattern"])))
-            for target in props.get("Targets", []):
-                destination = destinations.get(str(self.resolve(target["Arn"])))
-                if destination is None:
-                    raise NotImplementedError(f"{logical_id}: the local stack only wires API destination targets")
-                inbox_url = sqs.create_queue(QueueName=f"{name}-{target['Id']}-inbox")["QueueUrl"]
+            for target in self.resolve(props.get("Targets", [])):
+                target_id = self._logical_of(str(target["Arn"]))
+                target_type = t.raw["Resources"][target_id]["Type"]
+                inbox_url = sqs.create_queue(QueueName=f"{name}-{target['Id']}"[:70] + "-inbox")["QueueUrl"]
                 events.put_targets(
-                    Rule=name,
-                    EventBusName=bus,
-                    Targets=[{"Id": target["Id"], "Arn": self._queue_arn(inbox_url)}],
+                    Rule=name, EventBusName=bus, Targets=[{"Id": target["Id"], "Arn": self._queue_arn(inbox_url)}]
                 )
-                connection_id = self._logical_of(str(self.resolve(destination["ConnectionArn"])))
-                auth = t.raw["Resources"][connection_id]["Properties"]["AuthParameters"]["ApiKeyAuthParameters"]
                 dlq = target.get("DeadLetterConfig", {}).get("Arn")
-                retries = int(self.resolve(target.get("RetryPolicy", {}).get("MaximumRetryAttempts", 185)))
-                self.webhooks.append(
-                    WebhookTarget(
-                        rule_id=logical_id,
-                        inbox_url=inbox_url,
-                        endpoint=str(self.resolve(destination["InvocationEndpoint"])),
-                        method=str(destination.get("HttpMethod", "POST")),
-                        header_name=str(self.resolve(auth["ApiKeyName"])),
-                        header_value=self._dynamic(str(self.resolve(auth["ApiKeyValue"]))),
-                        # Locally three attempts at most: the retries are real, the day of them is not.
-                        max_attempts=min(1 + retries, 3),
-                        dead_letter_url=self._queue_url_of(str(self.resolve(dlq))) if dlq else None,
+                dlq_url = self.physical[self._logical_of(str(dlq))] if dlq else None
+                retries = int(target.get("RetryPolicy", {}).get("MaximumRetryAttempts", 185))
+                if target_type == "AWS::Lambda::Function":
+                    attempts, on_failure = invoke_configs.get(target_id, (3, None))
+                    self.sources.append(
+                        EventSource(
+                            target_id,
+                            "eventbridge",
+                            inbox_url,
+                            dead_letter_url=dlq_url,
+                            max_attempts=attempts,
+                            on_failure_url=on_failure,
+                        )
                     )
-                )
+                elif target_type == "AWS::Events::ApiDestination":
+                    destination = t.raw["Resources"][target_id]["Properties"]
+                    connection_id = self._logical_of(str(self.resolve(destination["ConnectionArn"])))
+                    auth = t.raw["Resources"][connection_id]["Properties"]["AuthParameters"]["ApiKeyAuthParameters"]
+                    self.webhooks.append(
+                        WebhookTarget(
+                            rule_id=logical_id,
+                            inbox_url=inbox_url,
+                            endpoint=str(self.resolve(destination["InvocationEndpoint"])),
+                            method=str(destination.get("HttpMethod", "POST")),
+                            header_name=str(self.resolve(auth["ApiKeyName"])),
+                            header_value=self._dynamic(str(self.resolve(auth["ApiKeyValue"]))),
+                            # Locally three attempts at most: the retries are real, the day of them is not.
+                            max_attempts=min(1 + retries, 3),
+                            dead_letter_url=dlq_url,
+                        )
+                    )
+                else:
+                    raise NotImplementedError(f"{logical_id}: the local stack cannot deliver to a {target_type}")
 
     def _dynamic(self, value: str) -> str:
         """CloudFormation's `{{resolve:secretsmanager:<arn>:SecretString}}`, read from the local secret."""
@@ -414,11 +496,12 @@ class LocalStack:
     def _logical_of(self, arn: str) -> str:
         return next(logical for (logical, attr), value in self.attributes.items() if attr == "Arn" and value == arn)
 
+    def _logical_of_name(self, physical: str) -> str:
+        """The logical id behind a physical name (what Ref returns), e.g. a function's name."""
+        return next(logical for logical, value in self.physical.items() if value == physical)
+
     def _queue_arn(self, queue_url: str) -> str:
         return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue_url.rsplit('/', 1)[-1]}"
-
-    def _queue_url_of(self, arn: str) -> str:
-        return self.physical[self._logical_of(arn)]
 
     def _create_bucket(self, logical_id: str, props: dict[str, Any]) -> None:
         s3 = self.client("s3")
@@ -440,49 +523,6 @@ class LocalStack:
             s3.put_bucket_notification_configuration(
                 Bucket=name, NotificationConfiguration={"QueueConfigurations": queue_configs}
             )
-
-    def _wire_events(self, function_id: str, sam_events: dict[str, dict[str, Any]]) -> None:
-        sqs, events = self.client("sqs"), self.client("events")
-        for event_id, event in sam_events.items():
-            props = event.get("Properties", {})
-            if event["Type"] == "SQS":
-                arn = str(self.resolve(props["Queue"]))
-                logical = next(q for q, a in self.attributes.items() if a == arn and q[1] == "Arn")[0]
-                scaling = self.resolve(props.get("ScalingConfig", {}))
-                self.sources.append(
-                    EventSource(
-                        function_id,
-                        "sqs",
-                        self.physical[logical],
-                        int(props.get("BatchSize", 10)),
-                        max_concurrency=int(scaling.get("MaximumConcurrency", 2)),
-                    )
-                )
-            elif event["Type"] in ("EventBridgeRule", "CloudWatchEvent"):
-                # EventBridge cannot invoke code here: the rule targets an inbox queue the runner drains.
-                inbox_name = f"{STACK_NAME}-{function_id}-{event_id}-inbox"
-                inbox_url = sqs.create_queue(QueueName=inbox_name)["QueueUrl"]
-                bus = str(self.resolve(props.get("EventBusName", "default")))
-                rule = f"{function_id}-{event_id}"
-                events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps(self.resolve(props["Pattern"])))
-                events.put_targets(
-                    Rule=rule,
-                    EventBusName=bus,
-                    Targets=[{"Id": "inbox", "Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{inbox_name}"}],
-                )
-                # SAM spells the dead-letter queue `Arn` or (Type: SQS) `Destination`.
-                dead_letter = props.get("DeadLetterConfig", {})
-                dlq = dead_letter.get("Arn") or dead_letter.get("Destination")
-                dlq_url = None
-                if dlq is not None:
-                    dlq_arn = str(self.resolve(dlq))
-                    dlq_url = next(
-                        (self.physical[q] for (q, a), v in self.attributes.items() if a == "Arn" and v == dlq_arn),
-                        None,
-                    )
-                retry = props.get("RetryPolicy", {})
-                attempts = 1 + int(self.resolve(retry.get("MaximumRetryAttempts", 2)))
-                self.sources.append(EventSource(function_id, "eventbridge", inbox_url, 10, dlq_url, min(attempts, 3)))
 
     # --- reading what happened --------------------------------------------------------------------------
     def _drain_queue(self, queue_url: str) -> list[dict[str, Any]]:

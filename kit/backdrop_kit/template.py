@@ -1,17 +1,32 @@
-"""Reads template.yaml for the offline kit and the tests: resources, functions (Globals merged), intrinsics."""
+"""Reads template.yaml for the offline kit and the tests: the SAM transform's output, resources, intrinsics.
+
+The kit never interprets `AWS::Serverless::*` itself: it asks the real SAM transform (aws-sam-translator, the
+code `sam build` and CloudFormation run) what the template becomes, and reads that.
+"""
 
 from __future__ import annotations
 
+import atexit
+import copy
 import fnmatch
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
+# Local CodeUri/ContentUri folders go through the transform as s3://<this>/<folder>, as `sam validate` does.
+LOCAL_CODE_BUCKET = "backdrop-local-code"
+TRANSFORM_REGION = "us-east-1"
 
 
 class _Loader(yaml.SafeLoader):
@@ -61,6 +76,8 @@ for _name in (
 
 @dataclass(frozen=True)
 class FunctionSpec:
+    """A Lambda function as the SAM transform made it (AWS::Lambda::Function and its generated role)."""
+
     logical_id: str
     code_uri: Path
     handler: str
@@ -69,8 +86,9 @@ class FunctionSpec:
     timeout: int  # resolved with the parameters' defaults, or those given to Template.functions()
     memory: int
     environment: dict[str, Any]
-    policy_statements: list[dict[str, Any]]
-    events: dict[str, dict[str, Any]]
+    role_id: str
+    policy_statements: list[dict[str, Any]]  # every inline statement of the role, SAM's own included
+    managed_policy_arns: list[Any]
 
 
 class Template:
@@ -99,38 +117,56 @@ class Template:
     def resources_of_type(self, cfn_type: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.raw.get("Resources", {}).items() if v.get("Type") == cfn_type}
 
+    @property
+    def is_sam(self) -> bool:
+        return "AWS::Serverless-2016-10-31" in _as_list(self.raw.get("Transform", []))
+
+    def transformed(self, parameters: dict[str, str] | None = None) -> Template:
+        """What CloudFormation deploys: the real SAM transform applied to this template with these parameter
+        values (the defaults where not given), offline. A template without the SAM transform is returned as is."""
+        if not self.is_sam:
+            return self
+        values = {**self.parameter_defaults(), **(parameters or {})}
+        return Template(sam_transform(self.raw, values, base=self.path.parent), self.path)
+
     def functions(self, parameters: dict[str, str] | None = None) -> dict[str, FunctionSpec]:
-        globals_ = self.raw.get("Globals", {}).get("Function", {})
+        """The template's Lambda functions, read from the transformed template (the SAM transform applied
+        first when this is the source)."""
+        if self.is_sam:
+            return self.transformed(parameters).functions(parameters)
         values = {**self.parameter_defaults(), **(parameters or {})}
 
         def number(value: Any) -> int:
             return int(self.resolve(value, parameters=values, physical={}, attributes={}))
 
         found = {}
-        for logical_id, res in self.resources_of_type("AWS::Serverless::Function").items():
-            props = res.get("Properties", {})
-            code_uri = (self.path.parent / props["CodeUri"]).resolve()
-            handler = props.get("Handler", globals_.get("Handler"))
-            module, _, attribute = str(handler).rpartition(".")
-            environment = {
-                **globals_.get("Environment", {}).get("Variables", {}),
-                **props.get("Environment", {}).get("Variables", {}),
-            }
-            statements: list[dict[str, Any]] = []
-            for policy in props.get("Policies", []) or []:
-                if isinstance(policy, dict) and "Statement" in policy:
-                    statements.extend(policy["Statement"])
+        for logical_id, res in self.resources_of_type("AWS::Lambda::Function").items():
+            props = res["Properties"]
+            code = props["Code"]
+            if code.get("S3Bucket") != LOCAL_CODE_BUCKET:
+                raise ValueError(f"{logical_id}: code at {code} is not a local folder of this project")
+            code_uri = (self.path.parent / code["S3Key"]).resolve()
+            handler = str(props["Handler"])
+            module, _, attribute = handler.rpartition(".")
+            role_id = props["Role"]["Fn::GetAtt"][0]
+            role = self.raw["Resources"][role_id]["Properties"]
+            statements = [
+                statement
+                for policy in role.get("Policies", [])
+                for statement in _as_list(policy["PolicyDocument"]["Statement"])
+            ]
             found[logical_id] = FunctionSpec(
                 logical_id=logical_id,
                 code_uri=code_uri,
-                handler=str(handler),
+                handler=handler,
                 module_file=code_uri / (module.replace(".", "/") + ".py"),
                 function_name=attribute,
-                timeout=number(props.get("Timeout", globals_.get("Timeout", 3))),
-                memory=number(props.get("MemorySize", globals_.get("MemorySize", 128))),
-                environment=environment,
+                timeout=number(props.get("Timeout", 3)),
+                memory=number(props.get("MemorySize", 128)),
+                environment=dict(props.get("Environment", {}).get("Variables", {})),
+                role_id=role_id,
                 policy_statements=statements,
-                events=dict(props.get("Events", {})),
+                managed_policy_arns=list(role.get("ManagedPolicyArns", [])),
             )
         return found
 
@@ -231,6 +267,104 @@ def load_template(path: Path | None = None) -> Template:
 
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+class SamUnavailable(RuntimeError):
+    """aws-sam-cli's environment (which holds aws-sam-translator) is not installed."""
+
+
+def sam_python() -> str:
+    """The Python of aws-sam-cli's environment: BACKDROP_SAM_PYTHON, else the project's .venv-sam, else the
+    interpreter of the `sam` command on PATH (a `uv tool` or pipx install)."""
+    given = os.environ.get("BACKDROP_SAM_PYTHON")
+    if given:
+        return given
+    local = ROOT / ".venv-sam" / "bin" / "python"
+    if local.exists():
+        return str(local)
+    sam = shutil.which("sam")
+    if sam:
+        with open(sam, "rb") as handle:
+            first = handle.readline().decode(errors="replace").strip()
+        if first.startswith("#!") and "python" in first:
+            return first[2:].split()[0]
+    raise SamUnavailable(
+        "the local stack is built from what the SAM transform makes of template.yaml, and the transform runs in "
+        "aws-sam-cli's environment, which is not installed: run `make sam` (or point BACKDROP_SAM_PYTHON at a "
+        "Python with aws-sam-translator)"
+    )
+
+
+class _TransformWorker:
+    """One long-lived transform process per kit process (its start costs most of a second; a transform costs
+    milliseconds). It reads from a pipe and ends when the pipe closes, so it never outlives this process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[str] | None = None
+        self._cache: dict[str, dict[str, Any]] = {}
+
+    def _start(self) -> subprocess.Popen[str]:
+        if self._proc is None or self._proc.poll() is not None:
+            self._proc = subprocess.Popen(
+                [sam_python(), str(Path(__file__).with_name("sam_transform.py"))],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,  # samtranslator's own metric chatter; failures come back as JSON
+                text=True,
+            )
+            atexit.register(self.close)
+        return self._proc
+
+    def transform(self, raw: dict[str, Any], parameters: dict[str, str]) -> dict[str, Any]:
+        line = json.dumps({"template": raw, "parameters": parameters, "region": TRANSFORM_REGION}, sort_keys=True)
+        key = hashlib.sha256(line.encode()).hexdigest()
+        with self._lock:
+            if key not in self._cache:
+                proc = self._start()
+                stdin: IO[str] | None = proc.stdin
+                stdout: IO[str] | None = proc.stdout
+                assert stdin is not None and stdout is not None
+                try:
+                    stdin.write(line + "\n")
+                    stdin.flush()
+                    answer = stdout.readline()
+                except BrokenPipeError:
+                    answer = ""
+                if not answer:
+                    self.close()
+                    raise SamUnavailable(f"the SAM transform process ({sam_python()}) ended without an answer")
+                reply = json.loads(answer)
+                if "error" in reply:
+                    raise ValueError(f"the SAM transform refused the template: {reply['error']}")
+                self._cache[key] = reply["template"]
+            return copy.deepcopy(self._cache[key])
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            assert proc.stdin is not None
+            proc.stdin.close()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+_worker = _TransformWorker()
+
+
+def sam_transform(raw: dict[str, Any], parameters: dict[str, str], *, base: Path) -> dict[str, Any]:
+    """The CloudFormation template the SAM transform makes of `raw` with these parameter values. Local code
+    folders become s3://LOCAL_CODE_BUCKET/<folder relative to base>, and functions read them back from there."""
+    source = copy.deepcopy(raw)
+    for resource in source.get("Resources", {}).values():
+        props = resource.get("Properties") or {}
+        for field in ("CodeUri", "ContentUri"):
+            if isinstance(props.get(field), str) and "://" not in props[field]:
+                folder = (base / props[field]).resolve().relative_to(base.resolve())
+                props[field] = f"s3://{LOCAL_CODE_BUCKET}/{folder.as_posix()}/"
+    return _worker.transform(source, parameters)
 
 
 def allows(statements: list[dict[str, Any]], action: str, resource_arn: str, *, resolve: Callable[[Any], Any]) -> bool:

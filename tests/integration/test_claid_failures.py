@@ -127,11 +127,15 @@ def test_tmp_url_from_a_host_not_allowed_is_kept_in_the_recorder_dlq(make_pipeli
     p.drain()
     assert p.jobs() == {}  # nothing recorded from an image that could not be kept
     dlq = p.stack.queue_url("RecorderDLQ")
-    [message] = p.sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, MessageAttributeNames=["All"])["Messages"]
-    event = json.loads(message["Body"])
+    [message] = p.sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]
+    # Lambda's invocation record (the EventInvokeConfig OnFailure destination), once the retries are spent.
+    record = json.loads(message["Body"])
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    event = record["requestPayload"]
     assert event["detail-type"] == "Generation Succeeded"  # kept whole, to replay once the cause is fixed
-    assert "refusing to download" in message["MessageAttributes"]["ErrorMessage"]["StringValue"]
-    assert "?" not in message["MessageAttributes"]["ErrorMessage"]["StringValue"]  # no query strings in errors
+    assert "refusing to download" in record["responsePayload"]["errorMessage"]
+    assert "?" not in record["responsePayload"]["errorMessage"]  # no query strings in errors
 
 
 def test_unreadable_api_key_keeps_the_job_and_holds_no_credits(make_pipeline):

@@ -1,7 +1,8 @@
-"""Every AWS call the handlers really make is granted by their policies in template.yaml.
+"""Every AWS call the handlers really make is granted by their roles, as the SAM transform generates them.
 
 The runner records each call a handler makes (service, operation, parameters) while the pipeline runs for
-real; each is turned into the IAM action(s) and resource ARN it needs and checked against the template."""
+real; each is turned into the IAM action(s) and resource ARN it needs and checked against the statements of
+the function's role in the transformed template (the roles the local stack creates in moto)."""
 
 from __future__ import annotations
 
@@ -135,13 +136,19 @@ def test_the_template_grants_every_call_the_handlers_make(make_pipeline):
         ("PublisherFunction", "events:PutEvents"),
     }
     assert expected <= seen, f"the scenario did not exercise {expected - seen}"
-    # The publisher is granted exactly what it calls, not one action more.
+    # The publisher's role (as the SAM transform generated it) grants exactly what its handler calls, plus
+    # the one statement Lambda itself uses: sending a failed invocation to the OnFailure queue, PublisherDLQ.
+    statements = p.stack.template.functions()["PublisherFunction"].policy_statements
     granted = {
         action
-        for statement in p.stack.template.functions()["PublisherFunction"].policy_statements
+        for statement in statements
         for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
     }
-    assert granted == {action for function_id, action in seen if function_id == "PublisherFunction"}
+    assert granted == {action for function_id, action in seen if function_id == "PublisherFunction"} | {
+        "sqs:SendMessage"
+    }
+    [send] = [s for s in statements if "sqs:SendMessage" in json.dumps(s["Action"])]
+    assert send["Resource"] == {"Fn::GetAtt": ["PublisherDLQ", "Arn"]}
 
 
 def test_processor_is_not_allowed_to_write_or_touch_everything():

@@ -19,6 +19,7 @@ from backdrop_kit.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = load_template()
+DEPLOYED = TEMPLATE.transformed()  # what CloudFormation deploys: the SAM transform's output
 CONFIGS = {
     "ProcessorFunction": ProcessorConfig,
     "RecorderFunction": RecorderConfig,
@@ -178,7 +179,12 @@ def test_the_storefront_may_send_select_variants_and_nothing_else():
     assert statement["Condition"] == {
         "StringEquals": {"events:source": {"Ref": "StorefrontEventSource"}, "events:detail-type": "Select Variants"}
     }
-    rule = TEMPLATE.functions()["PublisherFunction"].events["Commands"]["Properties"]["Pattern"]
+    [rule] = [
+        r["Properties"]["EventPattern"]
+        for r in DEPLOYED.resources_of_type("AWS::Events::Rule").values()
+        if r["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": ["PublisherFunction", "Arn"]}
+        and "Select Variants" in r["Properties"]["EventPattern"]["detail-type"]
+    ]
     assert rule == {"source": [{"Ref": "StorefrontEventSource"}], "detail-type": ["Select Variants"]}
 
 
@@ -201,8 +207,13 @@ PLAN_THE_BATCH = 5  # reading the batch's uploads and profiles before any call
 
 
 def _processor_event() -> dict:
-    [event] = TEMPLATE.functions()["ProcessorFunction"].events.values()
-    return event
+    """The processor's event source mapping, as the SAM transform made it."""
+    [mapping] = [
+        m["Properties"]
+        for m in DEPLOYED.resources_of_type("AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == {"Ref": "ProcessorFunction"}
+    ]
+    return mapping
 
 
 def test_processor_timeout_and_queue_visibility_are_sized_from_the_call_budget():
@@ -215,7 +226,7 @@ def test_processor_timeout_and_queue_visibility_are_sized_from_the_call_budget()
         assert row["FunctionTimeout"] >= needed, f"budget {budget}s: timeout {row['FunctionTimeout']} < {needed}"
         assert row["FunctionTimeout"] <= 900  # Lambda's maximum
         assert row["QueueVisibility"] >= 6 * row["FunctionTimeout"]  # AWS's advice for SQS event sources
-    processor = TEMPLATE.raw["Resources"]["ProcessorFunction"]["Properties"]
+    processor = DEPLOYED.raw["Resources"]["ProcessorFunction"]["Properties"]
     queue = TEMPLATE.resources_of_type("AWS::SQS::Queue")["JobsQueue"]["Properties"]
     mapped = {"Fn::FindInMap": ["CallBudget", {"Ref": "ClaidCallBudgetSeconds"}, "FunctionTimeout"]}
     assert processor["Timeout"] == mapped
@@ -229,19 +240,19 @@ def test_processor_timeout_and_queue_visibility_are_sized_from_the_call_budget()
 
 
 def test_a_batch_is_handled_side_by_side():
-    event = _processor_event()
-    assert event["Type"] == "SQS"
-    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    mapping = _processor_event()
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["JobsQueue", "Arn"]}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     env = TEMPLATE.functions()["ProcessorFunction"].environment
-    assert int(env["PARALLEL_RECORDS"]) >= event["Properties"]["BatchSize"]
-    assert "MaximumBatchingWindowInSeconds" not in event["Properties"]  # a batch never waits to fill
+    assert int(env["PARALLEL_RECORDS"]) >= mapping["BatchSize"]
+    assert "MaximumBatchingWindowInSeconds" not in mapping  # a batch never waits to fill
 
 
 def test_enough_calls_in_flight_to_fill_claids_rate_limit_by_default():
     """Little's law: filling 120/minute at a 20 s call takes 2/s x 20 s = 40 calls in flight."""
     params = TEMPLATE.parameters()
     per_second = int(params["ClaidRequestsPerMinute"]["Default"]) / 60
-    capacity = int(params["ProcessorMaxConcurrency"]["Default"]) * _processor_event()["Properties"]["BatchSize"]
+    capacity = int(params["ProcessorMaxConcurrency"]["Default"]) * _processor_event()["BatchSize"]
     assert capacity >= per_second * 20
     # ... while the shared schedule keeps the whole stack under both of Claid's limits.
     env = TEMPLATE.functions()["ProcessorFunction"].environment
@@ -425,6 +436,91 @@ def test_the_issue_s_alarms_exist():
         "Budget100Alarm",
         "WebhookDLQAlarm",  # only with a webhook (WebhookUrl)
     }
+
+
+def _queue_of(arn: object) -> str:
+    """The logical id of the queue a dead-letter ARN names ({"Fn::GetAtt": [queue, "Arn"]})."""
+    assert isinstance(arn, dict) and list(arn) == ["Fn::GetAtt"] and arn["Fn::GetAtt"][1] == "Arn", arn
+    return str(arn["Fn::GetAtt"][0])
+
+
+def _dead_letter_queues(resources: dict) -> dict[str, str]:
+    """Every dead-letter queue of the deployed stack, with what sends to it: SQS redrive, a rule target's
+    dead-letter config, an invoke config's or an event source mapping's on-failure destination."""
+    found: dict[str, str] = {}
+    for logical_id, res in resources.items():
+        props = res.get("Properties", {})
+        if res["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" in props:
+            found[_queue_of(props["RedrivePolicy"]["deadLetterTargetArn"])] = f"{logical_id} redrive"
+        if res["Type"] == "AWS::Events::Rule":
+            for target in props.get("Targets", []):
+                if "DeadLetterConfig" in target:
+                    found[_queue_of(target["DeadLetterConfig"]["Arn"])] = f"{logical_id} target {target['Id']}"
+        if res["Type"] in ("AWS::Lambda::EventInvokeConfig", "AWS::Lambda::EventSourceMapping"):
+            failure = props.get("DestinationConfig", {}).get("OnFailure", {})
+            if "Destination" in failure:
+                found[_queue_of(failure["Destination"])] = f"{logical_id} on failure"
+    return found
+
+
+def _watched_queues(resources: dict) -> dict[str, set[str]]:
+    """Per queue, the alarms on its depth or age (the QueueName dimension is that queue's name)."""
+    watched: dict[str, set[str]] = {}
+    for alarm_id, alarm in resources.items():
+        if alarm["Type"] != "AWS::CloudWatch::Alarm" or alarm["Properties"].get("Namespace") != "AWS/SQS":
+            continue
+        for dimension in alarm["Properties"]["Dimensions"]:
+            value = dimension["Value"]
+            if dimension["Name"] == "QueueName" and isinstance(value, dict) and "Fn::GetAtt" in value:
+                assert value["Fn::GetAtt"][1] == "QueueName"
+                watched.setdefault(value["Fn::GetAtt"][0], set()).add(alarm_id)
+    return watched
+
+
+def test_every_dead_letter_of_the_deployed_stack_is_watched():
+    """On what the SAM transform deploys, not on template.yaml: SAM may add queues of its own (it did: three
+    rule dead-letter queues from `Type: SQS`, which nothing watched)."""
+    resources = DEPLOYED.raw["Resources"]
+    dead_letters = _dead_letter_queues(resources)
+    assert {"JobsDLQ", "RecorderDLQ", "PublisherDLQ", "WebhookDLQ"} <= set(dead_letters)
+    watched = _watched_queues(resources)
+    for queue, sender in dead_letters.items():
+        depth_alarms = {
+            a
+            for a in watched.get(queue, set())
+            if resources[a]["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        }
+        assert depth_alarms, f"dead-letter queue {queue} (from {sender}) has no alarm on its depth"
+        for alarm_id in depth_alarms:
+            assert resources[alarm_id].get("Condition") == resources[queue].get("Condition"), alarm_id
+            assert _runbook_section(alarm_id), f"{alarm_id} has no runbook in docs/operations.md"
+    # Every queue the deployed stack has is one template.yaml declares and something watches.
+    queues = {k for k, r in resources.items() if r["Type"] == "AWS::SQS::Queue"}
+    assert queues <= set(TEMPLATE.resources_of_type("AWS::SQS::Queue")), "the SAM transform added queues"
+    assert not queues - set(watched), f"queues nothing watches: {queues - set(watched)}"
+
+
+def test_functions_dead_letter_into_the_watched_queues():
+    resources = DEPLOYED.raw["Resources"]
+    dead_letters = _dead_letter_queues(resources)
+    for function_id, queue in (("RecorderFunction", "RecorderDLQ"), ("PublisherFunction", "PublisherDLQ")):
+        rules = [
+            r
+            for r in resources.values()
+            if r["Type"] == "AWS::Events::Rule"
+            and r["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+        ]
+        assert rules
+        for rule in rules:
+            [target] = rule["Properties"]["Targets"]
+            assert _queue_of(target["DeadLetterConfig"]["Arn"]) == queue  # events it could not deliver
+        [config] = [
+            r["Properties"]
+            for r in resources.values()
+            if r["Type"] == "AWS::Lambda::EventInvokeConfig" and r["Properties"]["FunctionName"] == {"Ref": function_id}
+        ]
+        assert _queue_of(config["DestinationConfig"]["OnFailure"]["Destination"]) == queue  # invocations that failed
+        assert "on failure" in dead_letters[queue] or "target" in dead_letters[queue]
 
 
 @pytest.mark.parametrize("alarm_id", sorted(ALARMS))
