@@ -2,10 +2,14 @@
 PYTHON ?= python3
 VENV := .venv
 SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
+CHECKOV_VERSION := 3.3.30
+# A stamp per version: changing CHECKOV_VERSION installs that version.
+CHECKOV := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint bench build deploy sam clean
+.PHONY: demo test lint bench build deploy sam checkov clean
 
 $(BIN)/backdrop: pyproject.toml layers/backdrop/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,22 +25,35 @@ $(SAM_VENV)/bin/sam:
 
 sam: $(SAM_VENV)/bin/sam
 
+# checkov too: it pins boto3 1.35, networkx < 2.7 and packaging < 24, which the app and cfn-lint must not inherit.
+# Its version is pinned so that a release's new checks arrive by a commit here, not as a red CI run.
+$(CHECKOV):
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q checkov==$(CHECKOV_VERSION)
+	touch $@
+
+checkov: $(CHECKOV)
+
 # The local stack is built from the SAM transform's output, and the transform runs in aws-sam-cli's environment.
 demo: $(BIN)/backdrop $(SAM_VENV)/bin/sam
 	$(BIN)/backdrop demo
 
 # Lint first (seconds), then the suite: unit, emulator, integration (moto + emulator over HTTP), template
-# (cfn-lint, sam validate, sam build), e2e chaos. Two workers: the machine has two cores.
-test: $(BIN)/backdrop $(SAM_VENV)/bin/sam
+# (cfn-lint, sam validate, sam build, checkov on the transformed template), e2e chaos. Two workers: the machine
+# has two cores.
+test: $(BIN)/backdrop $(SAM_VENV)/bin/sam $(CHECKOV)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(BIN)/pytest -n 2 -p no:cacheprovider
 
-lint: $(BIN)/backdrop
+# cfn-lint reads template.yaml; checkov reads what the SAM transform makes of it (run in .venv-sam), every
+# finding fixed or skipped in template.yaml next to its resource with the reason (docs/operations.md "Scanners").
+lint: $(BIN)/backdrop $(SAM_VENV)/bin/sam $(CHECKOV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/cfn-lint template.yaml
+	$(BIN)/python -m backdrop_kit.checks
 
 bench: $(BIN)/backdrop $(SAM_VENV)/bin/sam
 	$(BIN)/python -m bench
@@ -48,4 +65,4 @@ deploy: build
 	$(SAM_VENV)/bin/sam deploy --guided
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam out
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam out
