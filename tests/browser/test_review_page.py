@@ -48,7 +48,7 @@ def test_a_person_chooses_variant_three_and_it_is_published(review: Review, brow
 
     expect(page.locator("#status")).to_contain_text("Published incoming/mugs/espresso-cup.png (version 1)")
     expect(upload.locator(".message")).to_contain_text("Published version 1")
-    stable = f"published/mugs/espresso-cup{posixpath.splitext(variants[2])[1]}"
+    stable = f"published/mugs/espresso-cup.png/1{posixpath.splitext(variants[2])[1]}"  # the only one chosen
     assert body_of(review, stable) == body_of(review, variants[2])
     metadata = review.pipeline.s3.head_object(Bucket=review.pipeline.bucket, Key=stable)["Metadata"]
     assert metadata[METADATA_JOB] == job_id and metadata[METADATA_VARIANT] == "3"

@@ -31,9 +31,9 @@ def test_the_connector_user_reads_incoming_and_writes_generated_and_nothing_else
     assert can("s3:PutObject", f"arn:aws:s3:::{bucket}/generated/cup/0123/variant-1.jpeg")
     for action, key in [
         ("s3:GetObject", "generated/cup/0123/variant-1.jpeg"),  # no reading what others wrote
-        ("s3:GetObject", "published/cup.jpeg"),
+        ("s3:GetObject", "published/cup.png/1.jpeg"),
         ("s3:PutObject", "incoming/cup.png"),  # writing here would start the pipeline
-        ("s3:PutObject", "published/cup.jpeg"),
+        ("s3:PutObject", "published/cup.png/1.jpeg"),
         ("s3:DeleteObject", "incoming/cup.png"),
         ("s3:DeleteObject", "generated/cup/0123/variant-1.jpeg"),
         ("s3:GetObjectVersion", "incoming/cup.png"),

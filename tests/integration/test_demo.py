@@ -59,9 +59,9 @@ def test_demo_publish_runs_the_publisher_and_reports_the_stable_keys(tmp_path, c
     assert code == 0
     [job] = report["jobs"]
     assert job["published"] == [
-        "published/espresso-cup.jpeg",
-        "published/espresso-cup-2.jpeg",
-        "published/espresso-cup-3.jpeg",
+        "published/espresso-cup.png/1.jpeg",
+        "published/espresso-cup.png/2.jpeg",
+        "published/espresso-cup.png/3.jpeg",
     ]
     assert job["chosen"] == [1, 2, 3]
     assert main(["demo", photo, "--images", "2", "--publish", "review", "--out", str(tmp_path), "--json"]) == 0

@@ -43,7 +43,7 @@ def test_output_under_a_misconfigured_filter_is_never_generated_again(make_pipel
     generated = p.generated()
     assert len(generated) == 2
     published = sorted(o["Key"] for o in p.s3.list_objects_v2(Bucket=p.bucket, Prefix="published/")["Contents"])
-    assert published == ["published/espresso-cup-2.jpeg", "published/espresso-cup.jpeg"]
+    assert published == ["published/espresso-cup.png/1.jpeg", "published/espresso-cup.png/2.jpeg"]
     generated += published
     # The misconfiguration is real: the variants were delivered to the processor as uploads ...
     delivered = sum(i.records for i in p.runner.stats.timeline if i.function_id == "ProcessorFunction")

@@ -7,14 +7,15 @@ import json
 from typing import Any
 
 import pytest
+from backdrop.ledger import as_attributes, from_attributes
 from backdrop.publishing import METADATA_JOB, METADATA_VARIANT, METADATA_VERSION
 
-from .conftest import Pipeline
+from .conftest import VASE, Pipeline
 from .test_secrets import _invoke_processor_once as invoke_processor_once
 from .test_webhook import HEADER, Receiver, receiver, secret_of  # noqa: F401 - the fixture
 
 PHOTO = "incoming/red shoe (1).png"  # a space and parentheses: the stable key keeps the photo's own name
-STEM = "published/red shoe (1)"
+FOLDER = "published/red shoe (1).png/"  # the photo's whole path as a folder; variants are 1.jpeg, 2.jpeg, ...
 
 
 def by_type(events: list[dict[str, Any]], detail_type: str) -> list[dict[str, Any]]:
@@ -28,6 +29,16 @@ def body(p: Pipeline, key: str) -> bytes:
 def published(p: Pipeline) -> list[str]:
     answer = p.s3.list_objects_v2(Bucket=p.bucket, Prefix="published/")
     return sorted(o["Key"] for o in answer.get("Contents", []))
+
+
+def selection_targets(p: Pipeline, source_key: str) -> list[dict[str, Any]]:
+    """What the photo's selection record says is published for it."""
+    item = p.stack.client("dynamodb").get_item(
+        TableName=p.stack.app_table,
+        Key=as_attributes({"pk": f"PUBLISHED#{p.bucket}/{source_key}", "sk": "SELECTION"}),
+        ConsistentRead=True,
+    )["Item"]
+    return list(json.loads(from_attributes(item)["targets"]))
 
 
 def select(p: Pipeline, detail: Any, source: str = "storefront") -> None:
@@ -52,7 +63,7 @@ def test_the_policy_publishes_at_stable_keys_when_the_generation_is_recorded(mak
     p.drain()
     job = p.jobs()[PHOTO]
     variants = json.loads(job["detail"])["outputs"]
-    keys = [f"{STEM}.jpeg", f"{STEM}-2.jpeg", f"{STEM}-3.jpeg"][:count]
+    keys = [f"{FOLDER}1.jpeg", f"{FOLDER}2.jpeg", f"{FOLDER}3.jpeg"][:count]
     assert published(p) == sorted(keys)
     for n, key in enumerate(keys, start=1):
         assert body(p, key) == body(p, variants[n - 1]["key"])
@@ -82,7 +93,7 @@ def test_a_profile_sets_the_policy_and_metadata_overrides_it(make_pipeline):
     p.upload("incoming/summer/cup.png")
     p.upload("incoming/summer/vase.png", metadata={"backdrop-publish": "none"})
     p.drain()
-    assert published(p) == ["published/summer/cup-2.jpeg", "published/summer/cup.jpeg"]
+    assert published(p) == ["published/summer/cup.png/1.jpeg", "published/summer/cup.png/2.jpeg"]
 
 
 def test_a_storefront_command_chooses_and_a_second_one_replaces_in_place(make_pipeline, receiver):  # noqa: F811
@@ -95,16 +106,16 @@ def test_a_storefront_command_chooses_and_a_second_one_replaces_in_place(make_pi
 
     select(p, {"job_id": job["job_id"], "variants": [3, 1], "request_id": "shop-42"})
     p.drain()
-    assert published(p) == sorted([f"{STEM}.jpeg", f"{STEM}-2.jpeg"])
-    assert body(p, f"{STEM}.jpeg") == body(p, variants[2])
-    assert body(p, f"{STEM}-2.jpeg") == body(p, variants[0])
+    assert published(p) == sorted([f"{FOLDER}1.jpeg", f"{FOLDER}2.jpeg"])
+    assert body(p, f"{FOLDER}1.jpeg") == body(p, variants[2])
+    assert body(p, f"{FOLDER}2.jpeg") == body(p, variants[0])
 
     select(p, {"job_id": job["job_id"], "variants": [4], "expected_version": 1, "chosen_by": "merchant ana"})
     p.drain()
-    assert published(p) == [f"{STEM}.jpeg"]  # the second image's key is gone: nothing orphaned
-    assert body(p, f"{STEM}.jpeg") == body(p, variants[3])
-    assert p.s3.head_object(Bucket=p.bucket, Key=f"{STEM}.jpeg")["Metadata"][METADATA_VERSION] == "2"
-    versions = p.s3.list_object_versions(Bucket=p.bucket, Prefix=f"{STEM}.jpeg").get("Versions", [])
+    assert published(p) == [f"{FOLDER}1.jpeg"]  # the second image's key is gone: nothing orphaned
+    assert body(p, f"{FOLDER}1.jpeg") == body(p, variants[3])
+    assert p.s3.head_object(Bucket=p.bucket, Key=f"{FOLDER}1.jpeg")["Metadata"][METADATA_VERSION] == "2"
+    versions = p.s3.list_object_versions(Bucket=p.bucket, Prefix=f"{FOLDER}1.jpeg").get("Versions", [])
     assert len(versions) == 2  # bucket versioning keeps what was published before
 
     events = by_type(p.stack.bus_events(), "Variants Published")
@@ -113,11 +124,38 @@ def test_a_storefront_command_chooses_and_a_second_one_replaces_in_place(make_pi
         (2, None, "command"),
     ]
     assert events[1]["selection"]["actor"] == "storefront (merchant ana)"
-    assert events[1]["removed"] == [f"{STEM}-2.jpeg"]
+    assert events[1]["removed"] == [f"{FOLDER}2.jpeg"]
     # The webhook forwards the choices too, with the secret header.
     posted = [r for r in receiver.requests if r["body"]["detail-type"] == "Variants Published"]
     assert [r["body"]["detail"]["version"] for r in posted] == [1, 2]
     assert all(r["headers"][HEADER] == secret_of(p) for r in posted)
+
+
+def test_cup_2_and_cup_publish_side_by_side_and_a_new_choice_removes_only_its_own(make_pipeline):
+    """Issue 17: `cup.png`'s second variant used to overwrite `cup-2.png`'s image at `published/cup-2.jpeg`, and
+    choosing variant 1 alone for `cup.png` then deleted it. Each photo now has a folder of its own."""
+    p: Pipeline = make_pipeline()
+    p.upload("incoming/cup-2.png", VASE, metadata={"backdrop-number-of-images": "1", "backdrop-publish": "first"})
+    p.upload("incoming/cup.png", metadata={"backdrop-number-of-images": "4", "backdrop-publish": "all"})
+    p.drain()
+    jobs = p.jobs()
+    variants = {key: [o["key"] for o in json.loads(job["detail"])["outputs"]] for key, job in jobs.items()}
+    cup_2 = ["published/cup-2.png/1.jpeg"]
+    cup = [f"published/cup.png/{n}.jpeg" for n in range(1, 5)]
+    assert published(p) == sorted(cup_2 + cup)
+    assert body(p, cup_2[0]) == body(p, variants["incoming/cup-2.png"][0])
+    assert [body(p, key) for key in cup] == [body(p, key) for key in variants["incoming/cup.png"]]
+    p.stack.bus_events()
+
+    select(p, {"job_id": jobs["incoming/cup.png"]["job_id"], "variants": [1]})
+    p.drain()
+    assert published(p) == sorted(cup_2 + cup[:1])
+    assert body(p, cup_2[0]) == body(p, variants["incoming/cup-2.png"][0])  # never overwritten, never deleted
+    [event] = by_type(p.stack.bus_events(), "Variants Published")
+    assert event["source"]["key"] == "incoming/cup.png" and event["removed"] == cup[1:]
+    # Each photo's record lists exactly what is in its folder.
+    assert [t["key"] for t in selection_targets(p, "incoming/cup-2.png")] == cup_2
+    assert [t["key"] for t in selection_targets(p, "incoming/cup.png")] == cup[:1]
 
 
 def test_bad_commands_change_nothing_and_each_ends_in_selection_rejected(make_pipeline):

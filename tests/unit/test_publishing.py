@@ -1,10 +1,12 @@
-"""The publishing rules with fakes: policy, command validation, key naming, versions and races."""
+"""The publishing rules with fakes: policy, command validation, key naming, ownership of keys, versions and races."""
 
 from __future__ import annotations
 
 import json
+import posixpath
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from backdrop.events import GenerationDetail
@@ -15,8 +17,8 @@ from backdrop.publishing import (
     SELECTION_REJECTED,
     VARIANTS_PUBLISHED,
     Publisher,
+    published_folder,
     published_key,
-    published_stem,
 )
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -24,6 +26,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 BUCKET = "shop"
+PHOTO = "incoming/shoes/red shoe.png"
+FOLDER = "published/shoes/red shoe.png/"  # the photo's whole path, extension kept, as a folder
 _ser, _de = TypeSerializer(), TypeDeserializer()
 
 
@@ -79,6 +83,7 @@ class FakeDynamoDB:
 class FakeS3:
     def __init__(self) -> None:
         self.objects: dict[str, tuple[bytes, dict[str, str]]] = {}
+        self.deleted: list[str] = []
         self.on_copy: Callable[[str], None] | None = None
 
     def copy_object(self, Bucket: str, Key: str, CopySource: dict[str, str], **kwargs: Any) -> None:
@@ -96,16 +101,10 @@ class FakeS3:
         return {"Metadata": self.objects[Key][1]}
 
     def delete_object(self, Bucket: str, Key: str) -> None:
+        self.deleted.append(Key)
         self.objects.pop(Key, None)
 
-    def get_paginator(self, name: str) -> Any:
-        s3 = self
-
-        class Pages:
-            def paginate(self, Bucket: str, Prefix: str) -> list[dict[str, Any]]:
-                return [{"Contents": [{"Key": k} for k in sorted(s3.objects) if k.startswith(Prefix)]}]
-
-        return Pages()
+    # No listing here: the publisher must find a photo's keys in its record, and has no s3:ListBucket.
 
 
 class FakeEvents:
@@ -130,7 +129,7 @@ class World:
     def job(
         self, job_id: str, *, images: int = 4, status: str = "succeeded", publish: str = "review", key: str = ""
     ) -> dict[str, Any]:
-        key = key or "incoming/shoes/red shoe.png"
+        key = key or PHOTO
         outputs = []
         for n in range(1, images + 1):
             out_key = f"generated/red-shoe/{job_id}/variant-{n}.jpeg"
@@ -174,12 +173,27 @@ def world() -> World:
     return World()
 
 
-def test_stable_keys_follow_the_photo_path_without_the_watched_prefix():
-    stem = published_stem("incoming/shoes/red shoe.png", "incoming/", "published/")
-    assert stem == "published/shoes/red shoe"
-    assert published_key(stem, 1, "jpeg") == "published/shoes/red shoe.jpeg"
-    assert published_key(stem, 3, "webp") == "published/shoes/red shoe-3.webp"
-    assert published_stem("incoming/no-extension", "incoming/", "published/") == "published/no-extension"
+def test_stable_keys_are_files_in_a_folder_named_by_the_whole_photo_path():
+    folder = published_folder(PHOTO, "incoming/", "published/")
+    assert folder == FOLDER
+    assert published_key(folder, 1, "jpeg") == "published/shoes/red shoe.png/1.jpeg"
+    assert published_key(folder, 3, "webp") == "published/shoes/red shoe.png/3.webp"
+    assert published_folder("incoming/no-extension", "incoming/", "published/") == "published/no-extension/"
+    assert published_folder("photos/cup.png", "photos/", "live/") == "live/cup.png/"
+
+
+@pytest.mark.parametrize(
+    ("position", "extension"), [(0, "jpeg"), (5, "jpeg"), (1, ""), (1, "x/y"), (1, "JPEG"), (1, "jpeg-2048")]
+)
+def test_a_published_file_name_is_a_position_and_a_plain_extension(position, extension):
+    with pytest.raises(ValueError):
+        published_key(FOLDER, position, extension)
+
+
+def test_a_key_outside_the_watched_prefix_has_no_folder():
+    """Stripping nothing from it would give `x.png` the folder of `incoming/x.png`."""
+    with pytest.raises(ValueError, match="not under"):
+        published_folder("x.png", "incoming/", "published/")
 
 
 @pytest.mark.parametrize(("policy", "expected"), [("first", [1]), ("all", [1, 2, 3])])
@@ -187,7 +201,7 @@ def test_the_policy_publishes_first_or_all(world, policy, expected):
     detail = world.job(JOB_A, images=3, publish=policy)
     outcome = world.publisher.apply_policy(detail)
     assert outcome is not None and outcome.ok
-    keys = ["published/shoes/red shoe.jpeg", "published/shoes/red shoe-2.jpeg", "published/shoes/red shoe-3.jpeg"]
+    keys = [f"{FOLDER}1.jpeg", f"{FOLDER}2.jpeg", f"{FOLDER}3.jpeg"]
     assert world.published() == {keys[i]: f"{JOB_A}:{v}".encode() for i, v in enumerate(expected)}
     [event] = world.events.of(VARIANTS_PUBLISHED)
     assert event["version"] == 1 and event["selection"]["chosen_by"] == "policy"
@@ -214,7 +228,7 @@ def test_a_person_who_chose_first_is_not_overridden_by_the_policy(world):
     detail = world.job(JOB_A, publish="first")
     assert world.publisher.choose(JOB_A, [3], chosen_by="person", actor="arn:aws:iam::1:user/ana").ok
     assert world.publisher.apply_policy(detail) is None
-    assert world.published() == {"published/shoes/red shoe.jpeg": f"{JOB_A}:3".encode()}
+    assert world.published() == {f"{FOLDER}1.jpeg": f"{JOB_A}:3".encode()}
 
 
 def test_the_policy_leaves_the_newer_job_s_image_alone(world):
@@ -281,17 +295,183 @@ def test_changing_the_choice_replaces_in_place_and_removes_keys_no_longer_chosen
     outcome = world.publisher.command("storefront", command(variants=[4], expected_version=1, request_id="r-9"))
     assert outcome.published is not None
     assert outcome.published.version == 2 and outcome.published.request_id == "r-9"
-    assert sorted(outcome.published.removed) == ["published/shoes/red shoe-2.jpeg", "published/shoes/red shoe-3.jpeg"]
-    assert world.published() == {"published/shoes/red shoe.jpeg": f"{JOB_A}:4".encode()}
+    assert sorted(outcome.published.removed) == [f"{FOLDER}2.jpeg", f"{FOLDER}3.jpeg"]
+    assert world.published() == {f"{FOLDER}1.jpeg": f"{JOB_A}:4".encode()}
     job = world.db.items[(f"JOB#{JOB_A}", "JOB")]
     assert job["selection_version"] == 2 and json.loads(job["selection"])["variants"] == [4]
 
 
-def test_another_photo_named_like_a_numbered_key_is_never_removed(world):
+def test_only_keys_the_record_lists_are_removed_never_others_in_the_folder(world):
+    """The record owns the keys, not a listing by name: a file the photo's record never listed (a rendition of
+    issue 18 to come, or something put there by hand) stays, even in the photo's own folder."""
     world.job(JOB_A)
-    world.s3.objects["published/shoes/red shoe-2.jpeg"] = (b"another photo's", {METADATA_SOURCE: "incoming/x.png"})
-    assert world.publisher.choose(JOB_A, [1], chosen_by="person", actor="ana").ok
-    assert world.published()["published/shoes/red shoe-2.jpeg"] == b"another photo's"
+    world.s3.objects[f"{FOLDER}2-2048.webp"] = (b"not a variant", {METADATA_SOURCE: PHOTO})
+    world.s3.objects[f"{FOLDER}4.jpeg"] = (b"put by hand", {})
+    assert world.publisher.choose(JOB_A, [1, 2], chosen_by="person", actor="ana").ok
+    outcome = world.publisher.choose(JOB_A, [3], chosen_by="person", actor="ana")
+    assert outcome.published is not None and outcome.published.removed == [f"{FOLDER}2.jpeg"]
+    assert world.published() == {
+        f"{FOLDER}1.jpeg": f"{JOB_A}:3".encode(),
+        f"{FOLDER}2-2048.webp": b"not a variant",
+        f"{FOLDER}4.jpeg": b"put by hand",
+    }
+
+
+def published_by_policy(world: World, recorded: dict[str, Any]) -> None:
+    outcome = world.publisher.apply_policy(recorded)
+    assert outcome is not None and outcome.ok, outcome
+
+
+def test_cup_2_and_cup_never_share_a_key(world):
+    """Issue 17: `cup-2.png` publishes first, then `cup.png` publishes all four; under the old names `cup.png`'s
+    second variant overwrote `published/cup-2.jpeg`. Now each photo has a folder of its own."""
+    published_by_policy(world, world.job(JOB_A, key="incoming/cup-2.png", publish="first"))
+    published_by_policy(world, world.job(JOB_B, key="incoming/cup.png", publish="all"))
+    assert world.published() == {
+        "published/cup-2.png/1.jpeg": f"{JOB_A}:1".encode(),
+        **{f"published/cup.png/{n}.jpeg": f"{JOB_B}:{n}".encode() for n in range(1, 5)},
+    }
+
+
+def test_choosing_one_variant_for_cup_leaves_cup_2_s_image(world):
+    """Issue 17: choosing variant 1 alone for `cup.png` deleted `published/cup-2.jpeg`, which `cup-2.png`'s record
+    still pointed at. Now it removes only its own keys, and `cup-2.png`'s record matches the bucket."""
+    published_by_policy(world, world.job(JOB_A, key="incoming/cup-2.png", publish="first"))
+    published_by_policy(world, world.job(JOB_B, key="incoming/cup.png", publish="all"))
+    outcome = world.publisher.choose(JOB_B, [1], chosen_by="person", actor="ana")
+    assert outcome.published is not None
+    assert outcome.published.removed == [f"published/cup.png/{n}.jpeg" for n in (2, 3, 4)]
+    assert world.published() == {
+        "published/cup-2.png/1.jpeg": f"{JOB_A}:1".encode(),
+        "published/cup.png/1.jpeg": f"{JOB_B}:1".encode(),
+    }
+    record = world.publisher.current(BUCKET, "incoming/cup-2.png")
+    assert record is not None
+    assert [t["key"] for t in json.loads(record["targets"])] == ["published/cup-2.png/1.jpeg"]
+
+
+def test_red_png_and_red_jpg_are_two_photos_with_two_folders(world):
+    """Issue 17: both were `published/red.jpeg`; the extension is part of the photo's path, so it stays."""
+    published_by_policy(world, world.job(JOB_A, key="incoming/red.png", publish="all", images=2))
+    published_by_policy(world, world.job(JOB_B, key="incoming/red.jpg", publish="first"))
+    assert world.publisher.choose(JOB_A, [2], chosen_by="person", actor="ana").ok
+    assert world.published() == {
+        "published/red.png/1.jpeg": f"{JOB_A}:2".encode(),
+        "published/red.jpg/1.jpeg": f"{JOB_B}:1".encode(),
+    }
+
+
+def test_a_photo_named_like_another_photo_s_folder_keeps_its_own_files(world):
+    """`incoming/cup.png/side.png` publishes under `published/cup.png/side.png/`, a subfolder of `cup.png`'s
+    folder: files directly in a folder are its photo's, and nothing there is removed by `cup.png`'s choices."""
+    published_by_policy(world, world.job(JOB_A, key="incoming/cup.png/side.png", publish="all", images=2))
+    published_by_policy(world, world.job(JOB_B, key="incoming/cup.png", publish="all", images=2))
+    assert world.publisher.choose(JOB_B, [2], chosen_by="person", actor="ana").ok
+    assert world.published() == {
+        "published/cup.png/side.png/1.jpeg": f"{JOB_A}:1".encode(),
+        "published/cup.png/side.png/2.jpeg": f"{JOB_A}:2".encode(),
+        "published/cup.png/1.jpeg": f"{JOB_B}:2".encode(),
+    }
+
+
+def legacy_selection(world: World, job_id: str, source_key: str, keys: list[str]) -> None:
+    """A photo's selection as the publisher recorded it before decisions 33: `published/<path without its
+    extension>[-N].<ext>`, a `stem`, no `retired`; its objects carry the source key in their metadata."""
+    targets = [
+        {
+            "variant": n,
+            "bucket": BUCKET,
+            "key": key,
+            "from_key": f"generated/x/{job_id}/variant-{n}.jpeg",
+            "format": "jpeg",
+        }
+        for n, key in enumerate(keys, start=1)
+    ]
+    selection = {
+        "version": 1,
+        "job_id": job_id,
+        "variants": list(range(1, len(keys) + 1)),
+        "chosen_by": "policy",
+        "actor": "policy all",
+        "chosen_at": "2026-11-01T00:00:00.000+00:00",
+    }
+    world.db.put(
+        {
+            "pk": f"PUBLISHED#{BUCKET}/{source_key}",
+            "sk": "SELECTION",
+            "version": 1,
+            "job_id": job_id,
+            "selection": json.dumps(selection),
+            "targets": json.dumps(targets),
+            "stem": posixpath.splitext(source_key.replace("incoming/", "published/", 1))[0],
+        }
+    )
+    for n, key in enumerate(keys, start=1):
+        world.s3.objects[key] = (f"old {source_key}:{n}".encode(), {METADATA_SOURCE: quote(source_key, safe="/")})
+
+
+@pytest.mark.parametrize("last_writer", ["incoming/cup-2.png", "incoming/cup.png"])
+def test_an_upgraded_stack_cleans_up_old_keys_its_records_list_and_never_another_photo_s(world, last_writer):
+    """Records from before decisions 33: `cup.png` listed `published/cup.jpeg` and `published/cup-2.jpeg`, and so
+    did `cup-2.png` the latter, whose object is the one whoever wrote last left there. On its next choice each
+    photo moves to its folder and deletes the old keys its record lists, but an object only if it is its own."""
+    world.job(JOB_A, key="incoming/cup-2.png")
+    world.job(JOB_B, key="incoming/cup.png")
+    first = "incoming/cup.png" if last_writer == "incoming/cup-2.png" else "incoming/cup-2.png"
+    old_keys = {
+        "incoming/cup.png": ["published/cup.jpeg", "published/cup-2.jpeg"],
+        "incoming/cup-2.png": ["published/cup-2.jpeg"],
+    }
+    legacy_selection(world, JOB_B if first == "incoming/cup.png" else JOB_A, first, old_keys[first])
+    legacy_selection(world, JOB_B if last_writer == "incoming/cup.png" else JOB_A, last_writer, old_keys[last_writer])
+
+    cup = world.publisher.choose(JOB_B, [1], chosen_by="person", actor="ana")
+    assert cup.published is not None and cup.published.version == 2
+    if last_writer == "incoming/cup-2.png":
+        assert cup.published.removed == ["published/cup.jpeg"]
+        assert world.published()["published/cup-2.jpeg"] == b"old incoming/cup-2.png:1"
+    else:
+        assert cup.published.removed == ["published/cup-2.jpeg", "published/cup.jpeg"]
+    cup_2 = world.publisher.choose(JOB_A, [1], chosen_by="person", actor="ana")
+    assert cup_2.published is not None
+    assert cup_2.published.removed == (["published/cup-2.jpeg"] if last_writer == "incoming/cup-2.png" else [])
+    assert world.published() == {
+        "published/cup.png/1.jpeg": f"{JOB_B}:1".encode(),
+        "published/cup-2.png/1.jpeg": f"{JOB_A}:1".encode(),
+    }
+
+
+def test_a_copy_that_lands_after_its_chooser_gave_up_is_removed_by_the_next_choice(world):
+    """The record keeps every key an earlier selection listed: an older choice's copy that lands after the newer
+    one cleaned up, from a chooser that died before re-reading, is still the photo's, and goes next time."""
+    world.job(JOB_A)
+    assert world.publisher.choose(JOB_A, [1, 2], chosen_by="person", actor="ana").ok
+    assert world.publisher.choose(JOB_A, [3], chosen_by="person", actor="ana").ok
+    world.s3.objects[f"{FOLDER}2.jpeg"] = (f"{JOB_A}:2".encode(), {METADATA_SOURCE: quote(PHOTO, safe="/")})
+    outcome = world.publisher.choose(JOB_A, [4], chosen_by="person", actor="ana")
+    assert outcome.published is not None and outcome.published.removed == [f"{FOLDER}2.jpeg"]
+    assert world.published() == {f"{FOLDER}1.jpeg": f"{JOB_A}:4".encode()}
+
+
+def test_a_key_already_gone_is_not_deleted_again(world):
+    """In a versioned bucket every DeleteObject of a missing key adds a delete marker: the keys a record keeps
+    from earlier selections are looked at, and deleted only while they are there."""
+    world.job(JOB_A)
+    assert world.publisher.choose(JOB_A, [1, 2, 3], chosen_by="person", actor="ana").ok
+    assert world.publisher.choose(JOB_A, [4], chosen_by="person", actor="ana").ok
+    assert world.publisher.choose(JOB_A, [2], chosen_by="person", actor="ana").ok
+    assert world.s3.deleted == [f"{FOLDER}2.jpeg", f"{FOLDER}3.jpeg"]
+    record = world.publisher.current(BUCKET, PHOTO)
+    assert record is not None and json.loads(record["retired"]) == [f"{FOLDER}2.jpeg", f"{FOLDER}3.jpeg"]
+
+
+def test_a_photo_outside_the_watched_prefix_is_refused_not_published_elsewhere(world):
+    """A job recorded before UploadPrefix changed: `photos/cup.png` has no folder under the new prefix (stripping
+    nothing would give it the folder of `incoming/photos/cup.png`)."""
+    world.job(JOB_A, key="photos/cup.png")
+    outcome = world.publisher.choose(JOB_A, [1], chosen_by="person", actor="ana")
+    assert outcome.rejected is not None and outcome.rejected.reason == "source_outside_prefix"
+    assert world.published() == {} and "selection_version" not in world.db.items[(f"JOB#{JOB_A}", "JOB")]
 
 
 def test_two_choices_at_once_one_version_wins_and_the_other_changes_nothing(world):
@@ -304,7 +484,7 @@ def test_two_choices_at_once_one_version_wins_and_the_other_changes_nothing(worl
     lost = world.publisher.choose(JOB_A, [3], chosen_by="person", actor="ana")
     assert lost.rejected is not None and lost.rejected.reason == "version_conflict"
     assert lost.rejected.current_version == 1
-    assert world.published() == {"published/shoes/red shoe.jpeg": f"{JOB_A}:2".encode()}
+    assert world.published() == {f"{FOLDER}1.jpeg": f"{JOB_A}:2".encode()}
     assert [e["version"] for e in world.events.of(VARIANTS_PUBLISHED)] == [1]
 
 
@@ -318,10 +498,10 @@ def test_a_slow_copy_of_an_older_version_cannot_outlive_the_newer_record(world):
 
     world.s3.on_copy = a_newer_choice_lands_first
     assert world.publisher.choose(JOB_A, [1, 2], chosen_by="person", actor="ana").ok
-    record = world.publisher.current(BUCKET, "incoming/shoes/red shoe.png")
+    record = world.publisher.current(BUCKET, PHOTO)
     assert record is not None and record["version"] == 2
-    assert world.published() == {"published/shoes/red shoe.jpeg": f"{JOB_A}:4".encode()}
-    head = world.s3.head_object(Bucket=BUCKET, Key="published/shoes/red shoe.jpeg")["Metadata"]
+    assert world.published() == {f"{FOLDER}1.jpeg": f"{JOB_A}:4".encode()}
+    head = world.s3.head_object(Bucket=BUCKET, Key=f"{FOLDER}1.jpeg")["Metadata"]
     assert head[METADATA_VERSION] == "2" and head[METADATA_VARIANT] == "4"
 
 
@@ -331,7 +511,7 @@ def test_the_version_is_per_photo_so_a_reupload_continues_it(world):
     newer = world.job(JOB_B, publish="first")
     outcome = world.publisher.apply_policy(newer)
     assert outcome is not None and outcome.published is not None and outcome.published.version == 2
-    assert world.published() == {"published/shoes/red shoe.jpeg": f"{JOB_B}:1".encode()}
+    assert world.published() == {f"{FOLDER}1.jpeg": f"{JOB_B}:1".encode()}
 
 
 json_values = st.recursive(
@@ -362,7 +542,7 @@ def test_any_command_detail_ends_in_one_answer_never_an_exception(detail, source
     assert len(world.events.sent) == 1  # exactly one answer on the bus
     if outcome.ok:
         assert detail["job_id"] == JOB_A and set(detail["variants"]) <= {1, 2}
-        assert world.published()[published_key("published/shoes/red shoe", 1, "jpeg")]
+        assert world.published()[published_key(FOLDER, 1, "jpeg")]
     else:
         assert world.published() == {}
 

@@ -71,13 +71,13 @@ def test_the_current_selection_as_the_page_shows_it() -> None:
         "version": 2,
         "job_id": "abc",
         "selection": json.dumps({"variants": [3, 1], "chosen_by": "person"}),
-        "targets": json.dumps([{"key": "published/cup.jpeg"}, {"key": "published/cup-2.jpeg"}]),
+        "targets": json.dumps([{"key": "published/cup.png/1.jpeg"}, {"key": "published/cup.png/2.jpeg"}]),
     }
     assert describe_selection(item) == {
         "version": 2,
         "job_id": "abc",
         "variants": [3, 1],
         "chosen_by": "person",
-        "published": ["published/cup.jpeg", "published/cup-2.jpeg"],
+        "published": ["published/cup.png/1.jpeg", "published/cup.png/2.jpeg"],
     }
     assert describe_selection(None) is None

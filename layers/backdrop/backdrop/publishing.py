@@ -3,17 +3,24 @@
 A choice comes three ways and all of them call `Publisher.choose`: the `publish` policy when a generation is
 recorded (`apply_policy`), a storefront's `Select Variants` command (`command`), and a person on the review page.
 
+Stable keys: the photo's whole path under the watched prefix, extension kept, is a folder, and the Nth chosen
+variant is the file N.<ext> in it (`incoming/summer/cup.png` -> `published/summer/cup.png/1.jpeg`). The folder
+ends at the key's last `/` and the file name holds none, so the source key can be read back from any published key:
+no two photos can share one (docs/decisions.md 33).
+
 Items in the application table (beside the ledger's, see ledger.py):
-  PUBLISHED#<bucket>/<source key> / SELECTION   the photo's current selection: version, job, variants, and the
-                                               published keys it maps to. The version is per photo (per stable
-                                               key), so it orders choices across re-uploads too.
+  PUBLISHED#<bucket>/<source key> / SELECTION   the photo's current selection: version, job, variants, the
+                                               published keys it maps to (`targets`), and every key an earlier
+                                               selection of this photo listed (`retired`). The version is per
+                                               photo, so it orders choices across re-uploads too.
   JOB#<job_id> / JOB                           gains `selection` (the same, as it was when chosen for this job)
 
 Races: a choice claims version N+1 with a conditional write on the photo's item (in one transaction with the job
 record); a second choice made against the same N loses and changes nothing (`version_conflict`). Copying the
 images happens after the claim, so a slow copy of an older version can land after a newer one: every chooser
 re-reads the item after copying and applies what it holds until the two agree, so the objects end as the
-record says and keys the winning selection no longer uses are deleted.
+record says and keys the winning selection no longer uses are deleted. The record is the only owner: a key is
+deleted only if the photo's own record lists it, never because of its name.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ RejectionReason = Literal[
     "superseded_job",  # the photo has a newer job; its published image belongs to that one
     "version_conflict",  # another choice won the same version first
     "variant_missing",  # the variant's image is gone from generated/ (expired by the lifecycle rule)
+    "source_outside_prefix",  # the photo is not under the watched prefix (changed since?): it has no stable keys
 ]
 
 VARIANTS_PUBLISHED = "Variants Published"
@@ -65,6 +73,8 @@ _CONTENT_TYPES = {
     "avif": "image/avif",
 }
 _MAX_CONVERGE_ROUNDS = 5
+# HeadObject has no body, so its error code is the status: 404, or 403 for a missing key without s3:ListBucket.
+_ABSENT = {"403", "404", "NoSuchKey"}
 
 
 def _now() -> str:
@@ -83,7 +93,7 @@ class SelectVariantsCommand(_Detail):
 
     schema_version: Literal["1.0"] = SCHEMA_VERSION
     job_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
-    # 1-based variant numbers, first the main image: published at <stem>.<ext>, the next at <stem>-2.<ext>, ...
+    # 1-based variant numbers, first the main image: published at <photo path>/1.<ext>, the next at …/2.<ext>, ...
     variants: Annotated[list[Variant], Field(min_length=1, max_length=4)]
     # The selection version the storefront saw; when given, a choice made meanwhile wins and this one is refused.
     expected_version: Annotated[int, Field(ge=0)] | None = None
@@ -154,16 +164,25 @@ class ChoiceOutcome:
         return self.published is not None
 
 
-def published_stem(source_key: str, incoming_prefix: str, published_prefix: str) -> str:
-    """`incoming/shoes/red shoe.png` -> `published/shoes/red shoe` (the photo's path, its extension dropped)."""
-    relative = source_key.removeprefix(incoming_prefix)
-    root, _ = posixpath.splitext(relative)
-    return f"{published_prefix}{root or relative}"
+_FILE_EXTENSION = re.compile(r"[a-z0-9]+")
 
 
-def published_key(stem: str, position: int, extension: str) -> str:
-    """The first chosen variant at <stem>.<ext>, the second at <stem>-2.<ext>, and so on."""
-    return f"{stem}{'' if position == 1 else f'-{position}'}.{extension}"
+def published_folder(source_key: str, incoming_prefix: str, published_prefix: str) -> str:
+    """`incoming/shoes/red shoe.png` -> `published/shoes/red shoe.png/`: the photo's whole path under the watched
+    prefix, extension and all, so `red.png` and `red.jpg`, or `cup.png` and `cup-2.png`, get folders of their own.
+    Only this photo's files are ever put in it. Raises ValueError for a key outside the watched prefix: stripping
+    nothing from it would let `incoming/x` and `x` share a folder."""
+    if not source_key.startswith(incoming_prefix):
+        raise ValueError(f"{source_key!r} is not under {incoming_prefix!r}")
+    return f"{published_prefix}{source_key.removeprefix(incoming_prefix)}/"
+
+
+def published_key(folder: str, position: int, extension: str) -> str:
+    """The Nth chosen variant, with its own extension, in the photo's folder: `…/red shoe.png/1.jpeg`, `…/2.jpeg`.
+    The file name never holds a `/`, so the folder (the photo) is everything before the key's last one."""
+    if not 1 <= position <= 4 or not _FILE_EXTENSION.fullmatch(extension):
+        raise ValueError(f"no published file for variant position {position} with extension {extension!r}")
+    return f"{folder}{position}.{extension}"
 
 
 def _extension(key: str, fmt: str) -> str:
@@ -340,12 +359,20 @@ class Publisher:
                 "reload and choose again",
                 current_version=version,
             )
-        stem = published_stem(source_key, self.incoming_prefix, self.published_prefix)
+        try:
+            folder = published_folder(source_key, self.incoming_prefix, self.published_prefix)
+        except ValueError:
+            raise SelectionRefused(
+                "source_outside_prefix",
+                f"{source_key} is not under the watched prefix {self.incoming_prefix} (was UploadPrefix changed?): "
+                "its stable keys are not defined",
+                current_version=version,
+            ) from None
         targets = [
             PublishedImage(
                 variant=v,
                 bucket=bucket,
-                key=published_key(stem, position, _extension(outputs[v - 1]["key"], outputs[v - 1]["format"])),
+                key=published_key(folder, position, _extension(outputs[v - 1]["key"], outputs[v - 1]["format"])),
                 from_key=outputs[v - 1]["key"],
                 format=outputs[v - 1]["format"],
             )
@@ -364,6 +391,10 @@ class Publisher:
         selection = Selection(
             version=version + 1, job_id=job_id, variants=variants, chosen_by=chosen_by, actor=actor, chosen_at=_now()
         )
+        # Every key an earlier selection listed stays listed, so the record alone says what this photo may have
+        # published: a slow copy of an older choice, or one that died before cleaning up, is removed by the next
+        # chooser, and a record from before decisions 33 hands its `published/cup-2.jpeg` on to be cleaned up.
+        earlier = set(_retired(current)) | ({t["key"] for t in json.loads(current["targets"])} if current else set())
         item = {
             "pk": f"PUBLISHED#{bucket}/{source_key}",
             "sk": "SELECTION",
@@ -371,7 +402,7 @@ class Publisher:
             "job_id": job_id,
             "selection": selection.model_dump_json(),
             "targets": json.dumps([t.model_dump() for t in targets]),
-            "stem": stem,
+            "retired": json.dumps(sorted(earlier - {t.key for t in targets})),
         }
         condition = "attribute_not_exists(pk)" if current is None else "version = :seen"
         put: dict[str, Any] = {
@@ -452,23 +483,31 @@ class Publisher:
                 # stands and the event source's retry applies it again or keeps the event in the DLQ.
                 raise RuntimeError(f"cannot publish {target.from_key}: {exc.response['Error']['Code']}") from None
         keep = {t.key for t in targets}
-        removed = []
-        for key in self._keys_of(bucket, source_key, str(record["stem"])):
-            if key not in keep:
-                self.s3.delete_object(Bucket=bucket, Key=key)
-                removed.append(key)
-        return removed
+        return [key for key in _retired(record) if key not in keep and self._delete_own(bucket, source_key, key)]
 
-    def _keys_of(self, bucket: str, source_key: str, stem: str) -> list[str]:
-        """This photo's published objects: named <stem>[-N].<ext> and carrying its source key in their metadata
-        (another photo may be named like `<stem>-2`)."""
-        pattern = re.compile(re.escape(stem) + r"(-[2-4])?\.[a-z0-9]+$")
-        keys = []
-        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=stem):
-            for obj in page.get("Contents", []):
-                if not pattern.fullmatch(obj["Key"]):
-                    continue
-                head = self.s3.head_object(Bucket=bucket, Key=obj["Key"])
-                if unquote(head.get("Metadata", {}).get(METADATA_SOURCE, "")) == source_key:
-                    keys.append(obj["Key"])
-        return keys
+    def _delete_own(self, bucket: str, source_key: str, key: str) -> bool:
+        """Delete a key the photo's record lists, if it is there and this photo's: True when it was deleted.
+
+        Looked at first, so a key long gone costs a HeadObject and not, in a versioned bucket, one more delete
+        marker on every choice. Without s3:ListBucket (not granted: nothing is listed) S3 answers 403, not 404,
+        for a key that is not there, so both mean absent. A file directly in the photo's own folder is this
+        photo's by construction (a subfolder is not: `incoming/cup.png/x.png` is another photo); any other key (a
+        record from before decisions 33, or from another published prefix) is deleted only if its metadata names
+        this photo, since under the old names `cup.png` and `cup-2.png` both wrote `published/cup-2.jpeg`."""
+        try:
+            head = self.s3.head_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _ABSENT:
+                return False
+            raise
+        folder = published_folder(source_key, self.incoming_prefix, self.published_prefix)
+        own_file = key.rpartition("/")[0] + "/" == folder
+        if not own_file and unquote(head.get("Metadata", {}).get(METADATA_SOURCE, "")) != source_key:
+            return False
+        self.s3.delete_object(Bucket=bucket, Key=key)
+        return True
+
+
+def _retired(record: dict[str, Any] | None) -> list[str]:
+    """The keys earlier selections of the photo listed (none in a record from before decisions 33)."""
+    return list(json.loads(record["retired"])) if record and "retired" in record else []
