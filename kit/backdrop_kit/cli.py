@@ -432,14 +432,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["emulator"]:  # its options are the emulator's own
-        from backdrop_kit.emulator.cli import main as emulator_main
+    from backdrop_kit.stopping import Stopped, stopping_on_signals
 
-        return emulator_main(argv[1:])
-    args = build_parser().parse_args(argv)
-    result: Any = args.func(args)
-    return int(result)
+    argv = sys.argv[1:] if argv is None else argv
+    # Every command, not only those that serve until stopped: any of them may run a local stack, whose moto
+    # server must stop with it. A command that serves treats the stop as its normal end (exit 0).
+    with stopping_on_signals():
+        try:
+            if argv[:1] == ["emulator"]:  # its options are the emulator's own
+                from backdrop_kit.emulator.cli import main as emulator_main
+
+                return emulator_main(argv[1:])
+            args = build_parser().parse_args(argv)
+            result: Any = args.func(args)
+            return int(result)
+        except Stopped as stop:
+            _progress(f"stopped by {stop}")
+            return stop.exit_code
 
 
 if __name__ == "__main__":

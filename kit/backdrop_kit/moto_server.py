@@ -8,6 +8,7 @@ at a time, so concurrency tests see AWS's guarantees rather than moto's races.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -31,7 +32,9 @@ def free_port() -> int:
 
 
 class MotoServer:
-    """Starts `moto.server` as a child process (so it uses the other core) and stops it with the stack."""
+    """Starts `moto.server` as a child process (so it uses the other core) and stops it with the stack; on Linux
+    it also dies with the process that started it, however that ends. Linux ties this to the starting thread:
+    start it from one that lives as long as the server should (the main thread, as the kit and tests do)."""
 
     def __init__(self, port: int | None = None, log_file: Path | None = None) -> None:
         self.port = port or free_port()
@@ -43,22 +46,25 @@ class MotoServer:
         env = {**os.environ, **LOCAL_CREDENTIALS}
         log = open(self._log_file, "ab") if self._log_file else subprocess.DEVNULL  # noqa: SIM115
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "backdrop_kit.moto_server", str(self.port)],
+            [sys.executable, "-m", "backdrop_kit.moto_server", str(self.port), str(os.getpid())],
             stdout=log,
             stderr=log,
             env=env,
         )
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"moto server exited with code {self._proc.returncode}")
-            try:
-                httpx.get(f"{self.url}/moto-api/", timeout=1.0)
-                return self.url
-            except httpx.TransportError:
-                time.sleep(0.05)  # waiting for a child process to listen, not for a test to pass
-        self.stop()
-        raise RuntimeError(f"moto server did not listen on {self.url} within {timeout:.0f}s")
+        try:
+            end = time.monotonic() + timeout
+            while time.monotonic() < end:
+                if self._proc.poll() is not None:
+                    raise RuntimeError(f"moto server exited with code {self._proc.returncode}")
+                try:
+                    httpx.get(f"{self.url}/moto-api/", timeout=1.0)
+                    return self.url
+                except httpx.TransportError:
+                    time.sleep(0.05)  # waiting for a child process to listen, not for a test to pass
+            raise RuntimeError(f"moto server did not listen on {self.url} within {timeout:.0f}s")
+        except BaseException:
+            self.stop()  # Ctrl-C or SIGTERM while it starts included: nobody else holds it yet
+            raise
 
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
@@ -67,6 +73,7 @@ class MotoServer:
                 self._proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
+                self._proc.wait()
         self._proc = None
 
 
@@ -89,4 +96,10 @@ def serve(port: int) -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 2:  # started by MotoServer: its parent alone decides when it stops
+        from backdrop_kit.stopping import die_with_parent
+
+        die_with_parent(int(sys.argv[2]))
+        # A Ctrl-C in a terminal reaches the whole process group: the parent's shutdown still needs this server.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     serve(int(sys.argv[1]))

@@ -327,9 +327,9 @@ class Runner:
             total += int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
         return total
 
-    def drain(self, timeout: float = 300.0) -> RunStats:
+    def drain(self, timeout: float = 300.0, cancel: threading.Event | None = None) -> RunStats:
         """Run until every queue feeding a function is empty (failed messages included: they come back or
-        dead-letter). Processor workers run in parallel threads, one warm module each."""
+        dead-letter), or until `cancel` is set. Processor workers run in parallel threads, one warm module each."""
         end = time.monotonic() + timeout
         stop = threading.Event()
         errors: list[BaseException] = []
@@ -368,6 +368,8 @@ class Runner:
             quiet_checks = 0
             last_report = 0.0
             while time.monotonic() < end and not stop.is_set():
+                if cancel is not None and cancel.is_set():
+                    break
                 left = self._in_flight()
                 if self.progress and time.monotonic() - last_report > 1.0:
                     self.progress(f"in flight: {left} message(s); invocations: {self.stats.invocations}")
@@ -388,6 +390,15 @@ class Runner:
         if errors:
             raise errors[0]
         return self.stats
+
+    def drain_until(self, stop: threading.Event, *, check_every: float = 1.0, timeout: float = 600.0) -> None:
+        """Drain whenever work arrives, until `stop` is set. While the queues are quiet, only look at them every
+        `check_every` seconds: a drain's workers poll every 50 ms, which kept moto (one request at a time, so no
+        long polling) and this process a quarter of a core busy with nothing to do."""
+        while not stop.is_set():
+            if self._in_flight():
+                self.drain(timeout=timeout, cancel=stop)
+            stop.wait(check_every)
 
     def function(self, function_id: str) -> LoadedFunction:
         """The first warm instance of a function (loaded on first use)."""

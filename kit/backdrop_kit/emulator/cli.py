@@ -50,17 +50,18 @@ def main(argv: list[str] | None = None) -> int:
     emulator = ClaidEmulator(config)
     emulator.log = lambda line: print(line, flush=True)
     url = emulator.start()
-    print(f"Claid emulator on {url} (POST /v1-ea/scene/create); Ctrl-C to stop", flush=True)
-    if args.latency:
-        model = emulator.latency
-        print(
-            f"latency: median {args.latency:g}s for one image, p99 {model.percentile_99():.1f}s; "
-            f"4 images: median {args.latency * model.shape(4):.1f}s, p99 {model.percentile_99(4):.1f}s",
-            flush=True,
-        )
     try:
+        # Inside the try: a stop that arrives as soon as the address is out is the ordinary stop.
+        print(f"Claid emulator on {url} (POST /v1-ea/scene/create); Ctrl-C to stop", flush=True)
+        if args.latency:
+            model = emulator.latency
+            print(
+                f"latency: median {args.latency:g}s for one image, p99 {model.percentile_99():.1f}s; "
+                f"4 images: median {args.latency * model.shape(4):.1f}s, p99 {model.percentile_99(4):.1f}s",
+                flush=True,
+            )
         threading.Event().wait()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C, or SIGINT/SIGTERM through the CLI's handlers (backdrop_kit.stopping)
         print("stopping", file=sys.stderr)
     finally:
         emulator.stop()

@@ -18,16 +18,13 @@ def review_while_running(
     local stack is found by name, exactly as a deployed one is."""
     server = open_review(stack.publish())
     stop = threading.Event()
-
-    def keep_draining() -> None:
-        while not stop.is_set():
-            runner.drain(timeout=600)
-            stop.wait(0.5)
-
-    threading.Thread(target=keep_draining, daemon=True, name="keep_draining").start()
+    draining = threading.Thread(target=runner.drain_until, args=(stop,), daemon=True, name="keep_draining")
+    draining.start()
     try:
         serve_until_interrupted(
             server, url=server.url(), about="the local stack", open_browser=open_browser, progress=progress
         )
     finally:
         stop.set()
+        # Before the stack stops under it; bounded, as a drain ends its invocations within their timeouts.
+        draining.join()

@@ -122,13 +122,16 @@ def open_review(stack_name: str, *, port: int = 0, session: Any = None) -> Revie
 def serve_until_interrupted(
     server: ReviewServer, *, url: str, about: str, open_browser: bool, progress: Callable[[str], None]
 ) -> None:
-    """Say where the page is, open it unless told not to, and serve until Ctrl-C."""
+    """Say where the page is, open it unless told not to, and serve until Ctrl-C (or SIGTERM, with the CLI's
+    handlers: see backdrop_kit.stopping)."""
     import webbrowser
 
-    print(f"backdrop review: {url}  ({about}; Ctrl-C stops)", flush=True)
-    if open_browser:
-        webbrowser.open(url)
     try:
+        # Inside the try: a stop that arrives as soon as the address is out (a script waiting for this line)
+        # is the ordinary stop, not an interruption.
+        print(f"backdrop review: {url}  ({about}; Ctrl-C stops)", flush=True)
+        if open_browser:
+            webbrowser.open(url)
         server.serve_forever()
     except KeyboardInterrupt:
         progress("review stopped")
