@@ -50,7 +50,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     try:
         result = run_demo(options, progress=_progress if not args.quiet else lambda _: None, hold=hold)
-    except (FileNotFoundError, UnicodeEncodeError) as exc:
+    except FileNotFoundError as exc:
         print(f"backdrop demo: {exc}", file=sys.stderr)
         return 2
     if args.json:
@@ -333,7 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("files", nargs="*", help="product photos (default: the bundled samples)")
     demo.add_argument("--images", type=int, choices=range(1, 5), metavar="1-4", help="variants per photo")
     demo.add_argument("--format", choices=["jpeg", "png", "webp", "avif"], help="output format")
-    demo.add_argument("--prompt", help="background prompt (ASCII; S3 metadata carries no other text)")
+    demo.add_argument(
+        "--prompt",
+        help="background prompt, any language: set as x-amz-meta-backdrop-prompt, RFC 2047-encoded as S3 stores it",
+    )
     demo.add_argument(
         "--mode",
         choices=["connected", "temporary"],

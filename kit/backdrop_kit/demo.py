@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import mimetypes
@@ -10,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from email.charset import Charset
 from pathlib import Path
 from typing import Any
 
@@ -95,10 +97,17 @@ def _metadata(options: DemoOptions) -> dict[str, str]:
     if options.publish is not None:
         meta["backdrop-publish"] = options.publish
     if options.prompt is not None:
-        # S3 user metadata is ASCII; anything else would be mangled on the way, so refuse it here.
-        options.prompt.encode("ascii")
-        meta["backdrop-prompt"] = options.prompt
+        meta["backdrop-prompt"] = metadata_header_value(options.prompt)
     return meta
+
+
+def metadata_header_value(text: str) -> str:
+    """`text` as an S3 user metadata header carries it: printable US-ASCII as it is, anything else as RFC 2047
+    encoded words (at most 75 characters each), which S3 decodes before it stores the value."""
+    if text.isascii() and text.isprintable():
+        return text
+    words = Charset("utf-8").header_encode_lines(text, itertools.repeat(75))
+    return " ".join(word for word in words if word)
 
 
 def run_demo(

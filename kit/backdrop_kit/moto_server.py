@@ -17,6 +17,8 @@ from pathlib import Path
 
 import httpx
 
+from backdrop_kit import s3_fidelity
+
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "test",
     "AWS_SECRET_ACCESS_KEY": "test",
@@ -84,6 +86,7 @@ def serve(port: int) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import run_simple
 
+    s3_fidelity.install()  # S3 as S3 behaves where backdrop depends on it, before the first request
     os.environ.setdefault("MOTO_PORT", str(port))
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()

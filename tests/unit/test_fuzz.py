@@ -81,7 +81,12 @@ json_values = st.recursive(
 setting_names = st.sampled_from([*sorted(SETTING_NAMES), "profile", "unknown_thing"])
 metadata = st.dictionaries(
     st.builds(lambda n: "backdrop-" + n.replace("_", "-"), setting_names) | texts,
-    texts | st.sampled_from(["1", "2", "4", "9", "png", "true", "a red wall", "x" * 3000]),
+    texts
+    | st.sampled_from(["1", "2", "4", "9", "png", "true", "a red wall", "x" * 3000])
+    # RFC 2047 as S3 returns non-ASCII metadata, and as it could be malformed by an uploader
+    | st.sampled_from(
+        ["=?UTF-8?B?w7w=?=", "=?UTF-8?Q?a=0Ab?=", "=?UTF-8?B?bad!?=", "=?x-none?Q?a?=", "=?UTF-8?Q?=FF?="]
+    ),
     max_size=4,
 )
 profile_documents = (

@@ -1,15 +1,21 @@
-"""Uploads: S3 notifications read from a queue message, keys decoded and guarded, images checked by their bytes."""
+"""Uploads: S3 notifications read from a queue message, keys and metadata decoded, keys guarded, images checked by
+their bytes."""
 
 from __future__ import annotations
 
 import json
 import posixpath
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.errors import HeaderParseError
+from email.header import decode_header
 from typing import Any
 from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
+
+from backdrop.settings import METADATA_PREFIX
 
 SNIFF_BYTES = 64
 
@@ -154,8 +160,56 @@ def inspect_upload(s3: Any, upload: Upload, *, max_bytes: int) -> UploadFacts:
         content_type=head.get("ContentType"),
         etag=(head.get("ETag") or "").strip('"') or None,
         version_id=head.get("VersionId") or upload.version_id,
-        metadata={k.lower(): v for k, v in (head.get("Metadata") or {}).items()},
+        metadata=read_metadata(head.get("Metadata") or {}),
     )
+
+
+def read_metadata(raw: Mapping[str, str]) -> dict[str, str]:
+    """User metadata as HeadObject gives it, names lower-cased and our `backdrop-*` values as the text the uploader
+    meant. Other values are not ours and stay as S3 returned them."""
+    metadata = {}
+    for name, value in raw.items():
+        name = name.lower()
+        if name.startswith(METADATA_PREFIX):
+            try:
+                value = decode_rfc2047(value)
+            except ValueError as exc:
+                raise UploadRejected(
+                    "bad_metadata", f"x-amz-meta-{name} looks RFC 2047-encoded but does not decode: {exc}"
+                ) from None
+        metadata[name] = value
+    return metadata
+
+
+def decode_rfc2047(value: str) -> str:
+    """The text of a metadata value. S3 returns any value that is not printable US-ASCII as RFC 2047 encoded words
+    (`=?UTF-8?B?…?=`, or Q encoding, any charset, several words); printable ASCII comes back as it is.
+    Raises ValueError for an encoded word that does not decode: S3 writes only good ones, so a bad one was written
+    by the uploader, and sending its raw text to Claid as a prompt would spend credits on what nobody meant."""
+    # Not S3's mail-safe form (already text, e.g. from a client library that decodes): nothing to undo.
+    if "=?" not in value or not value.isascii():
+        return value
+    try:
+        parts = decode_header(value)
+    except HeaderParseError as exc:
+        raise ValueError(str(exc)) from None
+    text = []
+    for chunk, charset in parts:
+        if isinstance(chunk, str):  # no encoded word in the whole value
+            text.append(chunk)
+            continue
+        if charset is None:
+            text.append(chunk.decode("ascii"))
+            continue
+        # RFC 2231 lets the charset carry a language: `UTF-8*de`.
+        codec = charset.split("*")[0]
+        try:
+            text.append(chunk.decode(codec))
+        except LookupError:
+            raise ValueError(f"unknown charset {charset!r}") from None
+        except UnicodeDecodeError:
+            raise ValueError(f"its bytes are not valid {charset}") from None
+    return "".join(text)
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
