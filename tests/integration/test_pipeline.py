@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from urllib.parse import parse_qs, urlsplit
 
 from backdrop.jobs import current_month
 from backdrop.ledger import Ledger
@@ -16,14 +17,19 @@ def ledger_total(p: Pipeline) -> dict:
 
 
 def test_connected_storage_upload_becomes_variants_record_and_notification(pipeline: Pipeline):
-    pipeline.upload("incoming/espresso-cup.png", metadata={"backdrop-number-of-images": "2"})
+    version = pipeline.upload("incoming/espresso-cup.png", metadata={"backdrop-number-of-images": "2"})["VersionId"]
     pipeline.drain()
 
     job = pipeline.jobs()["incoming/espresso-cup.png"]
     assert job["status"] == "succeeded"
     assert job["images"] == 2 and job["credits"] == Decimal(4)
     detail = json.loads(job["detail"])
-    assert detail["claid"]["input"] == "storage"
+    # Claid reads the version that was checked (a storage:// URI cannot name one) and writes through the connector.
+    assert detail["claid"]["input"] == "presigned_url"
+    [call] = pipeline.scene_calls(200)
+    assert call.body is not None
+    image_url = urlsplit(call.body["object"]["image_url"])
+    assert parse_qs(image_url.query)["versionId"] == [version] == [detail["source"]["version_id"]]
     assert detail["claid"]["destination"] == f"storage://backdrop-local/generated/espresso-cup/{job['job_id']}/"
     keys = pipeline.generated()
     assert len(keys) == 2 and all(k.startswith(f"generated/espresso-cup/{job['job_id']}/") for k in keys)

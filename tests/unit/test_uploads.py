@@ -93,21 +93,18 @@ def test_profile_from_key():
     assert profile_from_key("incoming/cup.png", "incoming/") is None
 
 
-def test_job_id_depends_on_every_part():
+def test_job_id_is_one_per_object_version():
     up = Upload("b", "incoming/a.png")
     base = job_id_for(up, "v1", "f1")
     assert base == job_id_for(Upload("b", "incoming/a.png"), "v1", "f1")
-    assert (
-        len(
-            {
-                base,
-                job_id_for(up, "v2", "f1"),
-                job_id_for(up, "v1", "f2"),
-                job_id_for(Upload("c", "incoming/a.png"), "v1", "f1"),
-            }
-        )
-        == 4
-    )
+    # Another version, key or bucket is another job ...
+    others = {job_id_for(up, "v2", "f1"), job_id_for(Upload("c", "incoming/a.png"), "v1", "f1")}
+    others.add(job_id_for(Upload("b", "incoming/b.png"), "v1", "f1"))
+    assert len({base, *others}) == 4
+    # ... while settings changed between two deliveries of one version's notification are not: one charge.
+    assert job_id_for(up, "v1", "f2") == base
+    # With nothing to name the version (never from S3), the settings keep unrelated jobs apart.
+    assert job_id_for(up, None, "f1") != job_id_for(up, None, "f2")
 
 
 def test_storage_uri_only_for_safe_keys_under_the_connector_prefix():

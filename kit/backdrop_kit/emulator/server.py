@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
@@ -77,6 +78,7 @@ class CallRecord:
     finished: float = 0.0  # ... and when it was answered (or dropped)
     latency: float = 0.0  # the generation time drawn for this call
     answered: bool = True  # False: the client got no answer (dropped, lost, or it had hung up)
+    input_sha256: str | None = None  # of the bytes Claid read: which version of the photo it generated from
 
 
 class _Reply(Exception):
@@ -487,7 +489,7 @@ class _Handler(BaseHTTPRequestHandler):
             # meanwhile does not stop it: the images are still written and charged.
             time.sleep(call.latency)
             try:
-                payload = self._generate(request, connector)
+                payload = self._generate(request, connector, call)
             except BaseException:
                 owner.refund(cost)
                 raise
@@ -516,10 +518,11 @@ class _Handler(BaseHTTPRequestHandler):
                 request_id=request_id,
             )
 
-    def _generate(self, request: Any, connector: Any) -> dict[str, Any]:
+    def _generate(self, request: Any, connector: Any, call: CallRecord) -> dict[str, Any]:
         owner = self.owner
         try:
             data = owner.fetch(request.image_url)
+            call.input_sha256 = hashlib.sha256(data).hexdigest()
             product = images.load_product(data)
         except ValueError as exc:
             raise _Reply(400, *NOT_RETRIEVABLE, str(exc), {"object.image_url": [str(exc)]}) from None

@@ -1,4 +1,4 @@
-"""Jobs: the unit of work and of payment. One upload + its resolved settings = one job id = at most one charge."""
+"""Jobs: the unit of work and of payment. One object version = one job id = at most one charge."""
 
 from __future__ import annotations
 
@@ -35,8 +35,11 @@ class Job(BaseModel):
 
 
 def job_id_for(upload: Upload, version: str | None, fingerprint: str) -> str:
-    """Same upload (bucket, decoded key, version or ETag) and same settings -> same id, wherever it runs."""
-    material = "\x1f".join([upload.bucket, upload.key, version or "", fingerprint])
+    """One object version -> one id, wherever it runs and whatever the settings are by the time a notification
+    is delivered again: one upload is at most one charge. A new generation of the same photo is a new version
+    (`backdrop review`'s "try again" copies the photo onto itself). Only an object with neither a version nor
+    an ETag (never from S3 itself) falls back to its settings, so it cannot collapse unrelated jobs."""
+    material = "\x1f".join([upload.bucket, upload.key, version or "", "" if version else fingerprint])
     return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 

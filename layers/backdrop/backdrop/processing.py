@@ -144,9 +144,9 @@ class Processor:
         )
 
     def _input_url(self, job: Job) -> tuple[str, str]:
-        uri = storage_uri(self.config.claid_storage_name, self.config.claid_storage_prefix, job.key)
-        if uri is not None:
-            return uri, "storage"
+        """Claid reads exactly the bytes that were checked: a presigned GET pinned to the version. A storage://
+        URI cannot name a version, so uploads never go as one; the connector serves Claid's output only
+        (docs/decisions.md 34). Without versioning (never this stack's bucket) there is nothing to pin."""
         params = {"Bucket": job.bucket, "Key": job.key}
         if job.version_id:
             params["VersionId"] = job.version_id
