@@ -10,6 +10,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from backdrop.config import MAX_MONTHLY_CREDIT_BUDGET
+
+from backdrop_kit.arguments import MAX_LATENCY_SECONDS, PORTS, number, printable
+
 
 def _progress(message: str) -> None:
     print(f"[backdrop] {message}", file=sys.stderr, flush=True)
@@ -37,9 +41,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         seed=args.seed,
         publish=args.publish or ("review" if args.review else None),
     )
-    if args.latency < 0 or args.copies < 1:
-        print("backdrop demo: --latency must be >= 0 and --copies >= 1", file=sys.stderr)
-        return 2
     hold = None
     if args.review:
         from backdrop_kit.review.local import review_while_running
@@ -148,9 +149,6 @@ def _plan(args: argparse.Namespace, command: str) -> tuple[Any, Any, Any] | int:
     from backdrop_kit.catalogue import estimate, parse_s3_uri, planning_processor
     from backdrop_kit.deployment import DeploymentNotFound, find_deployment
 
-    if args.latency < 0 or getattr(args, "limit", 0) < 0:
-        print(f"backdrop {command}: --latency and --limit must be >= 0", file=sys.stderr)
-        return 2
     try:
         bucket, prefix = parse_s3_uri(args.source)
         deployment = find_deployment(boto3.client("cloudformation"), args.stack)
@@ -307,9 +305,6 @@ def cmd_review(args: argparse.Namespace) -> int:
     from backdrop_kit.review import open_review
     from backdrop_kit.review.server import serve_until_interrupted
 
-    if not 0 <= args.port <= 65535 or not 1 <= args.days <= 90:
-        print("backdrop review: --port must be 0-65535 and --days 1-90", file=sys.stderr)
-        return 2
     try:
         server = open_review(args.stack, port=args.port)
     except (DeploymentNotFound, BotoCoreError, ClientError, OSError) as exc:
@@ -326,15 +321,22 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Every number and text an option takes is checked here (backdrop_kit.arguments), so a bad one is refused
+    with its option named and exit code 2 before any command starts a stack or calls AWS."""
+    line = printable()
+    budget = number(float, at_least=0, at_most=MAX_MONTHLY_CREDIT_BUDGET)
+    latency = number(float, at_least=0, at_most=MAX_LATENCY_SECONDS)
+    count = number(int, at_least=0)
     parser = argparse.ArgumentParser(prog="backdrop", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run the whole pipeline offline on photos and show the variants")
-    demo.add_argument("files", nargs="*", help="product photos (default: the bundled samples)")
+    demo.add_argument("files", nargs="*", type=line, help="product photos (default: the bundled samples)")
     demo.add_argument("--images", type=int, choices=range(1, 5), metavar="1-4", help="variants per photo")
     demo.add_argument("--format", choices=["jpeg", "png", "webp", "avif"], help="output format")
     demo.add_argument(
         "--prompt",
+        type=line,
         help="background prompt, any language: set as x-amz-meta-backdrop-prompt, RFC 2047-encoded as S3 stores it",
     )
     demo.add_argument(
@@ -343,15 +345,22 @@ def build_parser() -> argparse.ArgumentParser:
         default="connected",
         help="connected: Claid writes into the bucket; temporary: tmp_urls copied by the recorder",
     )
-    demo.add_argument("--budget", type=float, default=0, help="monthly credit budget (0 = unlimited)")
+    demo.add_argument("--budget", type=budget, default=0, help="monthly credit budget (0 = unlimited)")
     demo.add_argument(
         "--latency",
-        type=float,
+        type=latency,
         default=0.0,
-        help="Claid's median seconds for a one-image call (0 = instant; real Claid takes seconds to tens)",
+        help="Claid's median seconds for a one-image call (0 = instant; real Claid takes seconds to tens; "
+        f"at most {MAX_LATENCY_SECONDS:g})",
     )
-    demo.add_argument("--copies", type=int, default=1, help="upload each photo this many times (default 1)")
-    demo.add_argument("--seed", type=int, default=0, help="seed of the emulator's latency draws")
+    # Each copy is a row of the contact sheet: a hundred copies of two photos already make an 80-megapixel sheet.
+    demo.add_argument(
+        "--copies",
+        type=number(int, at_least=1, at_most=100),
+        default=1,
+        help="upload each photo this many times (default 1, at most 100)",
+    )
+    demo.add_argument("--seed", type=number(int), default=0, help="seed of the emulator's latency draws")
     demo.add_argument(
         "--review",
         action="store_true",
@@ -364,7 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["none", "all", "first", "review"],
         help="publishing policy: put the first or all variants at a stable key under published/ (default: none)",
     )
-    demo.add_argument("--out", default="out", help="folder for variants and the contact sheet (default: out)")
+    demo.add_argument(
+        "--out", type=line, default="out", help="folder for variants and the contact sheet (default: out)"
+    )
     demo.add_argument("--json", action="store_true", help="print the result as JSON")
     demo.add_argument("--quiet", action="store_true", help="no progress lines")
     demo.set_defaults(func=cmd_demo)
@@ -372,8 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     local = sub.add_parser("local", help="run handlers locally, like `sam local`, without Docker")
     local_sub = local.add_subparsers(dest="local_command", required=True)
     invoke = local_sub.add_parser("invoke", help="invoke one function from template.yaml with an event file")
-    invoke.add_argument("function_id", help="logical id in template.yaml, e.g. ProcessorFunction")
-    invoke.add_argument("--event", "-e", required=True, help="event JSON file (see events/)")
+    invoke.add_argument("function_id", type=line, help="logical id in template.yaml, e.g. ProcessorFunction")
+    invoke.add_argument("--event", "-e", type=line, required=True, help="event JSON file (see events/)")
     invoke.add_argument("--mode", choices=["connected", "temporary"], default="connected")
     invoke.set_defaults(func=cmd_local_invoke)
 
@@ -383,21 +394,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     usage = sub.add_parser("usage", help="credits used in a month (a deployed stack's ledger)")
     where = usage.add_mutually_exclusive_group(required=True)
-    where.add_argument("--stack", help="the deployed stack's name (its outputs name the table)")
-    where.add_argument("--table", help="the AppTableName output of the stack")
-    usage.add_argument("--month", help="YYYY-MM (default: this month, UTC)")
+    where.add_argument("--stack", type=line, help="the deployed stack's name (its outputs name the table)")
+    where.add_argument("--table", type=line, help="the AppTableName output of the stack")
+    usage.add_argument("--month", type=line, help="YYYY-MM (default: this month, UTC)")
     usage.add_argument("--by", choices=["day", "profile", "status"], help="one row per day, profile or status")
     usage.add_argument("--json", action="store_true", help="with --by: print the rows as JSON")
-    usage.add_argument("--chart", metavar="PNG", help="draw credits per day, stacked by profile, into this file")
     usage.add_argument(
-        "--budget", type=float, help="monthly budget for the chart's line (default: the stack's MonthlyCreditBudget)"
+        "--chart", type=line, metavar="PNG", help="draw credits per day, stacked by profile, into this file"
+    )
+    usage.add_argument(
+        "--budget", type=budget, help="monthly budget for the chart's line (default: the stack's MonthlyCreditBudget)"
     )
     usage.set_defaults(func=cmd_usage)
 
     redrive = sub.add_parser("redrive", help="move dead letters back to their queue once the cause is fixed")
-    redrive.add_argument("--dlq-url", required=True, help="JobsDLQUrl output of the stack")
-    redrive.add_argument("--queue-url", required=True, help="JobsQueueUrl output of the stack")
-    redrive.add_argument("--limit", type=int, default=0, help="move at most this many (0 = all)")
+    redrive.add_argument("--dlq-url", type=line, required=True, help="JobsDLQUrl output of the stack")
+    redrive.add_argument("--queue-url", type=line, required=True, help="JobsQueueUrl output of the stack")
+    redrive.add_argument("--limit", type=count, default=0, help="move at most this many (0 = all)")
     redrive.set_defaults(func=cmd_redrive)
 
     for name, text in (
@@ -405,31 +418,56 @@ def build_parser() -> argparse.ArgumentParser:
         ("backfill", "send existing photos through the upload path (same idempotency: never paid twice)"),
     ):
         catalogue = sub.add_parser(name, help=text)
-        catalogue.add_argument("source", help="s3://bucket/prefix of the photos, e.g. s3://shop-uploads/incoming/")
-        catalogue.add_argument("--stack", required=True, help="the deployed stack's name")
-        catalogue.add_argument("--latency", type=float, default=10.0, help="seconds one Claid call takes (default 10)")
+        catalogue.add_argument(
+            "source", type=line, help="s3://bucket/prefix of the photos, e.g. s3://shop-uploads/incoming/"
+        )
+        catalogue.add_argument("--stack", type=line, required=True, help="the deployed stack's name")
+        catalogue.add_argument(
+            "--latency", type=latency, default=10.0, help="seconds one Claid call takes (default 10)"
+        )
         catalogue.add_argument("--json", action="store_true", help="print the result as JSON")
         catalogue.add_argument("--quiet", action="store_true", help="no progress line")
         if name == "backfill":
-            catalogue.add_argument("--limit", type=int, default=0, help="send at most this many photos (0 = all)")
+            catalogue.add_argument("--limit", type=count, default=0, help="send at most this many photos (0 = all)")
             catalogue.add_argument("--dry-run", action="store_true", help="plan and check the budget, send nothing")
             catalogue.set_defaults(func=cmd_backfill)
         else:
             catalogue.set_defaults(func=cmd_estimate)
 
     review = sub.add_parser("review", help="choose variants to publish in a local web page (127.0.0.1 only)")
-    review.add_argument("--stack", required=True, help="the deployed stack's name")
-    review.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default 0: any free port)")
-    review.add_argument("--days", type=int, default=7, help="show uploads of the last N days (default 7)")
+    review.add_argument("--stack", type=line, required=True, help="the deployed stack's name")
+    review.add_argument(
+        "--port",
+        type=number(int, at_least=PORTS[0], at_most=PORTS[1]),
+        default=0,
+        help="port on 127.0.0.1 (default 0: any free port)",
+    )
+    review.add_argument(
+        "--days",
+        type=number(int, at_least=1, at_most=90),
+        default=7,
+        help="show uploads of the last N days (default 7)",
+    )
     review.add_argument("--no-browser", action="store_true", help="print the address only; do not open a browser")
     review.set_defaults(func=cmd_review)
 
     connect = sub.add_parser("connect-storage", help="register the uploads bucket with Claid (storage connector)")
-    connect.add_argument("--stack", help="the deployed stack's name: bucket, API key and connector key read from it")
-    connect.add_argument("--name", default="backdrop", help="connector name (at most 50 characters; default backdrop)")
-    connect.add_argument("--bucket", help="without --stack: the UploadsBucketName output of the stack")
-    connect.add_argument("--path", default="", help="prefix inside the bucket the connector covers (default: all)")
-    connect.add_argument("--claid-url", help="Claid's base URL (default: the stack's ClaidBaseUrl, or api.claid.ai)")
+    connect.add_argument(
+        "--stack", type=line, help="the deployed stack's name: bucket, API key and connector key read from it"
+    )
+    connect.add_argument(
+        "--name",
+        type=printable(min_chars=1, max_chars=50),
+        default="backdrop",
+        help="connector name (at most 50 characters; default backdrop)",
+    )
+    connect.add_argument("--bucket", type=line, help="without --stack: the UploadsBucketName output of the stack")
+    connect.add_argument(
+        "--path", type=line, default="", help="prefix inside the bucket the connector covers (default: all)"
+    )
+    connect.add_argument(
+        "--claid-url", type=line, help="Claid's base URL (default: the stack's ClaidBaseUrl, or api.claid.ai)"
+    )
     connect.set_defaults(func=cmd_connect_storage)
     return parser
 

@@ -7,6 +7,7 @@ import json
 import math
 import mimetypes
 import sys
+import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from backdrop.publishing import Publisher
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from backdrop_kit.emulator import EmulatorConfig
+from backdrop_kit.emulator.images import open_bounded
 from backdrop_kit.emulator.latency import LatencyModel
 from backdrop_kit.runner import Runner
 from backdrop_kit.stack import LocalStack, StackOptions
@@ -60,6 +62,8 @@ class JobRow:
     job_id: str
     published: list[str] = field(default_factory=list)  # stable keys in the bucket, the first chosen first
     chosen: list[int] = field(default_factory=list)  # which variants (1-based) are published
+    # Why the contact sheet shows no picture of the input (a decompression bomb, not an image); "" when it does.
+    input_problem: str = ""
 
 
 @dataclass
@@ -206,6 +210,7 @@ def _collect(stack: LocalStack, keys: dict[str, Path], out_dir: Path) -> tuple[l
         event_bus_name=stack.event_bus,
     )
     rows, sheet_rows = [], []
+    problems: dict[Path, str] = {}  # the copies of one photo share their input
     for key, path in keys.items():
         name = key.removeprefix("incoming/")
         item = by_key.get(key)
@@ -226,6 +231,8 @@ def _collect(stack: LocalStack, keys: dict[str, Path], out_dir: Path) -> tuple[l
         current = publisher.current(stack.uploads_bucket, key)
         targets = json.loads(current["targets"]) if current and current["job_id"] == item["job_id"] else []
         chosen = [int(t["variant"]) for t in targets]
+        if path not in problems:
+            problems[path] = _unreadable(path)
         rows.append(
             JobRow(
                 name,
@@ -238,6 +245,7 @@ def _collect(stack: LocalStack, keys: dict[str, Path], out_dir: Path) -> tuple[l
                 item["job_id"],
                 published=[t["key"] for t in targets],
                 chosen=chosen,
+                input_problem=problems[path],
             )
         )
         sheet_rows.append((path, saved, chosen))
@@ -247,6 +255,31 @@ def _collect(stack: LocalStack, keys: dict[str, Path], out_dir: Path) -> tuple[l
 THUMB = 256
 PAD = 16
 LABEL = 22
+
+
+def _unreadable(path: Path) -> str:
+    """Why the picture at `path` cannot be drawn, from its header alone; "" when it can."""
+    try:
+        with open_bounded(path):
+            return ""
+    except ValueError as exc:
+        return str(exc)
+
+
+def _thumbnail(path: Path) -> tuple[Image.Image, str]:
+    """The picture at `path` fitted into THUMB x THUMB, and its size. Read with the same pixel bound as the
+    pipeline's (open_bounded: the header is checked before anything is decoded), and never converted at full size
+    where it can be helped. Raises ValueError saying why it cannot be drawn."""
+    with open_bounded(path) as img:
+        size = f"{img.width}x{img.height}"
+        try:
+            img.draft("RGB", (THUMB, THUMB))  # a JPEG decodes at 1/2 to 1/8 of its size straight away
+            # Palettes, bilevel and 16-bit pictures resize badly or not at all: into colours first, within the bound.
+            picture = img if img.mode in ("RGB", "RGBA", "L", "LA") else img.convert("RGBA")
+            picture.thumbnail((THUMB, THUMB))
+            return ImageOps.contain(picture.convert("RGBA"), (THUMB, THUMB)), size
+        except Exception as exc:  # a header that reads but pixels that do not (Pillow raises many kinds)
+            raise ValueError(f"not a readable image ({type(exc).__name__})") from None
 
 
 def draw_contact_sheet(rows: list[SheetRow], target: Path) -> Path:
@@ -264,12 +297,15 @@ def draw_contact_sheet(rows: list[SheetRow], target: Path) -> Path:
             tile = Image.new("RGBA", (THUMB, THUMB), (225, 225, 220, 255))
             size = ""
             try:
-                with Image.open(image_path) as img:
-                    thumb = ImageOps.contain(img.convert("RGBA"), (THUMB, THUMB))
-                    size = f"  {img.width}x{img.height}"
+                thumb, dimensions = _thumbnail(image_path)
+                size = f"  {dimensions}"
                 tile.alpha_composite(thumb, ((THUMB - thumb.width) // 2, (THUMB - thumb.height) // 2))
-            except (OSError, ValueError):  # an input that is not a picture (it was rejected): say so
-                ImageDraw.Draw(tile).text((12, THUMB // 2), "not an image", fill=(120, 40, 40), font=font)
+            except ValueError as exc:  # not a picture, or a bomb (the pipeline refused it too): say why, undecoded
+                # Each figure stays on one line with its unit (held by a no-break space while wrapping; the font
+                # has no glyph for it).
+                lines = textwrap.wrap(f"not drawn: {exc}".replace(" MP", "\u00a0MP"), width=30)
+                why = "\n".join(lines).replace("\u00a0", " ")
+                ImageDraw.Draw(tile).multiline_text((12, THUMB // 3), why, fill=(120, 40, 40), font=font, spacing=4)
             sheet.paste(tile.convert("RGB"), (x, y))
             label = f"input: {source.name}" if c == 0 else f"variant {c}  {image_path.suffix[1:]}{size}"
             colour = (40, 40, 40)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import httpx
@@ -48,8 +50,77 @@ def test_demo_cli_json_and_a_bad_file(tmp_path, capsys):
     assert (job["status"], job["reason"], job["credits"]) == ("rejected", "not_an_image", 0.0)
     assert main(["demo", str(tmp_path / "missing.png")]) == 2
     assert "no such file" in capsys.readouterr().err
-    assert main(["demo", "--latency", "-1"]) == 2
-    assert "--latency" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:  # refused while reading the command line (tests/unit/test_cli_arguments)
+        main(["demo", "--latency", "-1"])
+    assert refused.value.code == 2 and "argument --latency: '-1' is out of range" in capsys.readouterr().err
+
+
+def write_png_bomb(path: Path, side: int, *, rgb: bool) -> int:
+    """A side x side PNG of one colour, 8-bit RGB or a two-colour 1-bit palette. Its zero rows are compressed a
+    block at a time, so making it takes a few megabytes whatever the size; returns what decoding it would take
+    (Pillow holds a palette picture at a byte a pixel, RGB at three)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    colour_type, depth, row_bytes = (2, 8, 3 * side) if rgb else (3, 1, (side + 7) // 8)
+    block = bytes(1 + row_bytes) * 64  # 64 rows, each a filter byte and its pixels
+    compressor = zlib.compressobj(9)
+    idat = b"".join(compressor.compress(block) for _ in range(side // 64))
+    idat += compressor.compress(bytes(1 + row_bytes) * (side % 64)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", side, side, depth, colour_type, 0, 0, 0)
+    with path.open("wb") as png:
+        png.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header))
+        if not rgb:
+            png.write(chunk(b"PLTE", bytes((255, 255, 255, 200, 40, 40))))
+        png.write(chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return side * side * (3 if rgb else 1)
+
+
+# Runs a command and prints the peak memory of it and its descendants (Linux: kilobytes) as its last stderr line:
+# a process of its own, so no other child of the test run can stand in for the demo's peak.
+PEAK_OF = (
+    "import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(code)"
+)
+
+
+def test_demo_shows_decompression_bombs_as_rows_that_say_why_and_never_decodes_them(tmp_path):
+    bomb = tmp_path / "bomb-30000.png"  # the issue's: 900 MP in well under a megabyte
+    decoded_bomb = write_png_bomb(bomb, 30000, rgb=False)
+    big = tmp_path / "big-13000.png"  # under Pillow's own refusal (179 MP), over the pipeline's bound
+    decoded_big = write_png_bomb(big, 13000, rgb=True)
+    assert bomb.stat().st_size < 1_000_000 and big.stat().st_size < 1_000_000
+    photo = SAMPLES / "teal-vase-cutout.png"
+    out = tmp_path / "out"
+
+    demo = [sys.executable, "-m", "backdrop_kit.cli", "demo", str(bomb), str(big), str(photo)]
+    measured = subprocess.run(
+        [sys.executable, "-c", PEAK_OF, *demo, "--images", "1", "--out", str(out), "--json", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert measured.returncode == 0, measured.stderr
+    peak_bytes = int(measured.stderr.splitlines()[-1]) * 1024
+    report = json.loads(measured.stdout)
+    rows = {job["file"]: job for job in report["jobs"]}
+
+    limit = "an input may have at most 89,478,485 pixels (89.5 MP)"
+    assert rows["bomb-30000.png"]["input_problem"] == f"more than 179.0 MP; {limit}"
+    assert rows["big-13000.png"]["input_problem"] == f"13,000x13,000 pixels (169.0 MP); {limit}"
+    for name in ("bomb-30000.png", "big-13000.png"):
+        # Claid (the emulator) refused it on the same bound: a failed job that cost nothing.
+        job = rows[name]
+        assert (job["status"], job["reason"], job["images"], job["credits"]) == ("failed", "claid_rejected", 0, 0.0)
+    assert (rows["teal-vase-cutout.png"]["status"], rows["teal-vase-cutout.png"]["input_problem"]) == ("succeeded", "")
+    assert report["claid"]["by_status"] == {"400": 2, "200": 1} and report["ledger_matches_claid"]
+    with Image.open(report["contact_sheet"]) as sheet:
+        assert sheet.height > 3 * 256  # a row for each input, the refused ones included
+
+    # Decoding either would take the pixels alone past half a gigabyte; the whole demo, its moto server included,
+    # stays under half of the smaller.
+    assert peak_bytes < min(decoded_bomb, decoded_big) / 2, f"peak {peak_bytes:,} bytes"
 
 
 def test_demo_publish_runs_the_publisher_and_reports_the_stable_keys(tmp_path, capsys):

@@ -1,7 +1,9 @@
 """Settings: defaults < profile < metadata, every bad value named with its field and source."""
 
 import pytest
+from backdrop.limits import check_metadata
 from backdrop.settings import Settings, SettingsError, metadata_to_values, resolve_settings
+from backdrop.uploads import UploadRejected
 
 DEFAULTS = {"prompt": "on a marble table", "number_of_images": 4, "output_format": "jpeg", "aspect_ratio": "1:1"}
 
@@ -100,3 +102,27 @@ def test_fingerprint_is_stable_and_sensitive():
     b = Settings(prompt="on a table", number_of_images=2)
     c = Settings(prompt="on a table", number_of_images=3)
     assert a.fingerprint() == b.fingerprint() != c.fingerprint()
+
+
+@pytest.mark.parametrize("second", ["4", "1"])  # different values or the same: one setting, one key
+def test_two_spellings_of_one_setting_are_refused_naming_both_keys(second):
+    metadata = {"backdrop-number-of-images": "1", "backdrop-number_of_images": second, "backdrop-prompt": "a beach"}
+    with pytest.raises(SettingsError) as refused:
+        metadata_to_values(metadata)
+    assert str(refused.value) == (
+        "x-amz-meta-backdrop-number-of-images and x-amz-meta-backdrop-number_of_images both set number_of_images: "
+        "give it once, as x-amz-meta-backdrop-number-of-images"
+    )
+    with pytest.raises(UploadRejected) as rejected:  # the processor's check, before any setting is resolved
+        check_metadata(metadata)
+    assert rejected.value.reason == "bad_metadata"
+    assert "backdrop-number-of-images and" in rejected.value.message
+    assert "backdrop-number_of_images both" in rejected.value.message
+
+
+def test_one_spelling_alone_is_read_whichever_it_is():
+    check_metadata({"backdrop-number_of_images": "1"})
+    assert metadata_to_values({"backdrop-number_of_images": "1"}) == {"number_of_images": "1"}
+    assert metadata_to_values({"backdrop-number-of-images": "1", "other-number_of_images": "4"}) == {
+        "number_of_images": "1"
+    }

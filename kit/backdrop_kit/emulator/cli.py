@@ -6,32 +6,52 @@ import argparse
 import sys
 import threading
 
+from backdrop_kit.arguments import MAX_LATENCY_SECONDS, PORTS, comma_separated, number, printable
 from backdrop_kit.emulator.server import ClaidEmulator, EmulatorConfig
+
+FAULT_KINDS = ("500", "429", "slow", "drop", "lost")
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Numbers and text are checked as they are read (backdrop_kit.arguments): a bad one exits 2 with its option named.
+    line = printable()
     parser = argparse.ArgumentParser(prog="backdrop emulator", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0, help="0 = a free port (printed)")
-    parser.add_argument("--api-key", action="append", help="accepted API key (repeatable; default local-test-key)")
-    parser.add_argument("--credits", type=float, default=None, help="account balance (default: unlimited)")
-    parser.add_argument("--rate-per-second", type=int, default=4)
-    parser.add_argument("--rate-per-minute", type=int, default=120)
-    parser.add_argument("--fault-rate", type=float, default=0.0)
+    parser.add_argument("--host", type=line, default="127.0.0.1")
+    parser.add_argument(
+        "--port", type=number(int, at_least=PORTS[0], at_most=PORTS[1]), default=0, help="0 = a free port (printed)"
+    )
+    parser.add_argument(
+        "--api-key", type=line, action="append", help="accepted API key (repeatable; default local-test-key)"
+    )
+    parser.add_argument(
+        "--credits", type=number(float, at_least=0), default=None, help="account balance (default: unlimited)"
+    )
+    parser.add_argument("--rate-per-second", type=number(int, at_least=0), default=4, help="0 = no limit")
+    parser.add_argument("--rate-per-minute", type=number(int, at_least=0), default=120, help="0 = no limit")
+    parser.add_argument(
+        "--fault-rate", type=number(float, at_least=0, at_most=1), default=0.0, help="share of calls that fail, 0-1"
+    )
     parser.add_argument(
         "--fault-kinds",
+        type=comma_separated(FAULT_KINDS),
         default="500,429,slow,drop",
         help="comma-separated: 500, 429, slow, drop (no answer, nothing charged), lost (charged, answer lost)",
     )
     parser.add_argument(
         "--latency",
-        type=float,
+        type=number(float, at_least=0, at_most=MAX_LATENCY_SECONDS),
         default=0.0,
         help="median seconds of a one-image call; more images, preference best and v2 take longer (0 = instant)",
     )
-    parser.add_argument("--latency-sigma", type=float, default=0.25, help="spread of the log-normal latency")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--s3-endpoint-url", default=None, help="S3 endpoint for storage connectors")
+    # A spread of 1 already puts the longest call at 22 times the median (latency.py's truncated tail).
+    parser.add_argument(
+        "--latency-sigma",
+        type=number(float, at_least=0, at_most=1),
+        default=0.25,
+        help="spread of the log-normal latency, 0-1",
+    )
+    parser.add_argument("--seed", type=number(int), default=0)
+    parser.add_argument("--s3-endpoint-url", type=line, default=None, help="S3 endpoint for storage connectors")
     args = parser.parse_args(argv)
     config = EmulatorConfig(
         api_keys=frozenset(args.api_key or ["local-test-key"]),
@@ -39,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         rate_per_second=args.rate_per_second,
         rate_per_minute=args.rate_per_minute,
         fault_rate=args.fault_rate,
-        fault_kinds=tuple(k for k in args.fault_kinds.split(",") if k),
+        fault_kinds=args.fault_kinds,
         seed=args.seed,
         latency=args.latency,
         latency_sigma=args.latency_sigma,

@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import warnings
+from pathlib import Path
+from typing import IO
 
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
@@ -14,6 +17,13 @@ BASE_PIXELS = 1024 * 1024
 MIME = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "avif": "image/avif"}
 PNG_LEVELS = {"fast": 1, "optimal": 6, "best": 9}
 ACCEPTED_INPUT = {"BMP", "GIF", "JPEG", "PNG", "TIFF", "WEBP", "AVIF", "MPO"}
+# The most pixels an input may have, for the emulator and for every picture the kit reads: Pillow's own
+# decompression-bomb threshold (Image.MAX_IMAGE_PIXELS), a 9,459-pixel square. Claid documents no limit, so this
+# one is ours. A PNG of under a megabyte can claim 30000x30000 pixels and take gigabytes to decode: the size is
+# read from the header and checked before a single pixel is.
+MAX_INPUT_PIXELS = 89_478_485
+# open_bounded refuses such images itself, with a reason; Pillow's warning on the way would only repeat it.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 def canvas_size(aspect_ratio: str) -> tuple[int, int]:
@@ -106,12 +116,31 @@ def encode(image: Image.Image, spec: OutputSpec) -> bytes:
     return buf.getvalue()
 
 
+def open_bounded(source: str | Path | IO[bytes]) -> Image.Image:
+    """The picture with its header read and no pixel decoded. Raises ValueError saying why when it is not a
+    readable image or has more than MAX_INPUT_PIXELS pixels."""
+    limit = f"an input may have at most {MAX_INPUT_PIXELS:,} pixels ({MAX_INPUT_PIXELS / 1e6:.1f} MP)"
+    try:
+        img = Image.open(source)
+    except Image.DecompressionBombError:  # Pillow's own refusal, at twice its threshold: the size stays unknown
+        raise ValueError(f"more than {2 * MAX_INPUT_PIXELS / 1e6:.1f} MP; {limit}") from None
+    except Exception as exc:  # Pillow raises many kinds for bad input
+        raise ValueError(f"not a readable image ({type(exc).__name__})") from None
+    if img.width * img.height > MAX_INPUT_PIXELS:
+        img.close()
+        raise ValueError(f"{img.width:,}x{img.height:,} pixels ({img.width * img.height / 1e6:.1f} MP); {limit}")
+    return img
+
+
 def load_product(data: bytes) -> Image.Image:
     """Raises ValueError with a reason when the bytes are not an image Claid would take."""
     try:
-        img = Image.open(io.BytesIO(data))
+        img = open_bounded(io.BytesIO(data))
+    except ValueError as exc:
+        raise ValueError(f"the object is {exc}") from None
+    try:
         img.load()
-    except Exception as exc:  # Pillow raises many kinds for bad input
+    except Exception as exc:  # a header that reads but pixels that do not
         raise ValueError(f"the object is not a readable image ({type(exc).__name__})") from None
     if img.format not in ACCEPTED_INPUT:
         raise ValueError(f"unsupported input format {img.format}")

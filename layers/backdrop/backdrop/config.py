@@ -13,6 +13,11 @@ class ConfigError(RuntimeError):
     """The function's environment is incomplete or wrong: a deployment mistake, never retried."""
 
 
+# The ledger keeps the budget, and the budget less a reservation, as DynamoDB numbers (38 significant digits at
+# most): a billion credits a month is past any shop's spend and well inside what it can store exactly.
+MAX_MONTHLY_CREDIT_BUDGET = 1_000_000_000
+
+
 def _csv(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
@@ -29,7 +34,9 @@ def _folder(value: str) -> str:
 class _EnvModel(BaseModel):
     """Field names are the environment variable names, lower-cased."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    # inf and nan read as floats, but no budget or duration is infinite: taken at cold start, MONTHLY_CREDIT_BUDGET=inf
+    # would fail every upload later (DynamoDB cannot store it) instead of failing here, by name.
+    model_config = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
@@ -64,7 +71,7 @@ class ProcessorConfig(_EnvModel):
     incoming_prefix: str = "incoming/"
     generated_prefix: str = "generated/"
     profiles_parameter_path: str = "/backdrop/profiles/"
-    monthly_credit_budget: Annotated[float, Field(ge=0)] = 0
+    monthly_credit_budget: Annotated[float, Field(ge=0, le=MAX_MONTHLY_CREDIT_BUDGET)] = 0
     max_upload_bytes: Annotated[int, Field(gt=0)] = 25 * 1024 * 1024
     presigned_url_ttl_seconds: Annotated[int, Field(ge=60, le=3600)] = 900
     idempotency_ttl_seconds: Annotated[int, Field(ge=3600)] = 1_300_000
@@ -110,7 +117,7 @@ class RecorderConfig(_EnvModel):
     app_table_name: str
     notification_topic_arn: str
     generated_prefix: str = "generated/"
-    monthly_credit_budget: Annotated[float, Field(ge=0)] = 0
+    monthly_credit_budget: Annotated[float, Field(ge=0, le=MAX_MONTHLY_CREDIT_BUDGET)] = 0
     # Hosts a tmp_url may be downloaded from (exact names; "*.example.com" matches sub-domains).
     claid_download_hosts: Annotated[list[str], Field(min_length=1)] = ["*.claid.ai"]
     # Only the offline kit turns this on: its emulator serves tmp_urls over plain http on 127.0.0.1.

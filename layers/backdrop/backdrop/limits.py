@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from backdrop.settings import SettingsError, metadata_keys
 from backdrop.uploads import UploadRejected
 
 # S3 caps all user metadata at 2 KB; a standard SSM parameter holds 4 KB. The limits below sit inside those, so a
@@ -27,7 +28,12 @@ def _describe(text: str) -> str:
 
 
 def check_metadata(metadata: Mapping[str, str]) -> None:
-    """Our `backdrop-*` metadata values: bounded and printable. Other metadata is not ours to judge."""
+    """Our `backdrop-*` metadata: each setting given once, values bounded and printable. Other metadata is not
+    ours to judge."""
+    try:
+        metadata_keys(metadata)
+    except SettingsError as exc:
+        raise UploadRejected("bad_metadata", str(exc)) from None
     for key, value in metadata.items():
         if not key.lower().startswith(METADATA_PREFIX):
             continue

@@ -239,17 +239,30 @@ class Settings(BaseModel):
 SETTING_NAMES = frozenset(Settings.model_fields)
 
 
-def metadata_to_values(metadata: Mapping[str, str]) -> dict[str, str]:
-    """`backdrop-number-of-images: 2` -> {"number_of_images": "2"}; other metadata keys are not ours."""
-    values: dict[str, str] = {}
-    for key, value in metadata.items():
+def metadata_keys(metadata: Mapping[str, str]) -> dict[str, str]:
+    """Which metadata key gives each of our names: {"number_of_images": "backdrop-number-of-images"}; other
+    metadata keys are not ours. Raises SettingsError naming both keys when two spellings give one name: S3 keeps
+    `backdrop-number-of-images` and `backdrop-number_of_images` apart, and which one wins would be a guess."""
+    keys: dict[str, str] = {}
+    for key in sorted(metadata):  # sorted: the same message whatever order S3 lists them in
         lowered = key.lower()
-        if lowered.startswith(METADATA_PREFIX):
-            name = lowered.removeprefix(METADATA_PREFIX).replace("-", "_")
-            if name == "profile":
-                continue  # chooses the profile, not a setting
-            values[name] = value.strip()
-    return values
+        if not lowered.startswith(METADATA_PREFIX):
+            continue
+        name = lowered.removeprefix(METADATA_PREFIX).replace("-", "_")
+        if name in keys:
+            raise SettingsError(
+                f"x-amz-meta-{keys[name]} and x-amz-meta-{key} both set {name}: give it once, as "
+                f"x-amz-meta-{METADATA_PREFIX}{name.replace('_', '-')}"
+            )
+        keys[name] = key
+    return keys
+
+
+def metadata_to_values(metadata: Mapping[str, str]) -> dict[str, str]:
+    """`backdrop-number-of-images: 2` -> {"number_of_images": "2"}; other metadata keys are not ours.
+    Raises SettingsError when two keys give one setting (see metadata_keys)."""
+    # `profile` chooses the profile, it is not a setting.
+    return {name: metadata[key].strip() for name, key in metadata_keys(metadata).items() if name != "profile"}
 
 
 class Resolved(NamedTuple):
