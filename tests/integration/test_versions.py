@@ -6,6 +6,7 @@ import hashlib
 import json
 from typing import Any
 
+from backdrop.ledger import Ledger
 from backdrop_kit.runner import sqs_event
 from backdrop_kit.stack import ACCOUNT, REGION
 
@@ -80,3 +81,34 @@ def test_a_notification_delivered_again_after_a_profile_change_is_not_a_second_c
     [job] = jobs_of(p, key)
     assert job["status"] == "succeeded" and job["images"] == 1
     assert len(p.scene_calls(200)) == 1
+
+
+def test_the_newest_version_decides_whatever_order_its_notifications_arrive(make_pipeline):
+    # The mug: red, then blue, at one key, published by policy; S3 delivers blue's notification first.
+    p: Pipeline = make_pipeline()
+    key = "incoming/mug.png"
+    meta = {"backdrop-number-of-images": "1", "backdrop-publish": "all"}
+    red = p.upload(key, CUP, metadata=meta)["VersionId"]
+    blue = p.upload(key, VASE, metadata=meta)["VersionId"]
+    queue = p.stack.queue_url("JobsQueue")
+    arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue.rsplit('/', 1)[-1]}"
+    messages = notifications_for(p, key)
+    by_version = {json.loads(m["Body"])["Records"][0]["s3"]["object"]["versionId"]: m for m in messages}
+    assert set(by_version) == {red, blue}
+    for message in messages:  # delivered by hand below, in the wrong order
+        p.sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+    for version in (blue, red):
+        p.runner.invoke("ProcessorFunction", sqs_event([by_version[version]], arn))
+        p.drain()
+
+    jobs = {json.loads(j["detail"])["source"]["version_id"]: j for j in jobs_of(p, key)}
+    # Both versions were generated, recorded and charged: the older one is history, not lost.
+    assert {v: (j["status"], j["credits"]) for v, j in jobs.items()} == {red: ("succeeded", 2), blue: ("succeeded", 2)}
+    assert Ledger(p.stack.client("dynamodb"), p.stack.app_table).latest_job_id(p.bucket, key) == jobs[blue]["job_id"]
+    published = p.s3.get_object(Bucket=p.bucket, Key="published/mug.png/1.jpeg")
+    assert published["Metadata"]["backdrop-job-id"] == jobs[blue]["job_id"]
+    [blue_variant] = json.loads(jobs[blue]["detail"])["outputs"]
+    assert published["Body"].read() == p.s3.get_object(Bucket=p.bucket, Key=blue_variant["key"])["Body"].read()
+    refused = [e for e in p.stack.bus_events() if e["detail-type"] == "Selection Rejected"]
+    reasons = [(e["detail"]["job_id"], e["detail"]["reason"]) for e in refused]
+    assert reasons == [(jobs[red]["job_id"], "superseded_job")]

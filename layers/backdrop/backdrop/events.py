@@ -37,6 +37,10 @@ class SourceObject(_Detail):
     key: str
     version_id: str | None = None
     etag: str | None = None
+    # The version's place in S3's order: the notification's sequencer (ordered per key), and LastModified
+    # (ISO 8601, UTC) for versions that reach the processor without a notification (backfill).
+    sequencer: str | None = None
+    last_modified: str | None = None
 
 
 class OutputObject(_Detail):

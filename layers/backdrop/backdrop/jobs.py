@@ -27,6 +27,8 @@ class Job(BaseModel):
     key: str
     version_id: str | None
     etag: str | None
+    sequencer: str | None  # the version's place in S3's order (backdrop.versions)
+    last_modified: str | None
     profile: str | None
     settings: Settings
     month: str  # the ledger month the credits count against, fixed when the job is planned
@@ -59,6 +61,7 @@ def plan_job(
     profile: str | None,
     settings: Settings,
     generated_prefix: str,
+    last_modified: str | None = None,
     now: datetime | None = None,
     notes: tuple[SettingNote, ...] = (),
 ) -> Job:
@@ -69,6 +72,9 @@ def plan_job(
         key=upload.key,
         version_id=version_id,
         etag=etag,
+        # A sequencer says where its own event stands; a version HeadObject found instead has none of its own.
+        sequencer=upload.sequencer if upload.version_id in (None, version_id) else None,
+        last_modified=last_modified,
         profile=profile,
         settings=settings,
         month=current_month(now),

@@ -3,7 +3,8 @@
 Items in the application table (pk / sk):
   JOB#<job_id>          / JOB        the terminal record of one job (written exactly once; later gains the
                                      selection made for it, see publishing.py); indexed by day (JobsByDay)
-  SOURCE#<bucket>/<key> / LATEST     points at the latest job of a source object
+  SOURCE#<bucket>/<key> / LATEST     points at the job of the source object's newest version (S3's order, see
+                                     versions.py), not the job recorded last
   RESERVATION#<job_id>  / RESERVATION credits held for a job between the processor and the recorder
   LEDGER#<YYYY-MM>      / TOTAL      credits_used, images, jobs_*; credits_reserved; committed = used + reserved;
                                      credits_at_risk (unanswered calls in temporary-bucket mode: maybe charged)
@@ -24,7 +25,8 @@ from typing import Any, Literal
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from backdrop.events import GenerationDetail
+from backdrop.events import GenerationDetail, SourceObject
+from backdrop.versions import is_newer
 
 CREDITS_PER_IMAGE = Decimal(2)
 AUTOPROMPT_CREDITS = Decimal("0.5")
@@ -58,6 +60,28 @@ def from_attributes(item: dict[str, Any]) -> dict[str, Any]:
 
 def _cancel_codes(exc: ClientError) -> list[str]:
     return [reason.get("Code", "None") for reason in exc.response.get("CancellationReasons", [])]
+
+
+_LATEST_ATTEMPTS = 8
+
+
+def _order_fields(source: SourceObject) -> dict[str, str | None]:
+    """What the LATEST item keeps of its version, to order the next one against."""
+    return {"version_id": source.version_id, "sequencer": source.sequencer, "last_modified": source.last_modified}
+
+
+def _source_of(latest: dict[str, Any]) -> SourceObject:
+    """The version a LATEST item points at, as far as ordering goes (items written before versions were ordered
+    keep none: versions.is_newer lets any job replace those)."""
+    pk = str(latest["pk"]).removeprefix("SOURCE#")
+    bucket, _, key = pk.partition("/")
+    return SourceObject(
+        bucket=bucket,
+        key=key,
+        version_id=latest.get("version_id"),
+        sequencer=latest.get("sequencer"),
+        last_modified=latest.get("last_modified"),
+    )
 
 
 def _first_condition_failed(exc: ClientError) -> bool:
@@ -234,20 +258,6 @@ class Ledger:
                 }
             },
             {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": as_attributes(
-                        {
-                            "pk": f"SOURCE#{detail.source.bucket}/{detail.source.key}",
-                            "sk": "LATEST",
-                            "job_id": detail.job_id,
-                            "status": detail.status,
-                            "recorded_at": now,
-                        }
-                    ),
-                }
-            },
-            {
                 "Update": {
                     "TableName": self._table,
                     "Key": as_attributes({"pk": f"LEDGER#{month}", "sk": "TOTAL"}),
@@ -287,13 +297,41 @@ class Ledger:
                     }
                 }
             )
-        try:
-            self._db.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if _first_condition_failed(exc):
-                return False
-            raise
-        return True
+        # The photo's newest version decides which job is its latest, whatever order the jobs are recorded in.
+        # The pointer moves only forward, so a decision made against a stale read can only be "not newer" by
+        # mistake when a newer one landed meanwhile, which is right anyway; moving it is conditional on the read.
+        for _ in range(_LATEST_ATTEMPTS):
+            current = self._item(f"SOURCE#{detail.source.bucket}/{detail.source.key}", "LATEST")
+            moves = is_newer(detail.source, _source_of(current)) if current else True
+            pointer = [self._latest_put(detail, now, current)] if moves else []
+            try:
+                self._db.transact_write_items(TransactItems=items[:1] + pointer + items[1:])
+            except ClientError as exc:
+                if _first_condition_failed(exc):
+                    return False
+                if pointer and _cancel_codes(exc)[1:2] == ["ConditionalCheckFailed"]:
+                    continue  # another version's job moved the pointer since the read: decide again
+                raise
+            return True
+        raise RuntimeError(f"the latest-job pointer of {detail.source.key} kept changing under the recorder")
+
+    def _latest_put(self, detail: GenerationDetail, now: str, current: dict[str, Any] | None) -> dict[str, Any]:
+        source = detail.source
+        item = {
+            "pk": f"SOURCE#{source.bucket}/{source.key}",
+            "sk": "LATEST",
+            "job_id": detail.job_id,
+            "status": detail.status,
+            "recorded_at": now,
+            **{name: value for name, value in _order_fields(source).items() if value},
+        }
+        put: dict[str, Any] = {"TableName": self._table, "Item": as_attributes(item)}
+        if current is None:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["ConditionExpression"] = "job_id = :seen"
+            put["ExpressionAttributeValues"] = as_attributes({":seen": current["job_id"]})
+        return {"Put": put}
 
     def _item(self, pk: str, sk: str) -> dict[str, Any] | None:
         item = self._db.get_item(

@@ -83,7 +83,9 @@ def default_settings(config: ProcessorConfig) -> dict[str, Any]:
 
 
 def source_of(upload: Upload) -> SourceObject:
-    return SourceObject(bucket=upload.bucket, key=upload.key, version_id=upload.version_id, etag=upload.etag)
+    return SourceObject(
+        bucket=upload.bucket, key=upload.key, version_id=upload.version_id, etag=upload.etag, sequencer=upload.sequencer
+    )
 
 
 def rejection(upload: Upload, problem: UploadRejected, *, profile: str | None = None) -> GenerationDetail:
@@ -137,6 +139,7 @@ class Processor:
             upload,
             version_id=facts.version_id,
             etag=facts.etag,
+            last_modified=facts.last_modified,
             profile=profile,
             settings=settings,
             generated_prefix=cfg.generated_prefix,
@@ -173,7 +176,14 @@ class Processor:
         worst = credits_for(settings.number_of_images, settings.autoprompt)
         base = {
             "job_id": job.job_id,
-            "source": SourceObject(bucket=job.bucket, key=job.key, version_id=job.version_id, etag=job.etag),
+            "source": SourceObject(
+                bucket=job.bucket,
+                key=job.key,
+                version_id=job.version_id,
+                etag=job.etag,
+                sequencer=job.sequencer,
+                last_modified=job.last_modified,
+            ),
             "profile": job.profile,
             "settings": settings.model_dump(mode="json", exclude_none=True),
             "notes": list(job.notes),

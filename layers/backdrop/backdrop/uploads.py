@@ -8,6 +8,7 @@ import posixpath
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.errors import HeaderParseError
 from email.header import decode_header
 from typing import Any
@@ -41,6 +42,7 @@ class Upload:
     etag: str | None = None
     size: int | None = None
     event_time: str | None = None
+    sequencer: str | None = None  # orders this key's events: S3's version order (backdrop.versions)
 
     @property
     def file_name(self) -> str:
@@ -57,6 +59,7 @@ class UploadFacts:
     etag: str | None
     version_id: str | None
     metadata: dict[str, str] = field(default_factory=dict)
+    last_modified: str | None = None  # ISO 8601, UTC
 
 
 def uploads_from_message(body: str) -> list[Upload]:
@@ -90,6 +93,7 @@ def uploads_from_message(body: str) -> list[Upload]:
                     etag=obj.get("eTag") or None,
                     size=obj.get("size"),
                     event_time=record.get("eventTime"),
+                    sequencer=obj.get("sequencer") if isinstance(obj.get("sequencer"), str) else None,
                 )
             )
         except (KeyError, TypeError) as exc:
@@ -161,7 +165,15 @@ def inspect_upload(s3: Any, upload: Upload, *, max_bytes: int) -> UploadFacts:
         etag=(head.get("ETag") or "").strip('"') or None,
         version_id=head.get("VersionId") or upload.version_id,
         metadata=read_metadata(head.get("Metadata") or {}),
+        last_modified=_iso(head.get("LastModified")),
     )
+
+
+def _iso(value: Any) -> str | None:
+    """HeadObject's LastModified (a datetime from boto3) as ISO 8601 UTC text, which sorts as time does."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="milliseconds")
+    return None
 
 
 def read_metadata(raw: Mapping[str, str]) -> dict[str, str]:
