@@ -17,6 +17,8 @@ CASES = {
     "incoming/bad-field.png": (CUP, {"backdrop-colour": "#ffffff"}, "bad_settings"),
     "incoming/nope/cup.png": (CUP, {}, "unknown_profile"),
     "incoming/bad-profile-in-meta.png": (CUP, {"backdrop-profile": "missing"}, "unknown_profile"),
+    # 1,023 bytes (518 characters): S3 takes it, but its published images would need keys of 1,031 bytes.
+    "incoming/" + "é" * 505 + ".png": (CUP, {}, "key_too_long"),
 }
 # Uploaded with a browser form (POST Object, as a storefront's upload page sends it), whose field names reach S3
 # as written. A PUT cannot carry `x-amz-meta-…_…` to the local stack: moto's server (werkzeug) drops request headers

@@ -198,3 +198,23 @@ def test_answered_outcomes_pass_through_untouched():
     j = job()
     rejected = unanswered(j).model_copy(update={"problem": Problem(code="claid_rejected", message="422")})
     assert processor().settle(j, rejected) is rejected
+
+
+def test_keys_are_checked_against_s3s_limit_in_bytes_before_anything_is_spent():
+    from backdrop.processing import check_key_lengths
+    from backdrop.uploads import UploadRejected
+
+    # published/ + path + "/4.jpeg": 10 + len + 7 bytes. A path of 1,007 bytes gives exactly 1,024.
+    fits = "incoming/" + "a" * (1007 - 4) + ".png"
+    check_key_lengths(Upload("b", fits), CONFIG)
+    one_over = "incoming/" + "a" * (1008 - 4) + ".png"
+    with pytest.raises(UploadRejected) as refused:
+        check_key_lengths(Upload("b", one_over), CONFIG)
+    assert refused.value.reason == "key_too_long" and "1,025 bytes" in refused.value.message
+    # Bytes, not characters: "é" is two.
+    with pytest.raises(UploadRejected):
+        check_key_lengths(Upload("b", "incoming/" + "é" * 502 + ".png"), CONFIG)
+    # A long generated prefix is what fails then (the variants' keys).
+    deep = CONFIG.model_copy(update={"generated_prefix": "g" * 900 + "/"})
+    with pytest.raises(UploadRejected, match="its variants would"):
+        check_key_lengths(Upload("b", "incoming/cup.png"), deep)

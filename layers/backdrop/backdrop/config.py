@@ -70,6 +70,8 @@ class ProcessorConfig(_EnvModel):
     claid_storage_prefix: str = ""
     incoming_prefix: str = "incoming/"
     generated_prefix: str = "generated/"
+    # Where a photo's chosen variants will be published: its keys must fit S3's limit before anything is spent.
+    published_prefix: str = "published/"
     profiles_parameter_path: str = "/backdrop/profiles/"
     monthly_credit_budget: Annotated[float, Field(ge=0, le=MAX_MONTHLY_CREDIT_BUDGET)] = 0
     max_upload_bytes: Annotated[int, Field(gt=0)] = 25 * 1024 * 1024
@@ -94,7 +96,9 @@ class ProcessorConfig(_EnvModel):
     # the job is settled from what its output folder holds.
     unknown_outcome_settle_seconds: Annotated[int, Field(ge=0)] = 600
 
-    _folders = field_validator("incoming_prefix", "generated_prefix", "profiles_parameter_path")(_folder)
+    _folders = field_validator("incoming_prefix", "generated_prefix", "published_prefix", "profiles_parameter_path")(
+        _folder
+    )
 
     @field_validator("claid_base_url")
     @classmethod

@@ -35,10 +35,11 @@ from backdrop.events import (
     SourceObject,
     publish,
 )
-from backdrop.jobs import Job, current_month, plan_job, rejection_id, storage_uri
+from backdrop.jobs import Job, current_month, output_prefix_for, plan_job, rejection_id, storage_uri
 from backdrop.ledger import Ledger, credits_for
 from backdrop.limits import check_metadata, check_profile_document, check_profile_name
 from backdrop.measures import record
+from backdrop.publishing import S3_MAX_KEY_BYTES, longest_published_key
 from backdrop.settings import SettingsError, metadata_to_values, resolve
 from backdrop.uploads import Upload, UploadRejected, check_key, inspect_upload, profile_from_key
 
@@ -68,6 +69,25 @@ class UnknownProfile(UploadRejected):
             f"profile {name!r} does not exist: create the SSM parameter {parameter} (a JSON object of settings), "
             "or upload directly under the incoming prefix",
         )
+
+
+# Room for the names Claid gives the files in an output folder (undocumented; ours are `variant-N.<ext>`).
+CLAID_FILE_NAME_ALLOWANCE = 100
+
+
+def check_key_lengths(upload: Upload, config: ProcessorConfig) -> None:
+    """Every key the pipeline will write for this photo fits S3's 1,024 bytes: its published images, and its
+    variants under the generated prefix. Refused before anything is reserved or charged."""
+    published = longest_published_key(upload.key, config.incoming_prefix, config.published_prefix)
+    generated = output_prefix_for(config.generated_prefix, upload.key, "0" * 32) + "x" * CLAID_FILE_NAME_ALLOWANCE
+    for what, key in (("published images", published), ("variants", generated)):
+        size = len(key.encode())
+        if size > S3_MAX_KEY_BYTES:
+            raise UploadRejected(
+                "key_too_long",
+                f"{upload.file_name}: its {what} would have keys of up to {size:,} bytes, and S3 allows "
+                f"{S3_MAX_KEY_BYTES:,}: shorten the photo's path by {size - S3_MAX_KEY_BYTES:,} bytes",
+            )
 
 
 def default_settings(config: ProcessorConfig) -> dict[str, Any]:
@@ -115,6 +135,7 @@ class Processor:
         check_key(upload.key, cfg.incoming_prefix)
         profile = None
         try:
+            check_key_lengths(upload, cfg)
             facts = inspect_upload(self.s3, upload, max_bytes=cfg.max_upload_bytes)
             check_metadata(facts.metadata)
             profile = facts.metadata.get("backdrop-profile") or profile_from_key(upload.key, cfg.incoming_prefix)

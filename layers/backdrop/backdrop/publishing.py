@@ -177,6 +177,17 @@ def published_folder(source_key: str, incoming_prefix: str, published_prefix: st
     return f"{published_prefix}{source_key.removeprefix(incoming_prefix)}/"
 
 
+S3_MAX_KEY_BYTES = 1024  # S3's longest object key, counted in UTF-8 bytes
+# The longest file name the publisher writes in a photo's folder: the fourth variant, a four-letter extension.
+LONGEST_PUBLISHED_NAME = "4.jpeg"
+
+
+def longest_published_key(source_key: str, incoming_prefix: str, published_prefix: str) -> str:
+    """The longest key this photo's published images can have: what must fit S3's limit before any credit is
+    spent on the photo, since a choice claimed for keys S3 refuses could never be made true."""
+    return published_folder(source_key, incoming_prefix, published_prefix) + LONGEST_PUBLISHED_NAME
+
+
 def published_key(folder: str, position: int, extension: str) -> str:
     """The Nth chosen variant, with its own extension, in the photo's folder: `…/red shoe.png/1.jpeg`, `…/2.jpeg`.
     The file name never holds a `/`, so the folder (the photo) is everything before the key's last one."""
