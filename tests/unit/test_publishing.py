@@ -224,6 +224,16 @@ def test_a_redelivered_recorded_event_publishes_once(world):
     assert len(world.events.of(VARIANTS_PUBLISHED)) == 1
 
 
+def test_a_policy_attempt_that_died_after_its_claim_is_completed_by_the_redelivery(world):
+    detail = world.job(JOB_A, publish="all", images=2)
+    # The first attempt claimed version 1 and died before copying anything (Lambda times out, the process ends).
+    world.publisher._claim(JOB_A, [1, 2], "policy", "policy all", None, True)
+    assert world.published() == {}
+    assert world.publisher.apply_policy(detail) is None  # the redelivered event: no second claim ...
+    assert world.published() == {f"{FOLDER}1.jpeg": f"{JOB_A}:1".encode(), f"{FOLDER}2.jpeg": f"{JOB_A}:2".encode()}
+    assert world.publisher.current(BUCKET, PHOTO)["version"] == 1  # ... and the record it made is what is live
+
+
 def test_a_person_who_chose_first_is_not_overridden_by_the_policy(world):
     detail = world.job(JOB_A, publish="first")
     assert world.publisher.choose(JOB_A, [3], chosen_by="person", actor="arn:aws:iam::1:user/ana").ok

@@ -228,9 +228,14 @@ class Publisher:
         job_id = str(detail.get("job_id") or "")
         if detail.get("status") != "succeeded" or policy not in ("all", "first") or not job_id:
             return None
-        current = self.current(str(detail["source"]["bucket"]), str(detail["source"]["key"]))
+        bucket, source_key = str(detail["source"]["bucket"]), str(detail["source"]["key"])
+        current = self.current(bucket, source_key)
         if current is not None and current.get("job_id") == job_id:
-            return None  # already chosen for this job (a redelivery, or a person was quicker): theirs stands
+            # Already chosen for this job (a redelivery, or a person was quicker): theirs stands. A redelivery may
+            # follow an attempt that died between its claim and its copies, so the objects are made to match the
+            # record again (copies of the same variants: harmless when they are already there).
+            self._converge(bucket, source_key)
+            return None
         images = int(detail.get("images") or len(detail.get("outputs") or []))
         variants = list(range(1, images + 1)) if policy == "all" else [1]
         return self.choose(job_id, variants, chosen_by="policy", actor=f"policy {policy}", only_latest=True)
