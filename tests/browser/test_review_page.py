@@ -7,6 +7,7 @@ import posixpath
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from backdrop.publishing import METADATA_JOB, METADATA_VARIANT, VARIANTS_PUBLISHED
@@ -14,6 +15,14 @@ from backdrop_kit.cli import main
 from playwright.sync_api import Page, expect
 
 from .conftest import PHOTO, Pipeline, Review
+
+# Every breach of the page's policy, as the page itself sees it (Chromium also logs each on the console).
+RECORD_VIOLATIONS = """
+window.violations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.violations.push({ directive: event.effectiveDirective, blocked: event.blockedURI });
+});
+"""
 
 
 def open_page(browser: Any, review: Review) -> Page:
@@ -96,30 +105,86 @@ def test_try_again_shows_its_cost_asks_first_and_goes_through_the_upload_path(re
     expect(page.locator("#status")).to_have_class("error")
 
 
-def test_requests_without_the_token_or_for_another_host_are_refused(review: Review) -> None:
-    token = {"X-Review-Token": review.server.token}
+def test_the_page_runs_under_its_policy_and_keeps_the_token_out_of_urls_and_history(
+    review: Review, browser: Any
+) -> None:
+    """Chromium enforces the page's Content-Security-Policy: the page must work with no inline script or style,
+    and after the first load no address (the tab's, an image's, the API's) carries the token."""
+    token = review.server.token
+    page: Page = browser.new_page(viewport={"width": 1680, "height": 1000})
+    page.add_init_script(RECORD_VIOLATIONS)  # runs before the page's own script, whatever its policy
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+
+    page.goto(review.server.url(days=7))
+    expect(page.locator("#status")).to_contain_text("1 upload awaiting review")
+    page.wait_for_function("[...document.images].every((img) => img.complete && img.naturalWidth > 0)")
+    upload = card(page, review)
+    upload.locator('button.variant[data-variant="2"]').click()  # script-driven, and styled by page.css
+    expect(upload.locator('button.variant[data-variant="2"] .order')).to_have_text("main")
+    assert page.evaluate("getComputedStyle(document.querySelector('.variant .number')).position") == "absolute"
+    upload.get_by_role("button", name="Publish").click()
+    expect(upload.locator(".message")).to_contain_text("Published version 1")
+    page.locator("#awaiting").uncheck()
+    page.get_by_role("button", name="Show").click()  # the filters form: sent through fetch, never submitted
+    expect(page.locator("#status")).to_contain_text("1 upload recorded in the last 7 days")
+
+    # The token was in the first request only; the address bar, the tab's history, every image and API request
+    # are without it.
+    assert requests[0] == review.server.url(days=7)
+    assert [url for url in requests[1:] if token in url] == []
+    assert {urlsplit(url).path for url in requests[1:]} >= {"/", "/page.js", "/page.css", "/api/uploads", "/api/image"}
+    assert page.url == f"{review.base}/?days=7"
+    history = page.context.new_cdp_session(page).send("Page.getNavigationHistory")
+    entries = [entry["url"] for entry in history["entries"]]
+    assert entries[-1] == page.url and [url for url in entries if token in url] == []  # (first: about:blank)
+    # The session cookie as the browser keeps it: out of the page's script's reach, for this site only, and gone
+    # with the browser session (expires -1).
+    assert page.evaluate("document.cookie") == ""
+    [cookie] = page.context.cookies()
+    assert (cookie["name"], cookie["value"]) == (review.server.cookie_name, review.server.session)
+    assert (cookie["httpOnly"], cookie["sameSite"], cookie["secure"]) == (True, "Strict", False)
+    assert (cookie["domain"], cookie["path"], cookie["expires"]) == ("127.0.0.1", "/", -1)
+
+    assert page.evaluate("window.violations") == []
+    assert [line for line in console if "Content Security Policy" in line] == []
+
+    # ... and the policy is in force, and the listener would have seen a breach: an inline script put into the
+    # page is refused.
+    page.evaluate(
+        "document.body.append(Object.assign(document.createElement('script'), { textContent: 'window.ran = 1' }))"
+    )
+    page.wait_for_function("window.violations.length > 0")
+    assert page.evaluate("window.ran") is None
+    assert page.evaluate("window.violations") == [{"directive": "script-src-elem", "blocked": "inline"}]
+
+
+def test_the_api_answers_a_signed_in_client_and_refuses_others(review: Review) -> None:
+    """The stack behind the guards (the guards themselves, one by one: tests/unit/test_review.py)."""
     with httpx.Client(base_url=review.base) as http:
         assert http.get("/api/uploads").status_code == 403
-        assert http.get("/api/uploads", headers={"X-Review-Token": "guess"}).status_code == 403
         assert http.get("/").status_code == 403
-        rebound = http.get("/api/uploads", headers={**token, "Host": "evil.example:80"})
-        assert rebound.status_code == 403 and "127.0.0.1" in rebound.json()["error"]
-        # Posts need the header: a token in the query (a form on another site) is not enough.
-        posted = http.post(f"/api/select?token={review.server.token}", json={"job_id": "x", "variants": [1]})
-        assert posted.status_code == 403
+        signed_in = http.get(review.server.url(), follow_redirects=True)  # as a browser opens the printed address
+        assert (signed_in.status_code, signed_in.url) == (200, f"{review.base}/")
+        assert review.server.token not in str(signed_in.url) and review.server.cookie_name in http.cookies
 
-        assert http.get("/", params={"token": review.server.token}).headers["Content-Security-Policy"]
-        assert http.get("/api/uploads", headers=token).json()["uploads"][0]["job_id"] == review.job["job_id"]
-        outside = http.get("/api/image", params={"key": "private/secret.png"}, headers=token)
+        assert http.get("/api/uploads").json()["uploads"][0]["job_id"] == review.job["job_id"]
+        outside = http.get("/api/image", params={"key": "private/secret.png"})
         assert (outside.status_code, outside.json()) == (404, {"error": "no such image"})
-        photo = http.get("/api/image", params={"key": PHOTO, "token": review.server.token})
+        photo = http.get("/api/image", params={"key": PHOTO})
         assert (photo.status_code, photo.headers["Content-Type"]) == (200, "image/png")
+        with_token = http.get("/api/image", params={"key": PHOTO, "token": review.server.token})
+        assert with_token.status_code == 403  # never needed, so never taken
 
-        unknown = http.post("/api/select", headers=token, json={"job_id": "0" * 32, "variants": [1]})
+        rebound = http.get("/api/uploads", headers={"Host": "evil.example:80"})
+        assert rebound.status_code == 403 and "127.0.0.1" in rebound.json()["error"]
+        unknown = http.post("/api/select", json={"job_id": "0" * 32, "variants": [1]})
         assert unknown.status_code == 404 and unknown.json()["reason"] == "unknown_job"
-        retry = http.post("/api/retry", headers=token, json={"job_id": "0" * 32})
+        retry = http.post("/api/retry", json={"job_id": "0" * 32})
         assert retry.status_code == 404 and retry.json() == {"error": f"no job {'0' * 32} in this stack"}
-        bad = http.post("/api/select", headers=token, content=b"{not json")
+        bad = http.post("/api/select", content=b"{not json")
         assert (bad.status_code, bad.json()) == (400, {"error": "the body is not JSON"})
 
 

@@ -206,17 +206,16 @@ def test_demo_review_serves_the_page_on_the_local_stack_until_stopped(tmp_path):
             lines.append(line)
         assert any(line.startswith("espresso-cup.png") and "succeeded" in line for line in lines)  # the table first
         url = lines[-1].split()[2]
-        assert url.startswith("http://127.0.0.1:")
-        base, token = url.split("/?token=")
-        token = token.split("&")[0]
-        headers = {"X-Review-Token": token}
-        [upload] = httpx.get(f"{base}/api/uploads", headers=headers).json()["uploads"]  # --review: publish review
-        assert upload["awaiting"] and len(upload["variants"]) == 2
-        chosen = httpx.post(
-            f"{base}/api/select", headers=headers, json={"job_id": upload["job_id"], "variants": [2]}
-        ).json()
-        assert chosen["version"] == 1 and chosen["variants"] == [2]
-        assert httpx.get(f"{base}/api/uploads", headers={}).status_code == 403  # no token, no answer
+        assert url.startswith("http://127.0.0.1:") and "/?token=" in url
+        base = url.split("/?")[0]
+        with httpx.Client(base_url=base) as browser:
+            # The printed address signs a browser in once (a cookie) and sends it on without the token.
+            assert browser.get(url, follow_redirects=True).url == f"{base}/"
+            [upload] = browser.get("/api/uploads").json()["uploads"]  # --review: publish review
+            assert upload["awaiting"] and len(upload["variants"]) == 2
+            chosen = browser.post("/api/select", json={"job_id": upload["job_id"], "variants": [2]}).json()
+            assert chosen["version"] == 1 and chosen["variants"] == [2]
+        assert httpx.get(f"{base}/api/uploads").status_code == 403  # not signed in, no answer
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0

@@ -1,9 +1,18 @@
-"""The review page's HTTP server: 127.0.0.1 only, a random token per run, plain JSON errors.
+"""The review page's HTTP server: 127.0.0.1 only, a random token per run traded once for a cookie, plain JSON errors.
 
 Every request must name the server by its loopback address (Host 127.0.0.1:<port> or localhost:<port>: a page
-on another site that rebinds its DNS name to 127.0.0.1 is refused) and carry the run's token: in the
-`X-Review-Token` header, or for the page itself and its images (which a browser fetches without our headers)
-in the `token` query parameter. Posts take the header only, so a form on another site cannot send one.
+on another site that rebinds its DNS name to 127.0.0.1 is refused). The address the CLI prints carries the run's
+token once: `GET /?token=…` answers with a session cookie (HttpOnly, SameSite=Strict, Path=/, no expiry: it dies
+with the browser session; not Secure, as this is plain http on loopback) and a redirect to the same address
+without the token, so the token leaves the address bar and the tab's history, and is never in an image or API
+URL, a Referer or this server's log (the printed address itself, in the terminal and perhaps in the browser's
+record of the redirect, is good only while this run lasts). Every other request (the page, its script and style,
+images, the API) authenticates by that cookie only. A token in any other URL is refused, not ignored: the page
+never puts it there, so one that shows up is a link copied from somewhere it should not have been, and the
+refusal says so. The cookie's value is a second random secret, not the token, and its name carries the port,
+since cookies are not scoped by port and two review servers may run at once. Posts must also come from the page
+itself (Origin and Sec-Fetch-Site, where the browser sends them): SameSite=Strict already keeps the cookie off
+requests from other sites; this is the second lock.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -25,13 +34,26 @@ from botocore.exceptions import BotoCoreError, ClientError
 from backdrop_kit.deployment import find_deployment
 from backdrop_kit.review.service import ReviewError, ReviewService, UploadFilter
 
-TOKEN_HEADER = "X-Review-Token"
+TOKEN_PARAMETER = "token"
+COOKIE_PREFIX = "backdrop_review_"
 MAX_BODY = 64 * 1024
 CHUNK = 64 * 1024
-_PAGE_POLICY = (
-    "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
-    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+# The page runs only its own script and style files (no inline code, so an injected fragment cannot run), talks
+# only to this server, and is never framed. form-action 'none': the page's one form (the filters) is sent by its
+# script through fetch, never submitted.
+PAGE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
+# Everything else (JSON, images, the page's files) is data: if a browser were ever made to open one as a
+# document, it may run nothing and load nothing.
+DATA_POLICY = "default-src 'none'; frame-ancestors 'none'; sandbox"
+# The page's own files, served from the package by path, each with its type.
+STATIC = {
+    "/": ("page.html", "text/html; charset=utf-8"),
+    "/page.js": ("page.js", "text/javascript; charset=utf-8"),
+    "/page.css": ("page.css", "text/css; charset=utf-8"),
+}
 _UNEXPECTED = "the review server hit an unexpected problem: the terminal running `backdrop review` has the details"
 
 Query = dict[str, list[str]]
@@ -93,8 +115,10 @@ class ReviewServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", port), ReviewHandler)
         self.service = service
         self.stack_name = stack_name
-        self.token = secrets.token_urlsafe(32)
-        self.page = files("backdrop_kit.review").joinpath("page.html").read_bytes()
+        self.token = secrets.token_urlsafe(32)  # in the printed address; good only for getting the cookie
+        self.session = secrets.token_urlsafe(32)  # the cookie's value: what every later request shows
+        package = files("backdrop_kit.review")
+        self.static = {path: (package.joinpath(name).read_bytes(), kind) for path, (name, kind) in STATIC.items()}
 
     @property
     def port(self) -> int:
@@ -106,8 +130,27 @@ class ReviewServer(ThreadingHTTPServer):
     def allows_token(self, token: str | None) -> bool:
         return token is not None and hmac.compare_digest(token.encode(), self.token.encode())
 
+    @property
+    def cookie_name(self) -> str:
+        return f"{COOKIE_PREFIX}{self.port}"
+
+    def allows_cookie(self, cookie_headers: list[str]) -> bool:
+        """Whether the request's Cookie header(s) hold this run's session. Parsed by hand, leniently: other
+        servers on 127.0.0.1 (any port) may have set cookies of their own, in forms SimpleCookie gives up on."""
+        for header in cookie_headers:
+            for pair in header.split(";"):
+                name, _, value = pair.strip().partition("=")
+                if name == self.cookie_name and hmac.compare_digest(value.encode(), self.session.encode()):
+                    return True
+        return False
+
+    def session_cookie(self) -> str:
+        # No Expires or Max-Age: a session cookie, gone when the browser closes (and useless once this run ends).
+        return f"{self.cookie_name}={self.session}; HttpOnly; SameSite=Strict; Path=/"
+
     def url(self, days: int | None = None) -> str:
-        query = {"token": self.token, **({"days": str(days)} if days else {})}
+        """The address to open: the only one that carries the token."""
+        query = {TOKEN_PARAMETER: self.token, **({"days": str(days)} if days else {})}
         return f"http://127.0.0.1:{self.port}/?{urlencode(query)}"
 
 
@@ -156,7 +199,13 @@ class ReviewHandler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         query = parse_qs(url.query)
         try:
-            self._guard(method, query)
+            if not self.server.allows_host(self.headers.get("Host")):
+                raise ReviewError(403, "this server answers only to 127.0.0.1 or localhost with its port")
+            carried = [v for k, v in parse_qsl(url.query, keep_blank_values=True) if k == TOKEN_PARAMETER]
+            if method == "GET" and url.path == "/" and carried:
+                self._sign_in(carried, url.query)
+                return
+            self._guard(method, carried)
             route = ROUTES.get((method, url.path))
             if route is None:
                 raise ReviewError(404, "no such page")
@@ -180,26 +229,54 @@ class ReviewHandler(BaseHTTPRequestHandler):
             _log(f"{method} {url.path} failed:\n{traceback.format_exc()}")
             self._json(500, {"error": _UNEXPECTED})
 
-    def _guard(self, method: str, query: Query) -> None:
-        if not self.server.allows_host(self.headers.get("Host")):
-            raise ReviewError(403, "this server answers only to 127.0.0.1 or localhost with its port")
-        token = self.headers.get(TOKEN_HEADER)
-        if token is None and method == "GET":
-            token = _one(query, "token") or None
-        if not self.server.allows_token(token):
-            raise ReviewError(403, "missing or wrong review token: open the address `backdrop review` printed")
+    def _sign_in(self, carried: list[str], query: str) -> None:
+        """The printed address: trade the token for the session cookie, and send the browser on to the same
+        address without it (303: the next request is a GET whatever this one was)."""
+        if len(carried) != 1 or not self.server.allows_token(carried[0]):
+            raise ReviewError(403, "wrong review token: open the address this run of `backdrop review` printed")
+        rest = urlencode([(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != TOKEN_PARAMETER])
+        headers = {
+            "Location": f"/?{rest}" if rest else "/",
+            "Set-Cookie": self.server.session_cookie(),
+            "Cache-Control": "no-store",
+        }
+        self._send(303, None, 0, headers)
+
+    def _guard(self, method: str, carried: list[str]) -> None:
+        if carried:
+            raise ReviewError(
+                403,
+                "the review token belongs only in the address `backdrop review` printed, which trades it for a "
+                "cookie; the page never puts it in a request: open that address instead",
+            )
+        if not self.server.allows_cookie(self.headers.get_all("Cookie") or []):
+            raise ReviewError(
+                403, "not signed in: open the address `backdrop review` printed (it signs this browser in once)"
+            )
+        if method != "GET":
+            self._guard_origin()
+
+    def _guard_origin(self) -> None:
+        """A post comes from the page itself. Browsers say where a request comes from; a client that says
+        nothing (a script, a test) has the cookie only if someone gave it the token."""
+        origin = self.headers.get("Origin")
+        site = self.headers.get("Sec-Fetch-Site")
+        if (origin is not None and origin != f"http://{self.headers.get('Host')}") or site not in (None, "same-origin"):
+            raise ReviewError(403, "only the review page itself can choose or try again")
 
     # --- answers ----------------------------------------------------------------------------------------
-    def _send(self, status: int, content_type: str, length: int, headers: dict[str, str] | None = None) -> None:
+    def _send(self, status: int, content_type: str | None, length: int, headers: dict[str, str] | None = None) -> None:
+        headers = {"Content-Security-Policy": DATA_POLICY, **(headers or {})}
         self.send_response(status)
-        self.send_header("Content-Type", content_type)
+        if content_type is not None:
+            self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(length))
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Referrer-Policy", "no-referrer")
         if self.close_connection:
             # Say so: a client that does not know would send its next request on a socket about to close.
             self.send_header("Connection", "close")
-        for name, value in (headers or {}).items():
+        for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
 
@@ -222,9 +299,14 @@ class ReviewHandler(BaseHTTPRequestHandler):
 
     # --- routes -----------------------------------------------------------------------------------------
     def page(self, _: Query) -> None:
-        headers = {"Content-Security-Policy": _PAGE_POLICY, "Cache-Control": "no-store"}
-        self._send(200, "text/html; charset=utf-8", len(self.server.page), headers)
-        self.wfile.write(self.server.page)
+        """The page (with its policy) and its script and style files."""
+        body, content_type = self.server.static[urlsplit(self.path).path]
+        # no-store: a page from an earlier run (another token, another port's cookie) is never shown from cache.
+        headers = {"Cache-Control": "no-store"}
+        if content_type.startswith("text/html"):
+            headers["Content-Security-Policy"] = PAGE_POLICY
+        self._send(200, content_type, len(body), headers)
+        self.wfile.write(body)
 
     def uploads(self, query: Query) -> None:
         service = self.server.service
@@ -233,7 +315,9 @@ class ReviewHandler(BaseHTTPRequestHandler):
 
     def image(self, query: Query) -> None:
         image = self.server.service.image(_one(query, "key"))
-        headers = {"Cache-Control": "private, max-age=300", "Content-Security-Policy": "default-src 'none'; sandbox"}
+        # Vary: Cookie keeps a cached image to this run's session: image URLs no longer differ by run (they carry
+        # no token), and another run on the same port may serve another stack with the same keys.
+        headers = {"Cache-Control": "private, max-age=300", "Vary": "Cookie"}
         self._send(200, image.content_type, image.length, headers)
         try:
             for chunk in image.body.iter_chunks(CHUNK):
@@ -261,7 +345,7 @@ class ReviewHandler(BaseHTTPRequestHandler):
 
 
 ROUTES: dict[tuple[str, str], Callable[[ReviewHandler, Query], None]] = {
-    ("GET", "/"): ReviewHandler.page,
+    **{("GET", path): ReviewHandler.page for path in STATIC},
     ("GET", "/api/uploads"): ReviewHandler.uploads,
     ("GET", "/api/image"): ReviewHandler.image,
     ("POST", "/api/select"): ReviewHandler.select,
