@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from backdrop.claid.limiter import next_start
-
 # Claid's own windows, exactly (the limiter keeps slightly wider ones on purpose, so it pays for its margin).
 CLAID_WINDOWS = (1.0, 60.0)
 
@@ -17,6 +15,24 @@ def claid_limits(per_second: int, per_minute: int) -> list[tuple[int, float]]:
     if per_minute:
         limits.append((per_minute, CLAID_WINDOWS[1]))
     return limits
+
+
+def next_start(starts: list[float], now: float, limits: list[tuple[int, float]]) -> float:
+    """The earliest time >= now, and not before any start already given, at which one more start keeps every
+    (limit, window) at most `limit` starts in any `window` seconds: the best a scheduler can do."""
+    t = max([now, *starts])
+    moved = True
+    while moved:
+        moved = False
+        for limit, window in limits:
+            recent = [s for s in starts if s > t - window]
+            if len(recent) >= limit:
+                # The start that must leave the window before this one fits (a move within rounding error
+                # means it has just left).
+                later = recent[len(recent) - limit] + window
+                if later > t + 1e-6:
+                    t, moved = later, True
+    return t
 
 
 def earliest_starts(count: int, per_second: int, per_minute: int) -> list[float]:

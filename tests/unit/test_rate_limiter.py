@@ -1,88 +1,137 @@
-"""The shared start schedule: the window arithmetic alone, then the DynamoDB item with a fake client."""
+"""The shared start schedule: the spacing arithmetic alone, then the DynamoDB counter with a fake client."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
-from backdrop.claid.limiter import MINUTE_WINDOW, SECOND_WINDOW, ClaidRateLimiter, next_start
+from backdrop.claid.limiter import MINUTE_WINDOW, SECOND_WINDOW, ClaidRateLimiter, slot_spacing
 from botocore.exceptions import ClientError
+from hypothesis import given
+from hypothesis import strategies as st
 
 LIMITS = [(4, SECOND_WINDOW), (120, MINUTE_WINDOW)]
 
 
-def schedule(n: int, now: float = 0.0) -> list[float]:
-    starts: list[float] = []
-    for _ in range(n):
-        starts.append(next_start(starts, now, LIMITS))
-    return starts
+def most_in_any_closed_window(starts: list[float], window: float) -> int:
+    return max(sum(1 for s in starts if first <= s <= first + window + 1e-9) for first in starts)
 
 
-def most_in_any_window(starts: list[float], window: float) -> int:
-    return max(sum(1 for s in starts if first <= s < first + window) for first in starts)
+@given(
+    st.integers(min_value=1, max_value=50),
+    st.integers(min_value=2, max_value=600),
+    st.floats(min_value=0, max_value=1e6, allow_nan=False),
+)
+def test_evenly_spaced_slots_keep_every_sliding_window(per_second, per_minute, offset):
+    limits = [(per_second, SECOND_WINDOW), (per_minute, MINUTE_WINDOW)]
+    spacing = slot_spacing(limits)
+    first = math.ceil(offset / spacing)
+    starts = [(first + n) * spacing for n in range(min(per_minute * 2, 400))]
+    for limit, window in limits:
+        assert most_in_any_closed_window(starts, window) <= limit
 
 
-def test_four_start_at_once_then_the_fifth_waits_for_the_first_to_leave_the_second():
-    starts = schedule(5)
-    assert starts[:4] == [0.0] * 4
-    assert starts[4] == pytest.approx(SECOND_WINDOW)
-
-
-def test_a_burst_keeps_both_windows_with_room_for_jitter():
-    starts = schedule(300)
-    assert most_in_any_window(starts, 1.0) <= 4
-    assert most_in_any_window(starts, 60.0) <= 120
-    # Not slower than needed: 120 starts within the first minute at 4/s, the next 120 one minute later.
-    assert starts[119] < 33 and starts[120] == pytest.approx(MINUTE_WINDOW)
-
-
-def test_starts_are_handed_out_in_order():
-    starts = schedule(50, now=10.0)
-    assert starts == sorted(starts) and starts[0] == 10.0
+def test_the_default_limits_give_nearly_claids_rate():
+    spacing = slot_spacing(LIMITS)
+    assert 60 / spacing == pytest.approx(118, abs=0.1)  # 120/minute minus the margin for transit jitter
+    assert slot_spacing([]) == 0.0
 
 
 class FakeTable:
-    """Enough of DynamoDB's GetItem / conditional PutItem for one item, with an optional lost race."""
+    """Enough of DynamoDB's UpdateItem (ADD under a BETWEEN condition, SET under a less-than condition) and
+    GetItem for one counter, with an optional other instance moving it in between."""
 
-    def __init__(self, races: int = 0) -> None:
-        self.item: dict[str, Any] | None = None
-        self.races = races
-        self.puts = 0
+    def __init__(self, interference: list[int] | None = None) -> None:
+        self.next_slot: int | None = None
+        self.interference = interference or []  # values another instance writes before our next update
+        self.writes = 0
+
+    def _interfere(self) -> None:
+        if self.interference:
+            self.next_slot = self.interference.pop(0)
+
+    def update_item(self, UpdateExpression: str, ExpressionAttributeValues: dict[str, Any], **_: Any) -> Any:
+        self._interfere()
+        values = {k: int(v["N"]) for k, v in ExpressionAttributeValues.items()}
+        self.writes += 1
+        if UpdateExpression.startswith("ADD"):
+            if self.next_slot is None or not values[":now"] <= self.next_slot <= values[":latest"]:
+                raise ClientError({"Error": {"Code": "ConditionalCheckFailedException"}}, "UpdateItem")
+            old = self.next_slot
+            self.next_slot += 1
+            return {"Attributes": {"next_slot": {"N": str(old)}}}
+        if self.next_slot is not None and not self.next_slot < values[":now"]:
+            raise ClientError({"Error": {"Code": "ConditionalCheckFailedException"}}, "UpdateItem")
+        self.next_slot = values[":after"]
+        return {}
 
     def get_item(self, **_: Any) -> dict[str, Any]:
-        return {"Item": self.item} if self.item else {}
-
-    def put_item(self, Item: dict[str, Any], ExpressionAttributeValues: dict[str, Any], **_: Any) -> None:
-        expected = int(ExpressionAttributeValues[":v"]["N"])
-        current = int(self.item["version"]["N"]) if self.item else 0
-        if self.races:
-            self.races -= 1
-            current += 1  # someone else wrote in between
-        if current != expected:
-            raise ClientError({"Error": {"Code": "ConditionalCheckFailedException"}}, "PutItem")
-        self.puts += 1
-        self.item = Item
+        return {"Item": {"next_slot": {"N": str(self.next_slot)}}} if self.next_slot is not None else {}
 
 
-def test_reserve_takes_starts_in_turn_and_waits_for_them():
-    table = FakeTable()
-    slept: list[float] = []
-    limiter = ClaidRateLimiter(table, "t", per_second=2, per_minute=0, clock=lambda: 100.0, sleep=slept.append)
-    first = [limiter.wait_for_start(latest=200.0).at for _ in range(3)]
-    assert first == [100.0, 100.0, pytest.approx(100.0 + SECOND_WINDOW)]
-    assert slept == [pytest.approx(SECOND_WINDOW)]
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def limiter(table: FakeTable, clock: Clock) -> ClaidRateLimiter:
+    return ClaidRateLimiter(table, "app", clock=clock, sleep=clock.sleep)
+
+
+def test_a_queue_of_callers_takes_consecutive_slots_with_one_write_each():
+    table, clock = FakeTable(), Clock(1_000_000.0)
+    rl = limiter(table, clock)
+    starts = [rl.reserve(latest=clock.now + 600).at for _ in range(20)]
+    spacing = rl.spacing
+    assert starts == [pytest.approx(starts[0] + n * spacing) for n in range(20)]
+    assert starts[0] == pytest.approx(math.ceil(clock.now / spacing) * spacing)
+    # The first start sets the schedule going (a failed ADD, a SET); every later one is one ADD.
+    assert table.writes == 2 + 19 and rl.lost_rounds == 0
+
+
+def test_after_a_quiet_spell_the_schedule_restarts_at_now_not_in_the_past():
+    table, clock = FakeTable(), Clock(1_000_000.0)
+    rl = limiter(table, clock)
+    rl.reserve(latest=clock.now + 60)
+    clock.now += 3600
+    slot = rl.reserve(latest=clock.now + 60)
+    assert slot.at is not None and clock.now <= slot.at < clock.now + rl.spacing
 
 
 def test_a_start_later_than_the_caller_can_use_is_not_taken():
-    table = FakeTable()
-    limiter = ClaidRateLimiter(table, "t", per_second=1, per_minute=0, clock=lambda: 100.0, sleep=lambda _: None)
-    assert limiter.reserve(latest=100.0).at == 100.0
-    late = limiter.reserve(latest=100.5)
-    assert late.at is None and late.earliest == pytest.approx(100.0 + SECOND_WINDOW)
-    assert table.puts == 1
+    table, clock = FakeTable(), Clock(1_000_000.0)
+    rl = limiter(table, clock)
+    for _ in range(10):
+        rl.reserve(latest=clock.now + 600)
+    queued = table.next_slot
+    slot = rl.reserve(latest=clock.now + 2 * rl.spacing)
+    assert slot.at is None and slot.earliest == pytest.approx(queued * rl.spacing)
+    assert table.next_slot == queued  # nothing was taken
 
 
-def test_a_lost_race_reads_again():
-    table = FakeTable(races=2)
-    limiter = ClaidRateLimiter(table, "t", clock=lambda: 5.0, sleep=lambda _: None)
-    assert limiter.reserve(latest=10.0).at == 5.0 and table.puts == 1
+def test_another_instance_restarting_the_schedule_first_costs_one_more_round():
+    clock = Clock(1_000_000.0)
+    now_slot = math.ceil(clock.now / slot_spacing(LIMITS))
+    # Between our failed ADD and our SET, another instance restarts the schedule at the same slot.
+    table = FakeTable(interference=[now_slot - 5, now_slot + 1])
+    rl = limiter(table, clock)
+    slot = rl.reserve(latest=clock.now + 60)
+    assert slot.at == pytest.approx((now_slot + 1) * rl.spacing)  # the next slot, not theirs
+    assert rl.lost_rounds == 1
+
+
+def test_wait_for_start_sleeps_until_the_slot():
+    table, clock = FakeTable(), Clock(1_000_000.0)
+    rl = limiter(table, clock)
+    for _ in range(3):
+        rl.wait_for_start(latest=clock.now + 600)
+    assert clock.slept and all(s <= rl.spacing + 1e-9 for s in clock.slept)

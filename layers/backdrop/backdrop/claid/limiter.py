@@ -1,19 +1,22 @@
 """One schedule of Claid call starts shared by every processor instance, so the stack stays under Claid's limits.
 
-Claid counts requests per account in sliding windows (default 4 per second and 120 per minute). Each instance
-reserves its next start time in one DynamoDB item (pk `RATELIMIT#claid`) with an optimistic version check:
-starts are handed out in order, each no earlier than the window rules allow, and the caller sleeps until its
-start. A start that would come too late for the caller's time budget is not taken; the caller hands its job
-back to the queue and learns how long to wait.
+Claid counts requests per account in sliding windows (default 4 per second and 120 per minute). The schedule is a
+row of evenly spaced start slots, `spacing` seconds apart, numbered from the epoch: slot n starts at n * spacing.
+A spacing that puts at most `limit` slots in any `window` keeps every sliding window under its limit whoever
+holds the slots, so instances only need to agree on who holds which slot. That is one counter in one DynamoDB
+item (pk `RATELIMIT#claid`, `next_slot`): while calls are queued the counter runs ahead of the clock and each
+start is one atomic ADD, which cannot lose a race; when the schedule has fallen behind the clock (nobody called
+for a while) one conditional SET moves it to now. A start costs one write under any contention, two after a
+quiet spell, and a third read only when the next slot is later than the caller can use: then nothing is taken
+and the caller hands its job back to the queue, knowing how long to wait.
 """
 
 from __future__ import annotations
 
-import random
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -22,6 +25,9 @@ from botocore.exceptions import ClientError
 # little wider than Claid's so that jitter in transit cannot make two starts look closer than they were.
 SECOND_WINDOW = 1.1
 MINUTE_WINDOW = 60.5
+# Bounds the rounds of one reservation: each lost round means the schedule moved, which happens at most once per
+# quiet spell before every later caller takes the atomic path.
+MAX_ROUNDS = 8
 
 
 @dataclass(frozen=True)
@@ -30,22 +36,10 @@ class StartSlot:
     earliest: float  # the earliest start the schedule could give
 
 
-def next_start(starts: list[float], now: float, limits: list[tuple[int, float]]) -> float:
-    """The earliest time >= now, and not before any start already given, at which one more start keeps every
-    (limit, window) at most `limit` starts in any `window` seconds."""
-    t = max([now, *starts])
-    moved = True
-    while moved:
-        moved = False
-        for limit, window in limits:
-            recent = [s for s in starts if s > t - window]
-            if len(recent) >= limit:
-                # The start that must leave the window before this one fits (a move within rounding error
-                # means it has just left).
-                later = recent[len(recent) - limit] + window
-                if later > t + 1e-6:
-                    t, moved = later, True
-    return t
+def slot_spacing(limits: list[tuple[int, float]]) -> float:
+    """The smallest spacing of evenly spaced starts that keeps at most `limit` of them in any closed `window`
+    (a window of w seconds holds floor(w / spacing) + 1 such starts). 0 when nothing is limited."""
+    return max((window / (limit - 1) if limit > 1 else window * 1.000001 for limit, window in limits), default=0.0)
 
 
 @dataclass
@@ -57,6 +51,7 @@ class ClaidRateLimiter:
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     name: str = "claid"
+    lost_rounds: int = 0  # reservations' rounds that found the schedule moved (measured by the bench)
     _key: dict[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -71,36 +66,72 @@ class ClaidRateLimiter:
             found.append((self.per_minute, MINUTE_WINDOW))
         return found
 
+    @property
+    def spacing(self) -> float:
+        return slot_spacing(self.limits)
+
     def reserve(self, latest: float) -> StartSlot:
         """Take the next start if it is no later than `latest` (epoch seconds)."""
-        for _ in range(50):
-            item = self.dynamodb.get_item(TableName=self.table_name, Key=self._key, ConsistentRead=True).get("Item")
-            version = int(item["version"]["N"]) if item else 0
+        spacing = self.spacing
+        if not spacing:
             now = self.clock()
-            keep_after = now - MINUTE_WINDOW
-            starts = sorted(float(v["N"]) for v in (item or {}).get("starts", {}).get("L", []))
-            starts = [s for s in starts if s > keep_after]
-            at = next_start(starts, now, self.limits)
-            if at > latest:
-                return StartSlot(None, at)
-            try:
-                self.dynamodb.put_item(
-                    TableName=self.table_name,
-                    Item={
-                        **self._key,
-                        "version": {"N": str(version + 1)},
-                        "starts": {"L": [{"N": str(Decimal(f"{s:.3f}"))} for s in [*starts, at]]},
-                    },
-                    ConditionExpression="attribute_not_exists(pk) OR version = :v",
-                    ExpressionAttributeValues={":v": {"N": str(version)}},
-                )
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                    raise
-                self.sleep(random.uniform(0.005, 0.05))  # another instance took a start first: read again
-                continue
-            return StartSlot(at, at)
-        raise RuntimeError("the Claid rate-limit schedule is too contended: 50 attempts in a row lost the race")
+            return StartSlot(now, now)
+        for _ in range(MAX_ROUNDS):
+            now_slot = math.ceil(self.clock() / spacing)
+            latest_slot = math.floor(latest / spacing)
+            if latest_slot < now_slot:
+                return StartSlot(None, now_slot * spacing)
+            taken = self._take_queued(now_slot, latest_slot)
+            if taken is None:
+                taken = self._restart_at(now_slot)
+            if taken is not None:
+                return StartSlot(taken * spacing, taken * spacing)
+            queued = self._next_slot()
+            if queued is not None and queued > latest_slot:
+                return StartSlot(None, queued * spacing)
+            self.lost_rounds += 1
+        raise RuntimeError(f"the Claid rate-limit schedule moved under {MAX_ROUNDS} reservations in a row")
+
+    def _take_queued(self, now_slot: int, latest_slot: int) -> int | None:
+        """The schedule is ahead of the clock, and not past the caller's latest slot: take the next one."""
+        try:
+            answer = self.dynamodb.update_item(
+                TableName=self.table_name,
+                Key=self._key,
+                UpdateExpression="ADD next_slot :one",
+                ConditionExpression="next_slot BETWEEN :now AND :latest",
+                ExpressionAttributeValues={
+                    ":one": {"N": "1"},
+                    ":now": {"N": str(now_slot)},
+                    ":latest": {"N": str(latest_slot)},
+                },
+                ReturnValues="UPDATED_OLD",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return None
+        return int(answer["Attributes"]["next_slot"]["N"])
+
+    def _restart_at(self, now_slot: int) -> int | None:
+        """The schedule has fallen behind the clock (or does not exist yet): start it again at now."""
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table_name,
+                Key=self._key,
+                UpdateExpression="SET next_slot = :after",
+                ConditionExpression="attribute_not_exists(next_slot) OR next_slot < :now",
+                ExpressionAttributeValues={":after": {"N": str(now_slot + 1)}, ":now": {"N": str(now_slot)}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return None
+        return now_slot
+
+    def _next_slot(self) -> int | None:
+        item = self.dynamodb.get_item(TableName=self.table_name, Key=self._key, ConsistentRead=True).get("Item")
+        return int(item["next_slot"]["N"]) if item and "next_slot" in item else None
 
     def wait_for_start(self, latest: float) -> StartSlot:
         """Reserve a start and sleep until it comes. Returns the slot (at None: nothing was reserved)."""
