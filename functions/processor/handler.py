@@ -109,6 +109,16 @@ def run_once(job: Job) -> GenerationDetail:
         raise JobInProgressElsewhere(job.job_id) from None
 
 
+class StoredRefusalDropped(Exception):
+    """Why an outcome the idempotency layer kept is dropped (Powertools asks for the exception)."""
+
+
+def forget_outcome(job: Job) -> None:
+    """Drop what the idempotency layer keeps for this job: a refusal kept before refusals could be lifted
+    (Processor._run says when). The persistence layer is configured by then: generate_once ran first."""
+    persistence.delete_record(data=job.model_dump(mode="json"), exception=StoredRefusalDropped(job.job_id))
+
+
 class HandedBack(Exception):
     """Reported as a batch item failure: the message is back in the queue, visible after the hold."""
 
@@ -135,7 +145,7 @@ def record_handler(record: SQSRecord) -> None:
         logger.info("s3:TestEvent or no ObjectCreated record: nothing to do", message_id=record.message_id)
     for upload in uploads:
         try:
-            outcome = processor.handle(upload, run_once, _deadline)
+            outcome = processor.handle(upload, run_once, _deadline, forget_outcome)
         except UploadRejected as exc:
             logger.warning("ignored key", reason=exc.reason, key=upload.key)
             continue

@@ -4,6 +4,11 @@ Every object is planned by the processor's own `Processor.plan`, with the deploy
 the settings, the job id and the rejections are the ones the pipeline itself would reach. Nothing here calls
 Claid; backfill only puts S3-notification-shaped messages on the jobs queue, so the processor's idempotency
 decides what is paid for, exactly as for an upload.
+
+What a backfill queues counts against the budget as surely as what runs: before a job is sent, its worst-case
+credits are reserved in the ledger (the processor's own conditional write, bounded by the budget), and the
+processor then finds them held for it. So two backfills in a row, or at once, can never promise more than the
+budget holds, and a job already queued is not queued again.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from urllib.parse import quote_plus, urlparse
 
 from backdrop.config import ProcessorConfig
 from backdrop.jobs import Job
-from backdrop.ledger import Ledger, credits_for
+from backdrop.ledger import Ledger, credits_for, is_outcome
 from backdrop.processing import Processor, profile_loader
 from backdrop.uploads import Upload, UploadRejected
 
@@ -68,7 +73,7 @@ def list_uploads(s3: Any, bucket: str, prefix: str) -> Iterator[Upload]:
 class Planned:
     upload: Upload
     job: Job | None  # None when skipped
-    skip_reason: str | None = None  # "already_processed" or the processor's rejection code
+    skip_reason: str | None = None  # "already_processed", "in_flight" or the processor's rejection code
 
 
 @dataclass
@@ -143,9 +148,13 @@ def plan_catalogue(
             return Planned(upload, None, problem.reason)
         if not isinstance(outcome, Job):
             return Planned(upload, None, outcome.problem.code if outcome.problem else "rejected")
-        # The job id is deterministic: a recorded job with this id was already paid for (or refused).
-        if processor.ledger.job(outcome.job_id) is not None:
+        # The job id is deterministic: a job with a recorded outcome was already paid for (or failed for good). A
+        # refusal that a change of settings or budget lifts is not an outcome: the photo is processed again.
+        if is_outcome(processor.ledger.job(outcome.job_id)):
             return Planned(upload, None, "already_processed")
+        # Credits held and no outcome yet: queued by a backfill, or being generated right now.
+        if processor.ledger.holds_reservation(outcome.job_id):
+            return Planned(upload, None, "in_flight")
         return Planned(upload, outcome)
 
     listed = list(uploads)
@@ -204,21 +213,83 @@ def notification_for(job: Job, now: datetime | None = None) -> dict[str, Any]:
     }
 
 
-def send_jobs(sqs: Any, queue_url: str, jobs: list[Job], *, progress: Progress | None = None) -> int:
-    """Put one notification per job on the jobs queue, ten to a request. Returns how many were sent."""
+class BudgetTaken(RuntimeError):
+    """The budget could not hold every job of a backfill: nothing was held or sent."""
+
+
+@dataclass
+class Held:
+    """Jobs whose credits a backfill holds (reserved in the ledger), ready to send; and those it left alone."""
+
+    jobs: list[Job] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+
+
+def hold_credits(ledger: Ledger, jobs: list[Job], *, progress: Progress | None = None) -> Held:
+    """Reserve each job's worst case, as the processor would, before anything is sent: all of them or none. A job
+    held or recorded since it was planned (another backfill, the upload's own notification) is left out. Raises
+    BudgetTaken, having given back what it held, when the budget cannot hold them all."""
+    held = Held()
+    try:
+        for done, job in enumerate(jobs, start=1):
+            credits = credits_for(job.settings.number_of_images, job.settings.autoprompt)
+            reservation = ledger.reserve(job.job_id, job.month, credits, unless_recorded=True)
+            if reservation.outcome == "reserved":
+                held.jobs.append(job)
+            elif reservation.outcome == "already_reserved":
+                held.skipped["in_flight"] += 1
+            elif reservation.outcome == "already_recorded":
+                held.skipped["already_processed"] += 1
+            else:
+                raise BudgetTaken(
+                    f"the budget was taken while credits were being reserved ({len(held.jobs)} of {len(jobs)} "
+                    "held): by uploads or another backfill; nothing was sent"
+                )
+            if progress is not None:
+                progress(done, len(jobs))
+    except BaseException:  # Ctrl-C and SIGTERM included: a job never sent must hold nothing
+        release(ledger, held.jobs)
+        raise
+    return held
+
+
+def release(ledger: Ledger, jobs: Iterable[Job]) -> None:
+    """Give back what a backfill holds for jobs it did not send."""
+    for job in jobs:
+        ledger.release(job.job_id, job.month, credits_for(job.settings.number_of_images, job.settings.autoprompt))
+
+
+def send_jobs(
+    sqs: Any, queue_url: str, jobs: list[Job], *, ledger: Ledger | None = None, progress: Progress | None = None
+) -> int:
+    """Put one notification per job on the jobs queue, ten to a request. Returns how many were sent. With
+    `ledger`, the jobs hold credits (hold_credits): those of jobs not sent are given back if sending stops (a
+    message whose fate is unknown too: if it did arrive, the processor reserves for it again, under the budget)."""
     sent = 0
-    for start in range(0, len(jobs), 10):
-        chunk = jobs[start : start + 10]
-        answer = sqs.send_message_batch(
-            QueueUrl=queue_url,
-            Entries=[{"Id": str(i), "MessageBody": json.dumps(notification_for(job))} for i, job in enumerate(chunk)],
-        )
-        if answer.get("Failed"):
-            first = answer["Failed"][0]
-            raise RuntimeError(f"the jobs queue refused messages after {sent} were sent: {first.get('Message')}")
-        sent += len(chunk)
-        if progress is not None:
-            progress(sent, len(jobs))
+    pending = 0  # jobs[pending:] are not known to be on the queue
+    try:
+        while pending < len(jobs):
+            chunk = jobs[pending : pending + 10]
+            answer = sqs.send_message_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {"Id": str(i), "MessageBody": json.dumps(notification_for(job))} for i, job in enumerate(chunk)
+                ],
+            )
+            failed = {int(entry["Id"]) for entry in answer.get("Failed", [])}
+            if failed and ledger is not None:
+                release(ledger, [job for i, job in enumerate(chunk) if i in failed])
+            pending += len(chunk)
+            sent += len(chunk) - len(failed)
+            if failed:
+                first = answer["Failed"][0]
+                raise RuntimeError(f"the jobs queue refused messages after {sent} were sent: {first.get('Message')}")
+            if progress is not None:
+                progress(sent, len(jobs))
+    except BaseException:  # Ctrl-C and SIGTERM included
+        if ledger is not None:
+            release(ledger, jobs[pending:])
+        raise
     return sent
 
 

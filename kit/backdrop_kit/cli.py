@@ -19,6 +19,12 @@ def _progress(message: str) -> None:
     print(f"[backdrop] {message}", file=sys.stderr, flush=True)
 
 
+def _emit(text: str) -> None:
+    """What a command answers, alone on stdout (a person reads it, a script parses it); progress and logs go to
+    stderr."""
+    print(text, flush=True)
+
+
 def _json_default(value: object) -> object:
     if isinstance(value, Decimal):
         return float(value)
@@ -188,7 +194,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     import boto3
     from backdrop.jobs import current_month
 
-    from backdrop_kit.catalogue import budget_left, describe, send_jobs
+    from backdrop_kit.catalogue import BudgetTaken, budget_left, describe, hold_credits, send_jobs
 
     planned = _plan(args, "backfill")
     if isinstance(planned, int):
@@ -196,6 +202,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     deployment, ledger, everything = planned
     result = everything.limited(args.limit)
     report = result.as_json()
+    # Reserved credits count as spent: those of jobs queued by an earlier backfill and not processed yet too.
     left = budget_left(ledger, current_month())
     report["budget_left"] = None if left is None else float(left)
     if not args.json:
@@ -204,21 +211,35 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     # catalogue is never half processed by surprise.
     if left is not None and result.credits > left:
         report["sent"] = 0
-        print(json.dumps(report, indent=2))
+        _emit(json.dumps(report, indent=2))
         print(
-            f"backdrop backfill: needs up to {result.credits} credits and the monthly budget has {left} left; "
-            "raise MonthlyCreditBudget or send fewer with --limit",
+            f"backdrop backfill: needs up to {result.credits} credits and the monthly budget has {left} left "
+            "(credits held for queued jobs count as spent); raise MonthlyCreditBudget, wait for the queued jobs, "
+            "or send fewer with --limit",
             file=sys.stderr,
         )
         return 1
     if args.dry_run:
         report["sent"] = 0
-    else:
-        queue_url = deployment.output("JobsQueueUrl")
-        report["sent"] = send_jobs(
-            boto3.client("sqs"), queue_url, result.jobs, progress=None if args.quiet else _bar("sending")
-        )
-    print(json.dumps(report, indent=2))
+        _emit(json.dumps(report, indent=2))
+        return 0
+    # Each job's credits are reserved before its message is sent (all or none), and the processor finds them
+    # held for it: what is queued is promised, and the next backfill sees it (catalogue.hold_credits).
+    try:
+        held = hold_credits(ledger, result.jobs, progress=None if args.quiet else _bar("reserving"))
+    except BudgetTaken as exc:
+        report["sent"] = 0
+        _emit(json.dumps(report, indent=2))
+        print(f"backdrop backfill: {exc}; run it again to see what is left", file=sys.stderr)
+        return 1
+    for reason, count in held.skipped.items():
+        report["skipped"][reason] = report["skipped"].get(reason, 0) + count
+    report["to_process"] = len(held.jobs)
+    queue_url = deployment.output("JobsQueueUrl")
+    report["sent"] = send_jobs(
+        boto3.client("sqs"), queue_url, held.jobs, ledger=ledger, progress=None if args.quiet else _bar("sending")
+    )
+    _emit(json.dumps(report, indent=2))
     return 0
 
 

@@ -3,11 +3,13 @@ queues, with a context whose deadline is real, and honours partial batch failure
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import hashlib
 import importlib.util
 import json
 import os
+import sys
 import threading
 import time
 import uuid
@@ -126,7 +128,10 @@ def load_function(stack: LocalStack, function_id: str) -> LoadedFunction:
     # "containers". Each load is still a separate module object, never put in sys.modules.
     name = spec.module_file.stem
     _watch_api_calls()
-    with _import_lock, _environment(environment):
+    # The handlers' loggers write to the stream they find at import (Powertools binds sys.stdout then): in Lambda
+    # stdout and stderr both reach CloudWatch, while a kit command keeps stdout for its own output (a JSON report
+    # that `jq` reads), so here they log to stderr.
+    with _import_lock, _environment(environment), contextlib.redirect_stdout(sys.stderr):
         module_spec = importlib.util.spec_from_file_location(name, spec.module_file)
         if module_spec is None or module_spec.loader is None:
             raise ImportError(f"{function_id}: cannot load {spec.module_file}")

@@ -234,6 +234,22 @@ class LocalStack:
         self._published = True
         return STACK_NAME
 
+    def update_parameters(self, values: dict[str, str]) -> None:
+        """A stack update that changes the functions' configuration (a budget, a connector prefix) and no resource:
+        the functions get the new environment at their next cold start (a Runner made after this), and the
+        published stack's functions hold it, as Lambda's would. Conditions and resources stay as they were."""
+        unknown = sorted(set(values) - set(self.template.parameters()))
+        if unknown:
+            raise KeyError(f"no parameter {', '.join(unknown)} in template.yaml")
+        self.parameters.update(values)
+        if self._published:
+            lambda_client = self.client("lambda")
+            for function_id, spec in self.template.functions().items():
+                lambda_client.update_function_configuration(
+                    FunctionName=self.physical[function_id],
+                    Environment={"Variables": {k: str(self.resolve(v)) for k, v in spec.environment.items()}},
+                )
+
     def put_profile(self, name: str, settings: dict[str, Any]) -> None:
         path = self.function_environment("ProcessorFunction")["PROFILES_PARAMETER_PATH"]
         self.client("ssm").put_parameter(Name=path + name, Value=json.dumps(settings), Type="String", Overwrite=True)

@@ -9,8 +9,9 @@ from decimal import Decimal
 
 import boto3
 import pytest
-from backdrop.events import Credits, GenerationDetail, SourceObject
-from backdrop.ledger import Ledger
+from backdrop.events import Credits, GenerationDetail, Problem, SourceObject
+from backdrop.jobs import refusal_id
+from backdrop.ledger import Ledger, as_attributes
 from backdrop_kit.moto_server import MotoServer
 
 MONTH = "2026-11"
@@ -138,3 +139,84 @@ def test_an_alert_is_claimed_once_per_period(dynamodb, table):
     assert ledger.claim_alert(MONTH, "budget_exhausted") is True
     assert ledger.claim_alert(MONTH, "budget_exhausted") is False
     assert ledger.claim_alert("2026-12", "budget_exhausted") is True
+
+
+# --- a refusal is not a verdict; what a backfill queues is held ---------------------------------------------
+def test_credits_a_backfill_holds_are_the_jobs_in_their_month_and_topped_up_under_the_budget(dynamodb, table):
+    ledger = Ledger(dynamodb, table, monthly_budget=10)
+    assert ledger.reserve("queued", "2026-10", Decimal(4), unless_recorded=True).outcome == "reserved"
+    # The processor, a month later, with settings asking for 4 images: the job's credits stay in October's budget.
+    held = ledger.reserve("queued", MONTH, Decimal(2))
+    assert (held.outcome, held.credits, held.month) == ("already_reserved", Decimal(4), "2026-10")
+    topped = ledger.reserve("queued", MONTH, Decimal(8))
+    assert (topped.outcome, topped.credits, topped.month) == ("reserved", Decimal(8), "2026-10")
+    assert ledger.month_usage("2026-10")["total"]["committed"] == Decimal(8)
+    assert ledger.reserve("other", "2026-10", Decimal(2)).outcome == "reserved"  # October's 10 are committed
+    assert ledger.reserve("queued", MONTH, Decimal(10)).outcome == "over_budget"
+    assert ledger.release_held("queued") == Decimal(8) and ledger.release_held("queued") == 0
+    assert ledger.month_usage("2026-10")["total"]["committed"] == Decimal(2)
+
+
+def test_a_backfill_holds_nothing_for_a_job_already_recorded(dynamodb, table):
+    ledger = Ledger(dynamodb, table, monthly_budget=100)
+    ledger.record(detail("done", images=1, reserved=0))
+    assert ledger.reserve("done", MONTH, Decimal(8), unless_recorded=True).outcome == "already_recorded"
+    assert ledger.month_usage(MONTH)["total"]["committed"] == Decimal(2)
+
+
+def version_detail(job_id: str, status: str, code: str | None = None, **fields: object) -> GenerationDetail:
+    problem = Problem(code=code, message=code) if code else None
+    images = 2 if status == "succeeded" else 0
+    return GenerationDetail(
+        status=status,  # type: ignore[arg-type]
+        job_id=job_id,
+        source=SourceObject(bucket="b", key="incoming/cup.png", version_id="v1", sequencer="0A"),
+        images=images,
+        credits=Credits(month=MONTH, used=2.0 * images),
+        problem=problem,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def test_a_refusal_gives_way_to_the_outcome_of_its_version_and_a_verdict_to_nothing(dynamodb, table):
+    ledger = Ledger(dynamodb, table)
+    refusal = version_detail("r1", "rejected", "budget_exhausted")
+    assert refusal.final is False
+    assert ledger.record(refusal) is True and ledger.latest_job_id("b", "incoming/cup.png") == "r1"
+    assert ledger.record(version_detail("j1", "succeeded")) is True
+    assert ledger.latest_job_id("b", "incoming/cup.png") == "j1"
+    # A refusal of the same version delivered late never hides the outcome.
+    assert ledger.record(version_detail("r2", "rejected", "unknown_profile")) is True
+    assert ledger.latest_job_id("b", "incoming/cup.png") == "j1"
+    assert (ledger.job("r1")["final"], ledger.job("j1")["final"]) == (False, True)
+
+
+def _as_recorded_before_refusals_had_ids(dynamodb, table: str, job_id: str) -> None:
+    for pk, sk in ((f"JOB#{job_id}", "JOB"), ("SOURCE#b/incoming/cup.png", "LATEST")):
+        dynamodb.update_item(
+            TableName=table,
+            Key=as_attributes({"pk": pk, "sk": sk}),
+            UpdateExpression="REMOVE #final",
+            ExpressionAttributeNames={"#final": "final"},
+        )
+
+
+@pytest.mark.parametrize("refused_again_meanwhile", [False, True])
+def test_kept_refusal_moves_off_job_id(dynamodb, table, refused_again_meanwhile):
+    """A budget refusal recorded under the job's id, as before refusals had ids of their own, moves out of the way
+    of that job's outcome when the photo is sent again: the outcome is recorded and the counters stay true."""
+    ledger = Ledger(dynamodb, table)
+    legacy = version_detail("j1", "rejected", "budget_exhausted")
+    assert ledger.record(legacy) is True
+    _as_recorded_before_refusals_had_ids(dynamodb, table, "j1")
+    moved_id = refusal_id("b", "incoming/cup.png", "v1", "budget_exhausted")
+    if refused_again_meanwhile:  # sent again after the upgrade while the budget was still spent
+        assert ledger.record(version_detail(moved_id, "rejected", "budget_exhausted")) is True
+    assert ledger.record(legacy) is False  # the old refusal delivered again is still a redelivery
+    assert ledger.record(version_detail("j1", "succeeded")) is True
+    assert ledger.record(version_detail("j1", "succeeded")) is False
+    assert ledger.job("j1")["status"] == "succeeded" and ledger.latest_job_id("b", "incoming/cup.png") == "j1"
+    kept = ledger.job(moved_id)
+    assert (kept["status"], kept["reason"], kept["final"]) == ("rejected", "budget_exhausted", False)
+    total = ledger.month_usage(MONTH)["total"]
+    assert (total["jobs_rejected"], total["jobs_succeeded"], total["credits_used"]) == (1, 1, Decimal(4))

@@ -78,7 +78,7 @@ class BudgetLedger(FakeLedger):
     budget = Decimal(10)
 
     def reserve(self, job_id: str, month: str, credits: Decimal) -> Reservation:
-        return Reservation("reserved", credits, Decimal(8))
+        return Reservation("reserved", credits, month, Decimal(8))
 
 
 def test_budget_committed_percent_follows_each_reservation():

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 from backdrop.claid import ClaidCallNotStarted, ClaidOutOfCredits, ClaidRateLimited, Deadline
+from backdrop.claid.errors import ClaidAuthError
 from backdrop.config import ProcessorConfig
 from backdrop.events import ClaidCall, Credits, GenerationDetail, Problem, SourceObject
-from backdrop.jobs import Job, plan_job
+from backdrop.jobs import Job, plan_job, refusal_id
 from backdrop.ledger import Reservation
-from backdrop.processing import HandBack, JobInProgressElsewhere, Processor
+from backdrop.processing import HandBack, JobInProgressElsewhere, Processor, Refused
 from backdrop.settings import Settings
 from backdrop.uploads import Upload
 
@@ -51,10 +52,13 @@ class FakeLedger:
 
     def reserve(self, job_id: str, month: str, credits: Decimal) -> Reservation:
         self.held[job_id] = credits
-        return Reservation("reserved", credits, credits)
+        return Reservation("reserved", credits, month, credits)
 
     def release(self, job_id: str, month: str, credits: Decimal) -> bool:
         return self.held.pop(job_id, None) is not None
+
+    def release_held(self, job_id: str) -> Decimal:
+        return self.held.pop(job_id, Decimal(0))
 
     def claim_alert(self, *_: Any) -> bool:
         return True
@@ -218,3 +222,113 @@ def test_keys_are_checked_against_s3s_limit_in_bytes_before_anything_is_spent():
     deep = CONFIG.model_copy(update={"generated_prefix": "g" * 900 + "/"})
     with pytest.raises(UploadRejected, match="its variants would"):
         check_key_lengths(Upload("b", "incoming/cup.png"), deep)
+
+
+# --- a refusal that a change of settings or budget can lift is not a verdict ---------------------------------
+class SpentLedger(FakeLedger):
+    """A budget with nothing left; a backfill held credits for the job before it was sent."""
+
+    budget = Decimal(10)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held["queued-by-backfill"] = Decimal(4)
+        self.released: list[str] = []
+
+    def reserve(self, job_id: str, month: str, credits: Decimal) -> Reservation:
+        return Reservation("over_budget", credits, month)
+
+    def release_held(self, job_id: str) -> Decimal:
+        self.released.append(job_id)
+        return super().release_held(job_id)
+
+
+class FakeEvents:
+    def __init__(self) -> None:
+        self.put: list[dict[str, Any]] = []
+
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        self.put.extend(Entries)
+        return {"FailedEntryCount": 0}
+
+
+def test_a_budget_refusal_leaves_the_job_free_and_gives_back_what_a_backfill_held():
+    ledger, events, j = SpentLedger(), FakeEvents(), job()
+    spent = processor(ledger=ledger)
+    spent.events = events  # the budget_exhausted alert
+    with pytest.raises(Refused) as refused:
+        spent.generate(j, deadline(600))  # raised, so the idempotency layer keeps nothing
+    detail = refused.value.detail
+    assert (detail.status, detail.problem.code, detail.final) == ("rejected", "budget_exhausted", False)
+    assert detail.job_id == refusal_id(j.bucket, j.key, "v1", "budget_exhausted") != j.job_id
+    assert detail.settings is not None and detail.source.version_id == "v1"
+    assert ledger.released == [j.job_id]
+    assert [e["DetailType"] for e in events.put] == ["Budget Alert"]
+
+
+def test_a_request_that_cannot_be_built_is_a_failed_refusal_and_holds_nothing():
+    ledger = FakeLedger()
+    misconfigured = Processor(
+        config=CONFIG.model_copy(update={"claid_storage_prefix": "incoming/"}),
+        s3=FakeS3(),
+        events=None,
+        ledger=ledger,  # type: ignore[arg-type]
+        load_profile=lambda _: None,
+        claid=lambda: None,
+    )
+    with pytest.raises(Refused) as refused:
+        misconfigured.generate(job(), deadline(600))
+    detail = refused.value.detail
+    assert (detail.status, detail.problem.code, detail.final) == ("failed", "bad_configuration", False)
+    assert "generated/cup/" in detail.problem.message and "CLAID_STORAGE_PREFIX" in detail.problem.message
+    assert ledger.held == {}
+
+
+def test_a_refused_api_key_gives_its_credits_back_and_is_no_verdict():
+    ledger = FakeLedger()
+    error = ClaidAuthError("The API key is not valid.", status=401, error_code="111", request_id="req-1")
+    with pytest.raises(Refused) as refused:
+        processor(claid=FakeClaid(error), ledger=ledger).generate(job(), deadline(600))
+    detail = refused.value.detail
+    assert (detail.status, detail.problem.code, detail.final) == ("failed", "claid_auth", False)
+    assert detail.problem.claid_request_id == "req-1" and ledger.held == {}
+
+
+def test_a_refusal_is_published_as_the_outcome_of_that_delivery():
+    j = job()
+    refusal = Refused(unanswered(j).model_copy(update={"job_id": "r" * 32}))
+
+    def run_once(_: Job) -> GenerationDetail:
+        raise refusal
+
+    assert processor()._run(j, run_once, deadline(600)) is refusal.detail
+
+
+def test_a_refusal_kept_as_the_outcome_before_this_release_is_forgotten_and_the_job_runs():
+    j = job()
+    kept = GenerationDetail(
+        status="rejected",
+        job_id=j.job_id,
+        source=SourceObject(bucket=j.bucket, key=j.key, version_id="v1"),
+        credits=Credits(month=j.month),
+        problem=Problem(code="budget_exhausted", message="spent"),
+    )
+    done = kept.model_copy(update={"status": "succeeded", "problem": None, "final": True, "images": 2})
+    answers, forgotten = [kept, done], []
+
+    def run_once(_: Job) -> GenerationDetail:
+        return answers.pop(0)
+
+    assert kept.final is False  # said by its code, as a detail stored without the field is read
+    assert processor()._run(j, run_once, deadline(600), forgotten.append) is done
+    assert forgotten == [j]
+    # A verdict kept by the idempotency layer is the outcome: never run again.
+    assert processor()._run(j, lambda _: done, deadline(600), forgotten.append) is done and forgotten == [j]
+
+
+def test_a_version_refused_before_it_became_a_job_gives_back_what_a_backfill_held():
+    ledger = SpentLedger()
+    p = processor(ledger=ledger)
+    p._release_backfill_hold(Upload("shop-bucket", "incoming/cup.png", version_id="v1"))
+    p._release_backfill_hold(Upload("shop-bucket", "incoming/cup.png"))  # no version named: nothing to find
+    assert ledger.released == [job().job_id]

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from backdrop.settings import SettingNote
 
@@ -22,6 +22,29 @@ DETAIL_TYPES: dict[str, str] = {
 RECORDED = "Generation Recorded"
 BUDGET_ALERT = "Budget Alert"
 GENERATION_DETAIL_TYPES = frozenset(DETAIL_TYPES.values())
+
+# Refusals that a change of settings or budget can lift (DESIGN invariant 7): not a verdict on the photo. Such an
+# outcome is recorded under an id of its own (backdrop.jobs.refusal_id), never under the job's, and is not kept
+# by the processor's idempotency layer, so the same object version is processed when it is sent again after the
+# change (backfill, redrive, replay) and charged once then. Every other code is a verdict on that version.
+LIFTABLE_PROBLEMS = frozenset(
+    {
+        "budget_exhausted",  # raise MonthlyCreditBudget, or wait for the next month
+        "bad_configuration",  # the processor could not build a valid Claid request: fix the stack's parameters
+        "claid_auth",  # Claid refused the API key (401/403): put a valid key in the secret
+        "unknown_profile",  # create the profile
+        "bad_profile",  # fix the profile
+        "bad_settings",  # fix the profile or the stack's defaults (a bad value in the object's own metadata needs
+        # a new version, which is a new job anyway)
+        "too_large",  # raise MaxUploadBytes
+        "key_too_long",  # shorter prefixes
+    }
+)
+
+
+def is_final(status: str, problem_code: str | None) -> bool:
+    """Whether an outcome is a verdict on the object version (see LIFTABLE_PROBLEMS)."""
+    return status == "succeeded" or problem_code not in LIFTABLE_PROBLEMS
 
 
 def _now() -> str:
@@ -96,6 +119,19 @@ class GenerationDetail(_Detail):
     claid: ClaidCall | None = None
     problem: Problem | None = None
     occurred_at: str = Field(default_factory=_now)
+    # False for a refusal that a change of settings or budget can lift (LIFTABLE_PROBLEMS): the photo is processed
+    # when it is sent again, and its job's own outcome comes then, under the job id. True: the version's verdict.
+    final: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _final_from_the_problem(cls, data: Any) -> Any:
+        """A detail written before `final` existed (a dead letter replayed after an upgrade) says it by its code."""
+        if isinstance(data, dict) and "final" not in data:
+            problem = data.get("problem")
+            code = problem.get("code") if isinstance(problem, dict) else getattr(problem, "code", None)
+            return {**data, "final": is_final(str(data.get("status", "")), code)}
+        return data
 
     @property
     def detail_type(self) -> str:

@@ -93,7 +93,19 @@ def storage_uri(storage_name: str, storage_prefix: str, key: str) -> str | None:
     return f"storage://{storage_name}/{quote(relative, safe='/')}"
 
 
-def rejection_id(upload: Upload, reason: str) -> str:
-    """A stable id for a rejected upload, so a redelivered rejection is recorded once."""
-    material = "\x1f".join([upload.bucket, upload.key, upload.version_id or upload.etag or "", "rejected", reason])
+def refusal_id(bucket: str, key: str, version: str | None, reason: str) -> str:
+    """The id a refusal of one object version is recorded under: one per version and reason, so a redelivered
+    refusal is recorded once, and never the job's own id, so a refusal that a change of settings or budget lifts
+    leaves the job free to be processed and recorded when the photo is sent again (events.LIFTABLE_PROBLEMS)."""
+    material = "\x1f".join([bucket, key, version or "", "rejected", reason])
     return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+def rejection_id(upload: Upload, reason: str) -> str:
+    """A stable id for an upload rejected before it became a job (its version as the notification names it)."""
+    return refusal_id(upload.bucket, upload.key, upload.version_id or upload.etag, reason)
+
+
+def version_job_id(bucket: str, key: str, version: str) -> str:
+    """The job id of an object version (`job_id_for` when the version or ETag is known)."""
+    return job_id_for(Upload(bucket=bucket, key=key), version, "")

@@ -17,6 +17,7 @@ DynamoDB conditions cannot add, so the budget is enforced on `committed` with th
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -25,7 +26,8 @@ from typing import Any, Literal
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from backdrop.events import GenerationDetail, SourceObject
+from backdrop.events import GenerationDetail, SourceObject, is_final
+from backdrop.jobs import refusal_id
 from backdrop.versions import is_newer
 
 CREDITS_PER_IMAGE = Decimal(2)
@@ -84,6 +86,35 @@ def _source_of(latest: dict[str, Any]) -> SourceObject:
     )
 
 
+def is_outcome(job: dict[str, Any] | None) -> bool:
+    """Whether a job item holds the job's outcome (its version's verdict), rather than a refusal that a change of
+    settings or budget can lift, recorded under the job's id before refusals had ids of their own."""
+    if job is None:
+        return False
+    if "final" in job:
+        return bool(job["final"])
+    return is_final(str(job.get("status", "")), job.get("reason"))
+
+
+def _is_refusal(latest: dict[str, Any]) -> bool:
+    """A LATEST pointer at a refusal that can be lifted (before `final` was kept: any rejection)."""
+    if "final" in latest:
+        return latest["final"] is False
+    return latest.get("status") == "rejected"
+
+
+def _moves_pointer(detail: GenerationDetail, current: dict[str, Any] | None) -> bool:
+    """Whether the photo's latest-job pointer moves to this record: a newer version always; the same version only
+    from a refusal that could be lifted to what came of that version since (its job's outcome, or a later
+    refusal). A verdict never gives way to anything of its own version."""
+    if current is None or is_newer(detail.source, _source_of(current)):
+        return True
+    version = detail.source.version_id
+    if not version or version != current.get("version_id") or not _is_refusal(current):
+        return False
+    return detail.final or detail.occurred_at >= str(current.get("occurred_at", ""))
+
+
 def _first_condition_failed(exc: ClientError) -> bool:
     """A cancelled transaction whose first item's condition failed: the write it guards was already done."""
     return exc.response["Error"]["Code"] == "TransactionCanceledException" and _cancel_codes(exc)[:1] == [
@@ -93,10 +124,14 @@ def _first_condition_failed(exc: ClientError) -> bool:
 
 @dataclass(frozen=True)
 class Reservation:
-    outcome: Literal["reserved", "already_reserved", "over_budget"]
-    credits: Decimal
+    outcome: Literal["reserved", "already_reserved", "over_budget", "already_recorded"]
+    credits: Decimal  # held for the job now (already_reserved: what an earlier holder holds, at least what was asked)
+    month: str  # the month they count against: an earlier holder's (a backfill before midnight) is kept
     committed: Decimal | None = None  # after the reservation, when known
     crossed: tuple[int, ...] = ()  # budget alert thresholds (percent) this reservation crossed
+
+
+_RESERVE_ATTEMPTS = 5
 
 
 class Ledger:
@@ -106,11 +141,112 @@ class Ledger:
         self.budget = _dec(monthly_budget)
 
     # --- processor side -------------------------------------------------------------------------------
-    def reserve(self, job_id: str, month: str, credits: Decimal) -> Reservation:
+    def reserve(self, job_id: str, month: str, credits: Decimal, *, unless_recorded: bool = False) -> Reservation:
         """Hold the job's worst-case credits. One transaction: a per-job reservation item (so a retried
-        processor never holds twice) and the month's `committed` counter, bounded by the budget."""
+        processor never holds twice) and the month's `committed` counter, bounded by the budget.
+
+        A job may already hold credits: a backfill reserves before it queues a job, so that what is queued counts
+        against the budget as surely as what is running. Then those are the job's: in their month, and topped up
+        (under the budget) when the job now needs more. `unless_recorded` (backfill) also refuses to hold credits
+        for a job whose outcome is already recorded, in the same transaction."""
         if self.budget and credits > self.budget:
-            return Reservation("over_budget", credits)
+            return Reservation("over_budget", credits, month)
+        for _ in range(_RESERVE_ATTEMPTS):
+            held = self._item(f"RESERVATION#{job_id}", "RESERVATION")
+            if held is None:
+                outcome = self._hold(job_id, month, credits, unless_recorded)
+                if outcome is not None:
+                    return outcome
+                continue  # someone reserved meanwhile: look at what they hold
+            held_credits, held_month = Decimal(str(held["credits"])), str(held["month"])
+            if held_credits >= credits:
+                return Reservation("already_reserved", held_credits, held_month)
+            outcome = self._top_up(job_id, held_month, held_credits, credits)
+            if outcome is not None:
+                return outcome
+        raise RuntimeError(f"the credit reservation of job {job_id} kept changing under the processor")
+
+    def _hold(self, job_id: str, month: str, credits: Decimal, unless_recorded: bool) -> Reservation | None:
+        """A new reservation; None when one appeared meanwhile."""
+        update = self._committed_update(month, credits)
+        expires = int(datetime.now(UTC).timestamp()) + RESERVATION_TTL_SECONDS
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": as_attributes(
+                        {
+                            "pk": f"RESERVATION#{job_id}",
+                            "sk": "RESERVATION",
+                            "credits": credits,
+                            "month": month,
+                            "expires_at": expires,
+                        }
+                    ),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {"Update": update},
+        ]
+        if unless_recorded:
+            items.append(
+                {
+                    "ConditionCheck": {
+                        "TableName": self._table,
+                        "Key": as_attributes({"pk": f"JOB#{job_id}", "sk": "JOB"}),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+            )
+        try:
+            self._db.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            codes = _cancel_codes(exc)
+            if codes[:1] == ["ConditionalCheckFailed"]:
+                return None
+            if codes[1:2] == ["ConditionalCheckFailed"]:
+                return Reservation("over_budget", credits, month)
+            if codes[2:3] == ["ConditionalCheckFailed"]:
+                return Reservation("already_recorded", credits, month)
+            raise
+        committed = self._committed(month)
+        return Reservation("reserved", credits, month, committed, self._crossed(committed, credits))
+
+    def _top_up(self, job_id: str, month: str, held: Decimal, credits: Decimal) -> Reservation | None:
+        """Raise a job's reservation from `held` to `credits` (its settings ask for more now than when it was
+        queued), under the budget; None when the reservation changed meanwhile."""
+        more = credits - held
+        try:
+            self._db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": as_attributes({"pk": f"RESERVATION#{job_id}", "sk": "RESERVATION"}),
+                            "UpdateExpression": "SET credits = :credits",
+                            "ConditionExpression": "credits = :held",
+                            "ExpressionAttributeValues": as_attributes({":credits": credits, ":held": held}),
+                        }
+                    },
+                    {"Update": self._committed_update(month, more)},
+                ]
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            codes = _cancel_codes(exc)
+            if codes[:1] == ["ConditionalCheckFailed"]:
+                return None
+            if codes[1:2] == ["ConditionalCheckFailed"]:
+                return Reservation("over_budget", credits, month)
+            raise
+        committed = self._committed(month)
+        return Reservation("reserved", credits, month, committed, self._crossed(committed, more))
+
+    def _committed_update(self, month: str, credits: Decimal) -> dict[str, Any]:
+        """ADD credits to the month's reserved and committed counters, bounded by the budget."""
         update: dict[str, Any] = {
             "TableName": self._table,
             "Key": as_attributes({"pk": f"LEDGER#{month}", "sk": "TOTAL"}),
@@ -120,42 +256,20 @@ class Ledger:
         if self.budget:
             update["ConditionExpression"] = "attribute_not_exists(committed) OR committed <= :bound"
             update["ExpressionAttributeValues"].update(as_attributes({":bound": self.budget - credits}))
-        expires = int(datetime.now(UTC).timestamp()) + RESERVATION_TTL_SECONDS
-        try:
-            self._db.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": as_attributes(
-                                {
-                                    "pk": f"RESERVATION#{job_id}",
-                                    "sk": "RESERVATION",
-                                    "credits": credits,
-                                    "month": month,
-                                    "expires_at": expires,
-                                }
-                            ),
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    {"Update": update},
-                ]
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "TransactionCanceledException":
-                raise
-            codes = _cancel_codes(exc)
-            if codes and codes[0] == "ConditionalCheckFailed":
-                return Reservation("already_reserved", credits)
-            if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
-                return Reservation("over_budget", credits)
-            raise
-        committed = self._committed(month)
-        return Reservation("reserved", credits, committed, self._crossed(committed, credits))
+        return update
+
+    def release_held(self, job_id: str) -> Decimal:
+        """Give back whatever a job holds (a backfill's reservation for a job that will not run now). Returns the
+        credits given back (0 when none were held)."""
+        held = self._item(f"RESERVATION#{job_id}", "RESERVATION")
+        if held is None:
+            return Decimal(0)
+        credits = Decimal(str(held["credits"]))
+        return credits if self.release(job_id, str(held["month"]), credits) else Decimal(0)
 
     def release(self, job_id: str, month: str, credits: Decimal) -> bool:
-        """Give back a reservation whose job will be retried later (transient trouble). False if none was held."""
+        """Give back a reservation whose job will be retried later (transient trouble). False if none was held, or
+        if it no longer holds `credits` (topped up meanwhile: its new holder gives it back)."""
         try:
             self._db.transact_write_items(
                 TransactItems=[
@@ -163,7 +277,8 @@ class Ledger:
                         "Delete": {
                             "TableName": self._table,
                             "Key": as_attributes({"pk": f"RESERVATION#{job_id}", "sk": "RESERVATION"}),
-                            "ConditionExpression": "attribute_exists(pk)",
+                            "ConditionExpression": "credits = :c",
+                            "ExpressionAttributeValues": as_attributes({":c": credits}),
                         }
                     },
                     {
@@ -242,6 +357,7 @@ class Ledger:
             "recorded_day": day,  # the JobsByDay index: recent uploads for `backdrop review`
             "publish": str((detail.settings or {}).get("publish", "none")),
             "notified": False,
+            "final": detail.final,  # False: a refusal a change of settings or budget can lift (events.is_final)
             "detail": detail.model_dump_json(),
         }
         if detail.problem is not None:
@@ -302,18 +418,189 @@ class Ledger:
         # mistake when a newer one landed meanwhile, which is right anyway; moving it is conditional on the read.
         for _ in range(_LATEST_ATTEMPTS):
             current = self._item(f"SOURCE#{detail.source.bucket}/{detail.source.key}", "LATEST")
-            moves = is_newer(detail.source, _source_of(current)) if current else True
-            pointer = [self._latest_put(detail, now, current)] if moves else []
+            pointer = [self._latest_put(detail, now, current)] if _moves_pointer(detail, current) else []
             try:
                 self._db.transact_write_items(TransactItems=items[:1] + pointer + items[1:])
             except ClientError as exc:
                 if _first_condition_failed(exc):
+                    if self._move_refusal_off_job_id(detail):
+                        continue  # the job's id is free now: record its outcome
                     return False
                 if pointer and _cancel_codes(exc)[1:2] == ["ConditionalCheckFailed"]:
                     continue  # another version's job moved the pointer since the read: decide again
                 raise
             return True
         raise RuntimeError(f"the latest-job pointer of {detail.source.key} kept changing under the recorder")
+
+    def _move_refusal_off_job_id(self, detail: GenerationDetail) -> bool:
+        """Before this release a budget refusal (or a refused API key) was recorded under the job's own id, which
+        made it the version's verdict. When another outcome of that job comes (the photo sent again once the budget
+        allowed), the old refusal moves to its refusal id, counters untouched (it stays a record of what happened
+        then), and the job's id is free for its outcome. True when it moved."""
+        existing = self.job(detail.job_id)
+        if existing is None or is_outcome(existing):
+            return False  # a verdict: this detail is a redelivery
+        status, reason = str(existing["status"]), str(existing.get("reason", ""))
+        version = str(existing.get("source_version", "")) or None
+        moved_id = refusal_id(str(existing["source_bucket"]), str(existing["source_key"]), version, reason)
+        if moved_id == detail.job_id:
+            return False  # a refusal already under its own id: this detail is a redelivery
+        if detail.status == status and detail.problem is not None and detail.problem.code == reason:
+            return False  # the same refusal delivered again
+        old = json.loads(str(existing["detail"]))
+        moved = {
+            **existing,
+            "pk": f"JOB#{moved_id}",
+            "job_id": moved_id,
+            "final": False,
+            "detail": json.dumps({**old, "job_id": moved_id, "final": False}),
+        }
+        try:
+            self._db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": as_attributes(moved),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Delete": {
+                            "TableName": self._table,
+                            "Key": as_attributes({"pk": f"JOB#{detail.job_id}", "sk": "JOB"}),
+                            "ConditionExpression": "#status = :status AND reason = :reason",
+                            "ExpressionAttributeNames": {"#status": "status"},
+                            "ExpressionAttributeValues": as_attributes({":status": status, ":reason": reason}),
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            if _cancel_codes(exc)[:1] != ["ConditionalCheckFailed"]:
+                raise
+            # The same refusal was recorded again under its own id since (the photo sent again while the budget
+            # was still spent), with its own counters: the old record goes, and its counters with it.
+            self._forget_record(existing)
+        return True
+
+    def _forget_record(self, item: dict[str, Any]) -> None:
+        """Delete a job item and take it out of the counters it was added to (a refusal: no credits, no images)."""
+        counter = f"jobs_{item['status']}"
+        month, profile, day = str(item["month"]), str(item.get("profile", "-")), str(item.get("recorded_day", ""))
+        keys = ["TOTAL", f"PROFILE#{profile}"] + ([f"DAY#{day}#PROFILE#{profile}"] if day else [])
+        try:
+            self._db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Delete": {
+                            "TableName": self._table,
+                            "Key": as_attributes({"pk": str(item["pk"]), "sk": "JOB"}),
+                            "ConditionExpression": "#status = :status AND reason = :reason",
+                            "ExpressionAttributeNames": {"#status": "status"},
+                            "ExpressionAttributeValues": as_attributes(
+                                {":status": item["status"], ":reason": item.get("reason", "")}
+                            ),
+                        }
+                    },
+                    *(
+                        {
+                            "Update": {
+                                "TableName": self._table,
+                                "Key": as_attributes({"pk": f"LEDGER#{month}", "sk": sk}),
+                                "UpdateExpression": f"ADD {counter} :minus",
+                                "ExpressionAttributeValues": as_attributes({":minus": -1}),
+                            }
+                        }
+                        for sk in keys
+                    ),
+                ]
+            )
+        except ClientError as exc:
+            if not _first_condition_failed(exc):
+                raise  # gone already: another delivery did this
+
+    def record_edit(
+        self,
+        *,
+        edit_id: str,
+        attempt_id: str,
+        month: str,
+        profile: str | None,
+        succeeded: bool,
+        used: float | Decimal,
+        reserved: float | Decimal,
+        at_risk: float | Decimal,
+        fields: dict[str, Any],
+    ) -> bool:
+        """Write one edit attempt's record and settle its credits, in one transaction. An edit is paid per attempt
+        that Claid answered with an image (or may have), so the record is per attempt: a redelivered outcome of the
+        same attempt is not counted again. Returns False when it was already recorded."""
+        used, reserved, at_risk = _dec(used), _dec(reserved), _dec(at_risk)
+        recorded = datetime.now(UTC)
+        day = recorded.strftime("%Y-%m-%d")
+        status_counter = "edits" if succeeded else "edits_failed"
+        counters = {":used": used, ":one": 1, ":risk": at_risk}
+        line = f"ADD edit_credits_used :used, {status_counter} :one, edit_credits_at_risk :risk"
+        item = {
+            **fields,
+            "pk": f"EDIT#{edit_id}",
+            "sk": f"ATTEMPT#{attempt_id}",
+            "edit_id": edit_id,
+            "month": month,
+            "profile": profile or "-",
+            "credits": used,
+            "recorded_at": recorded.isoformat(timespec="milliseconds"),
+        }
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": as_attributes(item),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": as_attributes({"pk": f"LEDGER#{month}", "sk": "TOTAL"}),
+                    "UpdateExpression": f"{line}, credits_reserved :unreserve, committed :settle",
+                    # As for generations: credits at risk stay committed against the budget.
+                    "ExpressionAttributeValues": as_attributes(
+                        {**counters, ":unreserve": -reserved, ":settle": used + at_risk - reserved}
+                    ),
+                }
+            },
+            *(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": as_attributes({"pk": f"LEDGER#{month}", "sk": sk}),
+                        "UpdateExpression": line,
+                        "ExpressionAttributeValues": as_attributes(counters),
+                    }
+                }
+                for sk in (f"PROFILE#{profile or '-'}", f"DAY#{day}#PROFILE#{profile or '-'}")
+            ),
+        ]
+        if reserved:
+            items.append(
+                {
+                    "Delete": {
+                        "TableName": self._table,
+                        "Key": as_attributes({"pk": f"RESERVATION#{attempt_id}", "sk": "RESERVATION"}),
+                    }
+                }
+            )
+        try:
+            self._db.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if _first_condition_failed(exc):
+                return False
+            raise
+        return True
 
     def _latest_put(self, detail: GenerationDetail, now: str, current: dict[str, Any] | None) -> dict[str, Any]:
         source = detail.source
@@ -322,6 +609,8 @@ class Ledger:
             "sk": "LATEST",
             "job_id": detail.job_id,
             "status": detail.status,
+            "final": detail.final,
+            "occurred_at": detail.occurred_at,
             "recorded_at": now,
             **{name: value for name, value in _order_fields(source).items() if value},
         }

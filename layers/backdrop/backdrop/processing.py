@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
@@ -22,7 +22,7 @@ from backdrop.claid import (
     SceneResult,
     build_scene_request,
 )
-from backdrop.claid.errors import ClaidOutOfCredits
+from backdrop.claid.errors import ClaidAuthError, ClaidOutOfCredits
 from backdrop.config import ProcessorConfig
 from backdrop.events import (
     BUDGET_ALERT,
@@ -35,7 +35,16 @@ from backdrop.events import (
     SourceObject,
     publish,
 )
-from backdrop.jobs import Job, current_month, output_prefix_for, plan_job, rejection_id, storage_uri
+from backdrop.jobs import (
+    Job,
+    current_month,
+    output_prefix_for,
+    plan_job,
+    refusal_id,
+    rejection_id,
+    storage_uri,
+    version_job_id,
+)
 from backdrop.ledger import Ledger, credits_for
 from backdrop.limits import check_metadata, check_profile_document, check_profile_name
 from backdrop.measures import record
@@ -46,10 +55,46 @@ from backdrop.uploads import Upload, UploadRejected, check_key, inspect_upload, 
 ProfileLoader = Callable[[str], Mapping[str, Any] | None]
 # The guarded Claid step (Powertools idempotency in the handler): a job in, its stored or fresh outcome out.
 RunOnce = Callable[[Job], GenerationDetail]
+# Drops the outcome the guarded step keeps for a job, so that the next run_once runs it again.
+Forget = Callable[[Job], None]
 
 
 class JobInProgressElsewhere(Exception):
     """Another instance holds this job's idempotency lock: it is calling Claid for it right now."""
+
+
+class Refused(Exception):
+    """A refusal that a change of settings or budget can lift (events.LIFTABLE_PROBLEMS), raised out of the guarded
+    step so that the idempotency layer keeps nothing: the job stays free, and is processed (and charged, once) when
+    the photo is sent again after the change. The outcome to publish is `detail`, under its refusal id."""
+
+    def __init__(self, detail: GenerationDetail) -> None:
+        super().__init__(detail.problem.message if detail.problem else detail.status)
+        self.detail = detail
+
+
+def refused(job: Job, status: Literal["rejected", "failed"], problem: Problem, **fields: Any) -> Refused:
+    """The refusal of a job, recorded under an id of its own (jobs.refusal_id), never the job's."""
+    detail = GenerationDetail(
+        status=status,
+        job_id=refusal_id(job.bucket, job.key, job.version_id or job.etag, problem.code),
+        source=SourceObject(
+            bucket=job.bucket,
+            key=job.key,
+            version_id=job.version_id,
+            etag=job.etag,
+            sequencer=job.sequencer,
+            last_modified=job.last_modified,
+        ),
+        profile=job.profile,
+        settings=job.settings.model_dump(mode="json", exclude_none=True),
+        notes=list(job.notes),
+        autoprompt=job.settings.autoprompt,
+        credits=Credits(month=job.month),
+        problem=problem,
+        **fields,
+    )
+    return Refused(detail)
 
 
 @dataclass(frozen=True)
@@ -211,16 +256,24 @@ class Processor:
             "output_prefix": job.output_prefix,
             "autoprompt": settings.autoprompt,
         }
-        # Everything that can fail for want of configuration happens before credits are held.
-        image_url, input_kind = self._input_url(job)
-        destination = self._destination(job)
-        request = build_scene_request(settings, image_url, destination)
+        # Everything that can fail for want of configuration happens before credits are held, and is said: a
+        # job recorded failed with the reason, not a message retried into the DLQ in silence. A fixed stack
+        # processes the photo when it is sent again.
+        try:
+            image_url, input_kind = self._input_url(job)
+            destination = self._destination(job)
+            request = build_scene_request(settings, image_url, destination)
+        except ValueError as exc:  # pydantic's ValidationError included
+            problem = Problem(code="bad_configuration", message=f"no valid Claid request could be built: {exc}")
+            raise refused(job, "failed", problem) from None
         reservation = self.ledger.reserve(job.job_id, job.month, worst)
         if reservation.outcome == "reserved":
             record("CreditsReserved", float(worst))
         if reservation.outcome != "over_budget" and self.ledger.budget > 0 and reservation.committed is not None:
             record("BudgetCommittedPercent", float(reservation.committed * 100 / self.ledger.budget), "Percent")
         if reservation.outcome == "over_budget":
+            # Credits a backfill held for this job are given back: it is not running now, and will be sent again.
+            self.ledger.release_held(job.job_id)
             budget = self.ledger.budget
             self._alert(
                 "budget_exhausted",
@@ -229,16 +282,19 @@ class Processor:
                 once_per=job.month,
                 budget=float(budget),
             )
-            return GenerationDetail(
-                status="rejected",
-                credits=Credits(month=job.month),
-                problem=Problem(
+            raise refused(
+                job,
+                "rejected",
+                Problem(
                     code="budget_exhausted",
                     message=f"this job needs up to {worst} credits and the monthly budget of {budget} "
-                    f"credits for {job.month} is spent or reserved",
+                    f"credits for {job.month} is spent or reserved; it is processed when sent again once the "
+                    "budget allows (backdrop backfill)",
                 ),
-                **base,
             )
+        # What the job holds may be a backfill's reservation: in its month, and at least `worst`.
+        held = reservation.credits
+        job = job.model_copy(update={"month": reservation.month})
         for threshold in reservation.crossed:
             self._alert(
                 "budget_threshold",
@@ -249,12 +305,12 @@ class Processor:
                 committed=float(reservation.committed or 0),
                 budget=float(self.ledger.budget),
             )
-        reserved = Credits(month=job.month, reserved=float(worst))
+        reserved = Credits(month=job.month, reserved=float(held))
         try:
             result = self.claid().create_scene(request, deadline)
         except (ClaidTransientError, ClaidOutOfCredits) as exc:
             # The job goes back to the queue: give the credits back until it is tried again.
-            self._release(job, worst)
+            self._release(job, held)
             if isinstance(exc, ClaidOutOfCredits):
                 self._alert(
                     "claid_out_of_credits",
@@ -264,30 +320,21 @@ class Processor:
                     claid_request_id=exc.request_id,
                 )
             raise
+        except ClaidAuthError as exc:
+            # Claid refused our key, and charged nothing: a new key lifts this, so it is no verdict on the photo.
+            self._release(job, held)
+            raise refused(job, "failed", _claid_problem(exc), claid=_claid_call(exc, input_kind, destination)) from None
         except ClaidError as exc:
             return GenerationDetail(
                 status="failed",
                 credits=reserved,
-                claid=ClaidCall(
-                    request_id=exc.request_id,
-                    attempts=exc.attempts,
-                    input=input_kind,
-                    destination=destination,
-                ),
-                problem=Problem(
-                    code=exc.reason,
-                    message=exc.message,
-                    claid_status=exc.status,
-                    claid_error_code=exc.error_code,
-                    claid_error_type=exc.error_type,
-                    claid_request_id=exc.request_id,
-                    claid_error_details=exc.details or None,
-                ),
+                claid=_claid_call(exc, input_kind, destination),
+                problem=_claid_problem(exc),
                 **base,
             )
         except Exception:
             # Anything else (the API key could not be read, ...): retried later, holding nothing meanwhile.
-            self._release(job, worst)
+            self._release(job, held)
             raise
         return self._succeeded(job, result, reserved, input_kind, destination, base)
 
@@ -336,7 +383,9 @@ class Processor:
         )
 
     # --- one upload, start to end ----------------------------------------------------------------------
-    def handle(self, upload: Upload, run_once: RunOnce, deadline: Deadline) -> GenerationDetail | HandBack:
+    def handle(
+        self, upload: Upload, run_once: RunOnce, deadline: Deadline, forget: Forget | None = None
+    ) -> GenerationDetail | HandBack:
         """Plan, call Claid once (through `run_once`), settle an unanswered call, publish the outcome.
         Raises UploadRejected('outside_incoming_prefix') for keys that are not work at all."""
         try:
@@ -346,8 +395,9 @@ class Processor:
             raise
         if isinstance(planned, GenerationDetail):
             outcome: GenerationDetail | HandBack = planned
+            self._release_backfill_hold(upload)
         else:
-            outcome = self._run(planned, run_once, deadline)
+            outcome = self._run(planned, run_once, deadline, forget)
         if isinstance(outcome, GenerationDetail):
             publish(self.events, self.config.event_bus_name, outcome.detail_type, outcome)
             record("Uploads", dimension=("Status", outcome.status))
@@ -357,7 +407,16 @@ class Processor:
             record("HandBacks", dimension=("Reason", outcome.reason))
         return outcome
 
-    def _run(self, job: Job, run_once: RunOnce, deadline: Deadline) -> GenerationDetail | HandBack:
+    def _release_backfill_hold(self, upload: Upload) -> None:
+        """A backfill holds credits for each job it queues; a version refused before it became a job (deleted since,
+        its profile gone) gives them back. The version is the one the backfill's message names."""
+        version = upload.version_id or upload.etag
+        if version:
+            self.ledger.release_held(version_job_id(upload.bucket, upload.key, version))
+
+    def _run(
+        self, job: Job, run_once: RunOnce, deadline: Deadline, forget: Forget | None = None
+    ) -> GenerationDetail | HandBack:
         budget = self.config.claid_call_budget_seconds
         if deadline.left() < budget:
             # Checked before the idempotency lock and the credits: a job handed back here costs nothing.
@@ -366,6 +425,11 @@ class Processor:
             )
         try:
             detail = run_once(job)
+            if forget is not None and _refusal_kept_as_outcome(job, detail):
+                forget(job)  # kept by the idempotency layer before refusals were lifted: not a verdict
+                detail = run_once(job)
+        except Refused as refusal:
+            return refusal.detail
         except JobInProgressElsewhere:
             return HandBack(
                 budget, "in_progress_elsewhere", "another instance is calling Claid for this job", job.job_id
@@ -441,6 +505,29 @@ class Processor:
             return
         alert = BudgetAlertDetail(kind=kind, month=month, message=message, **fields)
         publish(self.events, self.config.event_bus_name, BUDGET_ALERT, alert)
+
+
+def _refusal_kept_as_outcome(job: Job, detail: GenerationDetail) -> bool:
+    """A liftable refusal under the job's own id: what the idempotency layer kept before this release (a refusal
+    now leaves the guarded step as `Refused` and is never kept)."""
+    return detail.job_id == job.job_id and not detail.final
+
+
+def _claid_problem(exc: ClaidError) -> Problem:
+    """Claid's answer, kept as Claid sent it (docs/decisions.md 13)."""
+    return Problem(
+        code=exc.reason,
+        message=exc.message,
+        claid_status=exc.status,
+        claid_error_code=exc.error_code,
+        claid_error_type=exc.error_type,
+        claid_request_id=exc.request_id,
+        claid_error_details=exc.details or None,
+    )
+
+
+def _claid_call(exc: ClaidError, input_kind: str, destination: str | None) -> ClaidCall:
+    return ClaidCall(request_id=exc.request_id, attempts=exc.attempts, input=input_kind, destination=destination)
 
 
 def profile_loader(ssm_provider: Any, path: str) -> ProfileLoader:
