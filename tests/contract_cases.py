@@ -91,6 +91,9 @@ VALID: dict[str, dict[str, Any]] = {
     "avif bare lossy": req(output=fmt({"type": "avif", "compression": "lossy"})),
     "format string": req(output=fmt("webp")),
     "output as a destination string": req(output="storage://shop/generated/table/"),
+    "steps as a whole-number float (JSON Schema's integer)": req({"prompt": P, "steps": 25.0}),
+    "number_of_images as a whole-number float": req(output={"number_of_images": 1.0}),
+    "an upper-case storage scheme": req(obj={"image_url": "STORAGE://shop/incoming/vase.png"}),
 }
 
 INVALID: dict[str, dict[str, Any]] = {
@@ -148,6 +151,13 @@ INVALID: dict[str, dict[str, Any]] = {
     "destination s3": req(output={"destination": "s3://shop/generated/"}),
     "scene missing": {"object": {"image_url": IMAGE}, "output": {"number_of_images": 1}},
     "object missing": {"scene": {"prompt": P}, "output": {"number_of_images": 1}},
+    "output null (leave it out for the defaults)": {
+        "object": {"image_url": IMAGE},
+        "scene": {"prompt": P},
+        "output": None,
+    },
+    "a model of null": req({"prompt": P, "model": None}),
+    "number_of_images as a boolean": req(output={"number_of_images": True}),
 }
 
 CASES: list[tuple[str, dict[str, Any], bool]] = [

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from backdrop.editing import RENDITIONS_FAILED, RENDITIONS_PUBLISHED, RenditionsDetail
 from backdrop.events import BUDGET_ALERT, DETAIL_TYPES, RECORDED, BudgetAlertDetail, GenerationDetail
 from backdrop.publishing import (
     SELECT_VARIANTS,
@@ -33,6 +34,8 @@ def schemas() -> dict[str, dict[str, Any]]:
         (BUDGET_ALERT, BudgetAlertDetail),
         (VARIANTS_PUBLISHED, VariantsPublishedDetail),
         (SELECTION_REJECTED, SelectionRejectedDetail),
+        (RENDITIONS_PUBLISHED, RenditionsDetail),
+        (RENDITIONS_FAILED, RenditionsDetail),
     ):
         found[detail_type] = {
             "$schema": "https://json-schema.org/draft/2020-12/schema",

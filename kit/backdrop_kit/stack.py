@@ -447,9 +447,9 @@ class LocalStack:
         return found
 
     def _create_rules(self) -> None:
-        """Each rule with its pattern on its bus. A Lambda target becomes an inbox queue the runner drains as
-        Lambda's asynchronous invocation would; an API destination target becomes an inbox queue the runner's
-        forwarder POSTs from (moto calls neither)."""
+        """Each rule with its pattern on its bus. A queue target is the queue; a Lambda target becomes an inbox
+        queue the runner drains as Lambda's asynchronous invocation would; an API destination target becomes an
+        inbox queue the runner's forwarder POSTs from (moto calls neither)."""
         t = self.template
         invoke_configs = self._invoke_configs()
         sqs, events = self.client("sqs"), self.client("events")
@@ -463,6 +463,12 @@ class LocalStack:
             for target in self.resolve(props.get("Targets", [])):
                 target_id = self._logical_of(str(target["Arn"]))
                 target_type = t.raw["Resources"][target_id]["Type"]
+                if target_type == "AWS::SQS::Queue":
+                    # moto delivers to a queue itself, the event whole as the message body, as EventBridge does.
+                    events.put_targets(
+                        Rule=name, EventBusName=bus, Targets=[{"Id": target["Id"], "Arn": target["Arn"]}]
+                    )
+                    continue
                 inbox_url = sqs.create_queue(QueueName=f"{name}-{target['Id']}"[:70] + "-inbox")["QueueUrl"]
                 events.put_targets(
                     Rule=name, EventBusName=bus, Targets=[{"Id": target["Id"], "Arn": self._queue_arn(inbox_url)}]

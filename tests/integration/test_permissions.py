@@ -99,21 +99,29 @@ def test_the_template_grants_every_call_the_handlers_make(make_pipeline):
     p.drain()
     seen = check(p.stack, list(API_CALLS))
     API_CALLS.clear()
-    # Temporary-bucket mode: the recorder copies images into generated/.
+    # Temporary-bucket mode: the recorder copies images into generated/, the renditions function its rendition.
     t: Pipeline = make_pipeline("temporary")
-    t.upload("incoming/vase.png", metadata={"backdrop-number-of-images": "1"})
+    t.upload(
+        "incoming/vase.png",
+        metadata={"backdrop-number-of-images": "1", "backdrop-publish": "first", "backdrop-renditions": "200 webp"},
+    )
     t.drain()
+    t.s3.head_object(Bucket=t.bucket, Key="published/vase.png/1-200.webp")
     seen |= check(t.stack, list(API_CALLS))
     API_CALLS.clear()
-    # Publishing: a policy publishes two variants, then a storefront's command replaces them with one (the record
-    # says which key to remove: nothing is listed, so the publisher has no s3:ListBucket).
+    # Publishing: a policy publishes two variants with a rendition each (Claid's image edit, through the connector),
+    # then a storefront's command replaces them with one (the record says which keys to remove: nothing is listed,
+    # so neither the publisher nor the renditions function has s3:ListBucket).
     pub: Pipeline = make_pipeline()
-    pub.upload("incoming/vase.png", metadata={"backdrop-number-of-images": "2", "backdrop-publish": "all"})
+    pub.upload(
+        "incoming/vase.png",
+        metadata={"backdrop-number-of-images": "2", "backdrop-publish": "all", "backdrop-renditions": "200 webp"},
+    )
     pub.drain()
     job_id = pub.jobs()["incoming/vase.png"]["job_id"]
     select(pub, {"job_id": job_id, "variants": [2]})
     pub.drain()
-    assert pub.s3.list_objects_v2(Bucket=pub.bucket, Prefix="published/")["KeyCount"] == 1
+    assert pub.s3.list_objects_v2(Bucket=pub.bucket, Prefix="published/")["KeyCount"] == 2  # an image, a rendition
     seen |= check(pub.stack, list(API_CALLS))
 
     expected = {
@@ -134,6 +142,14 @@ def test_the_template_grants_every_call_the_handlers_make(make_pipeline):
         ("PublisherFunction", "s3:PutObject"),
         ("PublisherFunction", "s3:DeleteObject"),
         ("PublisherFunction", "events:PutEvents"),
+        ("RenditionsFunction", "secretsmanager:GetSecretValue"),
+        ("RenditionsFunction", "s3:GetObject"),
+        ("RenditionsFunction", "s3:PutObject"),
+        ("RenditionsFunction", "dynamodb:GetItem"),
+        ("RenditionsFunction", "dynamodb:PutItem"),
+        ("RenditionsFunction", "dynamodb:UpdateItem"),
+        ("RenditionsFunction", "dynamodb:DeleteItem"),
+        ("RenditionsFunction", "events:PutEvents"),
     }
     assert expected <= seen, f"the scenario did not exercise {expected - seen}"
     # The publisher's role (as the SAM transform generated it) grants exactly what its handler calls, plus

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from backdrop.claid import Deadline
-from backdrop.config import ProcessorConfig, PublisherConfig, RecorderConfig
+from backdrop.config import ProcessorConfig, PublisherConfig, RecorderConfig, RenditionsConfig
 from backdrop_kit.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,6 +24,7 @@ CONFIGS = {
     "ProcessorFunction": ProcessorConfig,
     "RecorderFunction": RecorderConfig,
     "PublisherFunction": PublisherConfig,
+    "RenditionsFunction": RenditionsConfig,
 }
 ELF_MACHINES = {183: "arm64", 62: "x86_64"}
 
@@ -425,6 +426,8 @@ def test_the_issue_s_alarms_exist():
         "JobsDLQAlarm",
         "RecorderDLQAlarm",
         "PublisherDLQAlarm",
+        "RenditionsDLQAlarm",
+        "RenditionsQueueAgeAlarm",
         "ProcessorErrorsAlarm",
         "RecorderErrorsAlarm",
         "JobsQueueAgeAlarm",
@@ -482,7 +485,7 @@ def test_every_dead_letter_of_the_deployed_stack_is_watched():
     rule dead-letter queues from `Type: SQS`, which nothing watched)."""
     resources = DEPLOYED.raw["Resources"]
     dead_letters = _dead_letter_queues(resources)
-    assert {"JobsDLQ", "RecorderDLQ", "PublisherDLQ", "WebhookDLQ"} <= set(dead_letters)
+    assert {"JobsDLQ", "RecorderDLQ", "PublisherDLQ", "RenditionsDLQ", "WebhookDLQ"} <= set(dead_letters)
     watched = _watched_queues(resources)
     for queue, sender in dead_letters.items():
         depth_alarms = {

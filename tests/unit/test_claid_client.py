@@ -13,9 +13,11 @@ from backdrop.claid import (
     ClaidRejected,
     ClaidUnavailable,
     Deadline,
+    build_edit_request,
     build_scene_request,
 )
 from backdrop.claid.limiter import StartSlot
+from backdrop.renditions import RenditionSpec
 from backdrop.settings import Settings
 
 REQUEST = build_scene_request(Settings(prompt="on a table", number_of_images=2), "https://e/x.png", None)
@@ -341,3 +343,65 @@ def test_claids_error_lands_in_the_job_record_whole():
     again = GenerationDetail.model_validate_json(detail.model_dump_json())
     assert again.problem is not None and again.problem.claid_error_details == NESTED
     assert again.problem.claid_error_type == "validation"
+
+
+EDIT = build_edit_request(
+    RenditionSpec(width=2048, height=2048, format="webp"),
+    "storage://shop/generated/cup/j/variant-1.jpeg",
+    "storage://shop/generated/cup/j/renditions/1-2048x2048-crop.webp",
+    upscale=True,
+)
+EDITED = {
+    "data": {
+        "input": {"ext": "jpeg", "mps": 1.05, "mime": "image/jpeg", "format": "JPEG", "width": 1024, "height": 1024},
+        "output": {
+            "ext": "webp",
+            "mps": 4.19,
+            "mime": "image/webp",
+            "format": "WEBP",
+            "width": 2048,
+            "height": 2048,
+            "object_key": "generated/cup/j/renditions/1-2048x2048-crop.webp",
+            "object_bucket": "shop",
+        },
+        "profiling": {},
+    }
+}
+
+
+def test_an_edit_goes_to_the_edit_path_with_the_same_key_and_reads_its_one_image():
+    client, calls = client_for([httpx.Response(200, json=EDITED, headers={"x-request-id": "e1"})])
+    result = client.edit_image(EDIT, deadline())
+    assert calls[0].url.path == "/v1/image/edit" and calls[0].headers["authorization"] == "Bearer secret-key"
+    assert (result.request_id, result.response.data.output.width, result.response.data.output.object_key) == (
+        "e1",
+        2048,
+        "generated/cup/j/renditions/1-2048x2048-crop.webp",
+    )
+    assert EDIT.upscales
+
+
+def test_an_edit_shares_the_retries_and_errors_of_a_scene():
+    """Claid sends no Retry-After: its RateLimit-Reset is what the client waits."""
+    sleeps: list[float] = []
+    client, calls = client_for(
+        [
+            httpx.Response(429, json={"detail": {"error_code": "2001"}}, headers={"RateLimit-Reset": "3"}),
+            httpx.Response(200, json=EDITED),
+        ],
+        sleeps,
+        edit_path="/v1-beta1/image/edit",
+    )
+    assert client.edit_image(EDIT, deadline()).attempts == 2
+    assert sleeps == [3.0] and calls[0].url.path == "/v1-beta1/image/edit"
+    rejected, _ = client_for([httpx.Response(422, json={"error_code": "9000", "error_details": {"input": ["x"]}})])
+    with pytest.raises(ClaidRejected) as err:
+        rejected.edit_image(EDIT, deadline())
+    assert err.value.details == {"input": ["x"]}
+
+
+def test_an_edit_answer_that_is_not_one_image_is_an_unknown_outcome():
+    scene_shaped = {"data": {"output": [EDITED["data"]["output"]]}}  # a list: a scene's answer, not an edit's
+    client, _ = client_for([httpx.Response(200, json=scene_shaped)])
+    with pytest.raises(ClaidOutcomeUnknown):
+        client.edit_image(EDIT, deadline())

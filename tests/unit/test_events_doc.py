@@ -16,6 +16,7 @@ def test_every_event_is_documented_with_its_schema():
 
 
 def test_the_examples_are_valid_details():
+    from backdrop.editing import RenditionsDetail
     from backdrop.events import BudgetAlertDetail, GenerationDetail
     from backdrop.publishing import SelectionRejectedDetail, SelectVariantsCommand, VariantsPublishedDetail
 
@@ -27,6 +28,8 @@ def test_the_examples_are_valid_details():
             model: type = BudgetAlertDetail
         elif "selection" in detail:
             model = VariantsPublishedDetail
+        elif "failed" in detail:
+            model = RenditionsDetail
         elif "reason" in detail:
             model = SelectionRejectedDetail
         elif "status" not in detail:

@@ -37,8 +37,11 @@ class FakeS3:
         assert name == "list_objects_v2"
         return self
 
-    def paginate(self, Bucket: str, Prefix: str) -> list[dict[str, Any]]:
-        return [{"Contents": [{"Key": k} for k in self.keys if k.startswith(Prefix)]}]
+    def paginate(self, Bucket: str, Prefix: str, Delimiter: str = "") -> list[dict[str, Any]]:
+        under = [k for k in self.keys if k.startswith(Prefix)]
+        # With a delimiter, only the files directly in the folder (a subfolder is a common prefix).
+        direct = [k for k in under if not Delimiter or Delimiter not in k.removeprefix(Prefix)]
+        return [{"Contents": [{"Key": k} for k in direct]}]
 
     def generate_presigned_url(self, *_: Any, **__: Any) -> str:
         return "https://bucket.s3.amazonaws.com/incoming/cup.png?X-Amz-Signature=abc"
@@ -165,7 +168,11 @@ def test_temporary_bucket_mode_counts_the_credits_at_risk():
 
 def test_images_in_the_output_folder_settle_it_as_succeeded_with_their_credits():
     j = job(images=2)
-    s3 = FakeS3([f"{j.output_prefix}variant-1.jpeg", f"{j.output_prefix}variant-2.jpeg", "generated/other/x.jpeg"])
+    # Renditions live in a subfolder of the job's folder: only the files directly in it are its variants.
+    rendition = f"{j.output_prefix}renditions/1-2048x2048-crop.jpeg"
+    s3 = FakeS3(
+        [f"{j.output_prefix}variant-1.jpeg", f"{j.output_prefix}variant-2.jpeg", rendition, "generated/other/x.jpeg"]
+    )
     settled = processor(s3).settle(j, unanswered(j), now=CALLED_AT + timedelta(seconds=1))
     assert isinstance(settled, GenerationDetail)
     assert settled.status == "succeeded" and settled.problem is None
@@ -208,10 +215,11 @@ def test_keys_are_checked_against_s3s_limit_in_bytes_before_anything_is_spent():
     from backdrop.processing import check_key_lengths
     from backdrop.uploads import UploadRejected
 
-    # published/ + path + "/4.jpeg": 10 + len + 7 bytes. A path of 1,007 bytes gives exactly 1,024.
-    fits = "incoming/" + "a" * (1007 - 4) + ".png"
+    # published/ + path + "/4-5000x4999.jpeg" (the longest rendition): 10 + len + 17 bytes. A path of 997 bytes
+    # gives exactly 1,024.
+    fits = "incoming/" + "a" * (997 - 4) + ".png"
     check_key_lengths(Upload("b", fits), CONFIG)
-    one_over = "incoming/" + "a" * (1008 - 4) + ".png"
+    one_over = "incoming/" + "a" * (998 - 4) + ".png"
     with pytest.raises(UploadRejected) as refused:
         check_key_lengths(Upload("b", one_over), CONFIG)
     assert refused.value.reason == "key_too_long" and "1,025 bytes" in refused.value.message

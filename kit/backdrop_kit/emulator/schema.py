@@ -20,11 +20,13 @@ FORMAT_DEFAULTS: dict[str, dict[str, Any]] = {
     "png": {"compression": "optimal"},
     "webp": {"lossless": False, "quality": 75},
     "avif": {"lossless": False, "quality": 50},
+    "tiff": {"compression": "lossless"},  # image edit only
 }
 HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
-# http:// is let through for local inputs (presigned URLs of the local S3); Claid itself fetches https.
-URL = re.compile(r"^(https?://[^\s]+|storage://[^/\s]+/[^\s]+)$")
-STORAGE_DEST = re.compile(r"^storage://([^/\s]+)/(.*)$")
+# http:// is let through for local inputs (presigned URLs of the local S3); Claid itself fetches https. A scheme is
+# case-insensitive (RFC 3986): HTTPS:// is https://.
+URL = re.compile(r"^(https?://[^\s]+|storage://[^/\s]+/[^\s]+)$", re.IGNORECASE)
+STORAGE_DEST = re.compile(r"^storage://([^/\s]+)/(.*)$", re.IGNORECASE)
 # One value for all sides or two (height, width), each pixels or per cent; the grammar is our reading.
 PADDING = re.compile(r"^(\d+(?:\.\d+)?)(%|px)?(?: (\d+(?:\.\d+)?)(%|px)?)?$")
 
@@ -118,7 +120,9 @@ class _Checker:
         return value
 
     def number(self, value: Any, path: str, lo: float, hi: float, integer: bool = False) -> float | None:
-        if isinstance(value, bool) or not isinstance(value, int | float) or (integer and not isinstance(value, int)):
+        # JSON Schema's integer is a number with no fraction: 25.0 is one, 25.5 is not.
+        whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        if isinstance(value, bool) or not isinstance(value, int | float) or (integer and not whole):
             self.fail(path, "must be an integer" if integer else "must be a number")
             return None
         if not lo <= value <= hi:
@@ -152,6 +156,8 @@ def parse(body: Any) -> SceneRequest:
     top = c.obj(body, "body", {"output"}, {"object", "scene"})
     placement, image_url = _object(c, top.get("object", {}))
     scene = _scene(c, top.get("scene", {}))
+    if "output" in top and top["output"] is None:
+        c.fail("output", "null is not allowed: leave the key out for the defaults")
     output = _output(c, top.get("output"))
     if c.details:
         raise Invalid(c.details)
@@ -274,47 +280,59 @@ def _output(c: _Checker, value: Any) -> OutputSpec:
     elif isinstance(fmt, dict):
         spec.format = c.choice(fmt.get("type"), "output.format.type", FORMATS) or "png"
         spec.options = dict(FORMAT_DEFAULTS[spec.format])
-        _format_options(c, fmt, spec)
+        format_options(c, fmt, spec.format, spec.options)
     else:
         c.fail("output.format", "must be a string or an object")
     return spec
 
 
-def _format_options(c: _Checker, fmt: dict[str, Any], spec: OutputSpec) -> None:
+def format_options(c: _Checker, fmt: dict[str, Any], format_name: str, options: dict[str, Any]) -> None:
+    """A format object's options (jpeg, png, webp, avif: the same for scene/create and image edit) into `options`."""
     path = "output.format"
-    if spec.format == "jpeg":
+    if format_name == "jpeg":
         f = c.obj(fmt, path, {"quality", "progressive"}, {"type"})
         if "quality" in f:
-            spec.options["quality"] = int(c.number(f["quality"], f"{path}.quality", 1, 100, True) or 85)
+            options["quality"] = int(c.number(f["quality"], f"{path}.quality", 1, 100, True) or 85)
         if "progressive" in f:
             if not isinstance(f["progressive"], bool):
                 c.fail(f"{path}.progressive", "must be a boolean")
-            spec.options["progressive"] = f["progressive"] is True
-    elif spec.format == "png":
+            options["progressive"] = f["progressive"] is True
+    elif format_name == "png":
         f = c.obj(fmt, path, {"compression"}, {"type"})
         if "compression" in f:
             chosen = c.choice(f["compression"], f"{path}.compression", ("fast", "optimal", "best"))
-            spec.options["compression"] = chosen or "optimal"
+            options["compression"] = chosen or "optimal"
     else:
         f = c.obj(fmt, path, {"compression"}, {"type"})
         if "compression" not in f:
             return
         comp = f["compression"]
         if isinstance(comp, str):
-            spec.options["lossless"] = c.choice(comp, f"{path}.compression", ("lossy", "lossless")) == "lossless"
+            options["lossless"] = c.choice(comp, f"{path}.compression", ("lossy", "lossless")) == "lossless"
             return
         kind = comp.get("type") if isinstance(comp, dict) else None
         if kind == "lossless":
             c.obj(comp, f"{path}.compression", set(), {"type"})
-            spec.options["lossless"] = True
+            options["lossless"] = True
         elif kind == "lossy":
             lossy = c.obj(comp, f"{path}.compression", {"quality"}, {"type"})
-            spec.options["lossless"] = False
+            options["lossless"] = False
             if "quality" in lossy:
                 q = c.number(lossy["quality"], f"{path}.compression.quality", 1, 100, integer=True)
-                spec.options["quality"] = int(q or spec.options["quality"])
+                options["quality"] = int(q or options["quality"])
         else:
             c.fail(f"{path}.compression", "must be lossy, lossless, {type: lossy, quality} or {type: lossless}")
+
+
+def unpaired_surrogates(value: Any, path: str = "") -> list[str]:
+    """Where a JSON string holds a lone surrogate (`"\\ud800"` parses, but is no Unicode text): each path."""
+    if isinstance(value, str):
+        return [path or "body"] if any("\ud800" <= ch <= "\udfff" for ch in value) else []
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in unpaired_surrogates(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in unpaired_surrogates(v, f"{path}.{i}")]
+    return []
 
 
 def destination_parts(destination: str) -> tuple[str, str]:

@@ -1,38 +1,48 @@
-"""The Claid emulator's HTTP server: auth, rate limits, credits, injected faults, scene/create and storage."""
+"""The Claid emulator's HTTP server: auth and scopes, rate limits, credits, injected faults, scene/create, image
+edit and storage. The two billed endpoints share one path through the server, so they share the account's rate
+limit, the latency model, the faults and the bill."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import math
+import posixpath
 import random
 import threading
 import time
 import uuid
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from backdrop_kit.emulator import images
+from backdrop_kit.emulator import edits, images
+from backdrop_kit.emulator.edit_schema import Refused, parse_edit
 from backdrop_kit.emulator.latency import LatencyModel
-from backdrop_kit.emulator.schema import Invalid, destination_parts, parse
+from backdrop_kit.emulator.schema import Invalid, destination_parts, parse, unpaired_surrogates
 from backdrop_kit.emulator.storage import Connector, Connectors, TemporaryBucket
 
 SCENE_PATHS = ("/v1-ea/scene/create", "/v1/scene/create")
+# The OpenAPI's path, and the one the prose pages still show.
+EDIT_PATHS = ("/v1/image/edit", "/v1-beta1/image/edit")
 CREDITS_PER_IMAGE = 2.0
 AUTOPROMPT_CREDITS = 0.5
+# Scopes a key may be limited to (an unscoped key works everywhere).
+SCOPES = {"scene": "image_generation", "edit": "image_editing", "storage": "storage"}
 # (error_code, error_type) of each error the emulator answers, in Claid's one flat error body. Documented by
 # Claid: 111/auth, 9000/validation, 2001/general (429). The rest are undocumented codes, so the emulator uses
 # the HTTP status as the code, with a type from the OpenAPI's list.
 AUTH = ("111", "auth")
+FORBIDDEN = ("403", "auth")
 VALIDATION = ("9000", "validation")
 RATE_LIMITED = ("2001", "general")
 NO_CREDITS = ("402", "billing")
 NOT_RETRIEVABLE = ("400", "image")
+BAD_SIZE = ("400", "image")  # past the schema: a side Claid's server does not take, an output too large
 NO_STORAGE = ("400", "storage")
 STORAGE_CONFLICT = ("409", "storage")
 NOT_FOUND = ("404", "web")
@@ -43,7 +53,13 @@ SERVER_ERROR = ("500", "runtime_settings")  # undocumented: the status as the co
 @dataclass
 class EmulatorConfig:
     api_keys: frozenset[str] = frozenset({"local-test-key"})
+    # A key limited to scopes (image_generation, image_editing, storage); keys not named here are unscoped.
+    key_scopes: dict[str, frozenset[str]] = field(default_factory=dict)
     credits: float | None = None
+    # Claid publishes no price for image edits; these are the stack's defaults (RenditionEditCredits and
+    # RenditionUpscaleCredits), so that a local bill and the ledger can be compared.
+    edit_credits: float = 1.0
+    upscale_credits: float = 2.0
     rate_per_second: int = 4
     rate_per_minute: int = 120
     fault_rate: float = 0.0
@@ -67,6 +83,7 @@ class CallRecord:
     request_id: str
     path: str
     status: int
+    kind: str = "scene"  # scene | edit
     fault: str | None = None
     image_url: str | None = None
     destination: str | None = None
@@ -79,6 +96,9 @@ class CallRecord:
     latency: float = 0.0  # the generation time drawn for this call
     answered: bool = True  # False: the client got no answer (dropped, lost, or it had hung up)
     input_sha256: str | None = None  # of the bytes Claid read: which version of the photo it generated from
+    upscaled: bool = False  # an edit with restorations.upscale (priced as such)
+    output_key: str | None = None  # where an edit's image was written (connected storage)
+    output_size: tuple[int, int] | None = None  # an edit's output, in pixels
 
 
 class _Reply(Exception):
@@ -203,7 +223,9 @@ class ClaidEmulator:
             "requests": len(calls),
             "succeeded": by_status.get("200", 0),
             "by_status": by_status,
-            "images": sum(c.images_returned for c in calls),
+            "images": sum(c.images_returned for c in calls if c.kind == "scene"),
+            "edits": sum(c.images_returned for c in calls if c.kind == "edit"),
+            "edit_credits": sum(c.credits_charged for c in calls if c.kind == "edit"),
             "credits_charged": sum(c.credits_charged for c in calls),
             "charged_without_answer": sum(c.credits_charged for c in calls if not c.answered),
             "credits_left": self.credits_left(),
@@ -287,10 +309,10 @@ class ClaidEmulator:
             )
         return found
 
-    def fetch(self, url: str) -> bytes:
-        if url.startswith("storage://"):
+    def fetch(self, url: str, field_name: str = "object.image_url") -> bytes:
+        if url.lower().startswith("storage://"):
             name, path = destination_parts(url)
-            connector = self.connector(name, "object.image_url")
+            connector = self.connector(name, field_name)
             try:
                 return self.connectors.read(connector, unquote(path))
             except Exception as exc:
@@ -298,7 +320,7 @@ class ClaidEmulator:
                     400,
                     *NOT_RETRIEVABLE,
                     f"could not read the object from storage {name!r} ({type(exc).__name__})",
-                    {"object.image_url": ["not retrievable"]},
+                    {field_name: ["not retrievable"]},
                 ) from None
         try:
             response = httpx.get(url, timeout=10.0, follow_redirects=True)
@@ -307,14 +329,14 @@ class ClaidEmulator:
                 400,
                 *NOT_RETRIEVABLE,
                 f"could not download the object ({type(exc).__name__})",
-                {"object.image_url": ["not retrievable"]},
+                {field_name: ["not retrievable"]},
             ) from None
         if response.status_code != 200:
             raise _Reply(
                 400,
                 *NOT_RETRIEVABLE,
                 f"downloading the object answered HTTP {response.status_code}",
-                {"object.image_url": ["not retrievable"]},
+                {field_name: ["not retrievable"]},
             )
         return response.content
 
@@ -346,22 +368,33 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    def _api_key(self) -> str:
+    def _api_key(self, scope: str | None = None) -> str:
         auth = self.headers.get("Authorization", "")
-        key = auth[7:].strip() if auth.startswith("Bearer ") else ""
+        # An auth scheme is case-insensitive (RFC 9110): "bearer x" is "Bearer x".
+        key = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
         if not key:
             raise _Reply(401, *AUTH, "Authorization is required.")
         if key not in self.owner.config.api_keys:
             raise _Reply(401, *AUTH, "The API key is not valid.")
+        scopes = self.owner.config.key_scopes.get(key)
+        if scope is not None and scopes is not None and scope not in scopes:
+            raise _Reply(403, *FORBIDDEN, "Not enough permissions.")
         return key
 
     def _json_body(self) -> Any:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         try:
-            return json.loads(raw or b"null")
+            body = json.loads(raw or b"null")
         except ValueError:
             raise _Reply(400, *VALIDATION, "the request body is not valid JSON", {"body": ["invalid JSON"]}) from None
+        # `"\ud800"` is valid JSON and no text at all: answered, rather than failing wherever the string is used.
+        broken = unpaired_surrogates(body)
+        if broken:
+            raise _Reply(
+                422, *VALIDATION, "Validation error", {p: ["not valid Unicode text (a lone surrogate)"] for p in broken}
+            )
+        return body
 
     # --- routes ---------------------------------------------------------------------------------------
     def do_GET(self) -> None:
@@ -371,7 +404,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._tmp(path)
             if path == "/_emulator/stats":
                 return self._send(200, self.owner.stats())
-            self._api_key()
+            self._api_key(SCOPES["storage"])
             if path == "/v1/storage/storage-types":
                 return self._send(200, {"data": [{"type": t} for t in ("s3", "gcs", "web_folder")]})
             if path == "/v1/storage/storages":
@@ -383,9 +416,11 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         path = urlsplit(self.path).path
         if path in SCENE_PATHS:
-            return self._scene(path)
+            return self._billed(path, "scene")
+        if path in EDIT_PATHS:
+            return self._billed(path, "edit")
         try:
-            self._api_key()
+            self._api_key(SCOPES["storage"])
             if path == "/v1/storage/storages":
                 return self._create_storage(self._json_body())
             raise _Reply(404, *NOT_FOUND, f"no route POST {path}")
@@ -432,20 +467,22 @@ class _Handler(BaseHTTPRequestHandler):
             raise _Reply(409, *STORAGE_CONFLICT, f"a storage named {name!r} exists") from None
         self._send(200, {"data": connector.public()})
 
-    def _scene(self, path: str) -> None:
+    def _billed(self, path: str, kind: str) -> None:
         self.owner._enter()
         try:
-            self._scene_request(path)
+            self._billed_request(path, kind)
         finally:
             self.owner._leave()
 
-    def _scene_request(self, path: str) -> None:
+    def _billed_request(self, path: str, kind: str) -> None:
+        """scene/create and image edit alike: auth and scope, faults, the account's one rate limit, validation,
+        the charge (402 when it does not fit), the latency, the work, and a lost or dropped answer on demand."""
         owner = self.owner
         request_id = uuid.uuid4().hex
-        call = CallRecord(request_id=request_id, path=path, status=0, started=time.monotonic())
+        call = CallRecord(request_id=request_id, path=path, status=0, kind=kind, started=time.monotonic())
         headers: dict[str, str] = {}
         try:
-            key = self._api_key()
+            key = self._api_key(SCOPES[kind])
             body = self._json_body()
             call.body = body if isinstance(body, dict) else None
             fault = owner.draw_fault()
@@ -456,44 +493,28 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _Reply(500, *SERVER_ERROR, "Internal server error")
             if fault == "429":
                 _, headers = owner.rate_headers(key, consume=False)
-                headers.update({"RateLimit-Remaining": "-1", "RateLimit-Reset": "1", "Retry-After": "1"})
+                # Claid sends RateLimit-Reset, never Retry-After: a client must fall back to it.
+                headers.update({"RateLimit-Remaining": "-1", "RateLimit-Reset": "1"})
                 raise _Reply(429, *RATE_LIMITED, "Too many requests", headers=headers)
             if fault == "slow":
                 time.sleep(owner.config.slow_seconds)
             allowed, headers = owner.rate_headers(key, consume=True)
             if not allowed:
-                headers["Retry-After"] = headers["RateLimit-Reset"]
                 headers["RateLimit-Remaining"] = "-1"  # Claid's value once the limit is exceeded
                 raise _Reply(429, *RATE_LIMITED, "Too many requests", headers=headers)
-            try:
-                request = parse(body)
-            except Invalid as exc:
-                raise _Reply(422, *VALIDATION, "Validation error", exc.details, headers) from None
-            call.image_url = request.image_url.split("?", 1)[0]
-            call.destination = request.output.destination
-            call.number_of_images = request.output.number_of_images
-            cost = CREDITS_PER_IMAGE * request.output.number_of_images + (
-                AUTOPROMPT_CREDITS if request.scene.autoprompt else 0.0
+            cost, produce = (
+                self._scene_plan(body, call, headers) if kind == "scene" else self._edit_plan(body, call, headers)
             )
-            connector = None
-            if request.output.destination:
-                name, _ = destination_parts(request.output.destination)
-                connector = owner.connector(name, "output.destination", headers)
             if not owner.charge(cost):
                 raise _Reply(402, *NO_CREDITS, "No API calls left", headers=headers)
-            scene = body.get("scene") if isinstance(body.get("scene"), dict) else {}
-            call.latency = owner.latency.draw(
-                request.output.number_of_images, scene.get("preference"), request.scene.model
-            )
-            # Generation time: Claid answers when the images are made and stored. A client that hangs up
-            # meanwhile does not stop it: the images are still written and charged.
+            # Claid answers when the images are made and stored. A client that hangs up meanwhile does not stop
+            # it: the images are still written and charged.
             time.sleep(call.latency)
             try:
-                payload = self._generate(request, connector, call)
+                payload = produce()
             except BaseException:
                 owner.refund(cost)
                 raise
-            call.images_returned = len(payload["data"]["output"])
             call.credits_charged = cost
             call.status = 200
             if fault == "lost":
@@ -517,6 +538,103 @@ class _Handler(BaseHTTPRequestHandler):
                 {**headers, **reply.headers},
                 request_id=request_id,
             )
+
+    def _scene_plan(self, body: Any, call: CallRecord, headers: dict[str, str]) -> tuple[float, Any]:
+        owner = self.owner
+        try:
+            request = parse(body)
+        except Invalid as exc:
+            raise _Reply(422, *VALIDATION, "Validation error", exc.details, headers) from None
+        call.image_url = request.image_url.split("?", 1)[0]
+        call.destination = request.output.destination
+        call.number_of_images = request.output.number_of_images
+        cost = CREDITS_PER_IMAGE * request.output.number_of_images + (
+            AUTOPROMPT_CREDITS if request.scene.autoprompt else 0.0
+        )
+        connector = None
+        if request.output.destination:
+            name, _ = destination_parts(request.output.destination)
+            connector = owner.connector(name, "output.destination", headers)
+        scene = body.get("scene") if isinstance(body.get("scene"), dict) else {}
+        call.latency = owner.latency.draw(request.output.number_of_images, scene.get("preference"), request.scene.model)
+
+        def produce() -> dict[str, Any]:
+            payload = self._generate(request, connector, call)
+            call.images_returned = len(payload["data"]["output"])
+            return payload
+
+        return cost, produce
+
+    def _edit_plan(self, body: Any, call: CallRecord, headers: dict[str, str]) -> tuple[float, Any]:
+        owner = self.owner
+        try:
+            request = parse_edit(body)
+        except Invalid as exc:
+            raise _Reply(422, *VALIDATION, "Validation error", exc.details, headers) from None
+        except Refused as exc:
+            raise _Reply(400, *BAD_SIZE, "Bad request", exc.details, headers) from None
+        call.image_url = request.input.split("?", 1)[0]
+        call.destination = request.output.destination
+        call.upscaled = request.upscale is not None
+        cost = owner.config.upscale_credits if call.upscaled else owner.config.edit_credits
+        connector = None
+        if request.output.destination:
+            name, _ = destination_parts(request.output.destination)
+            connector = owner.connector(name, "output.destination", headers)
+        call.latency = owner.latency.draw_edit(call.upscaled)
+
+        def produce() -> dict[str, Any]:
+            payload = self._edit(request, connector, call)
+            call.images_returned = 1
+            return payload
+
+        return cost, produce
+
+    def _edit(self, request: Any, connector: Connector | None, call: CallRecord) -> dict[str, Any]:
+        owner = self.owner
+        try:
+            data = owner.fetch(request.input, "input")
+            call.input_sha256 = hashlib.sha256(data).hexdigest()
+            source = images.load_product(data)
+        except ValueError as exc:
+            raise _Reply(400, *NOT_RETRIEVABLE, str(exc), {"input": [str(exc)]}) from None
+        try:
+            picture = edits.edit(source, request)
+        except edits.TooLarge as exc:
+            raise _Reply(400, *BAD_SIZE, str(exc), {"operations.resizing": [str(exc)]}) from None
+        fmt = request.output.format
+        encoded = edits.encode_edit(picture, request.output)
+        mime = edits.mime_of(fmt)
+        call.output_size = picture.size
+        output: dict[str, Any] = {
+            "ext": fmt,
+            "mps": round(picture.width * picture.height / 1e6, 3),
+            "mime": mime,
+            "format": fmt.upper(),
+            "width": picture.width,
+            "height": picture.height,
+        }
+        if connector is not None:
+            _, dest_path = destination_parts(str(request.output.destination))
+            dest_path = unquote(dest_path)
+            if dest_path.endswith("/") or not dest_path:
+                # A folder: the file keeps the input's name (so two edits of one input there share one).
+                stem = posixpath.splitext(posixpath.basename(urlsplit(request.input).path))[0] or "image"
+                dest_path = f"{dest_path}{stem}.{fmt}"
+            key = owner.connectors.write(connector, dest_path, encoded, mime)
+            call.output_key = key
+            output.update(
+                {
+                    "object_key": key,
+                    "object_bucket": connector.bucket,
+                    "object_uri": f"s3://{connector.bucket}/{key}",
+                    "claid_storage_uri": f"storage://{connector.name}/{dest_path}",
+                }
+            )
+        else:
+            token = owner.tmp.put(encoded, mime)
+            output["tmp_url"] = f"{owner.base_url}/tmp/{token}/1.{fmt}"
+        return {"data": {"input": _input_info(source), "output": output, "profiling": {}}}
 
     def _generate(self, request: Any, connector: Any, call: CallRecord) -> dict[str, Any]:
         owner = self.owner
@@ -542,6 +660,7 @@ class _Handler(BaseHTTPRequestHandler):
         for index in range(request.output.number_of_images):
             variant = images.compose(product, request.scene, request.placement, size, index)
             encoded = images.encode(variant, request.output)
+            # Optional fields that do not apply are left out, as Claid does, not sent as null.
             entry: dict[str, Any] = {
                 "ext": ext,
                 "mps": round(size[0] * size[1] / 1e6, 3),
@@ -549,11 +668,6 @@ class _Handler(BaseHTTPRequestHandler):
                 "format": fmt.upper(),
                 "width": size[0],
                 "height": size[1],
-                "tmp_url": None,
-                "object_key": None,
-                "object_bucket": None,
-                "object_uri": None,
-                "claid_storage_uri": None,
             }
             if connector is not None:
                 if folder is not None:
@@ -578,19 +692,18 @@ class _Handler(BaseHTTPRequestHandler):
                 token = owner.tmp.put(encoded, mime)
                 entry["tmp_url"] = f"{owner.base_url}/tmp/{token}/{index + 1}.{ext}"
             outputs.append(entry)
-        return {
-            "data": {
-                "input": {
-                    "ext": (product.format or "").lower(),
-                    "mps": round(product.width * product.height / 1e6, 3),
-                    "mime": input_mime(product.format),
-                    "format": product.format,
-                    "width": product.width,
-                    "height": product.height,
-                },
-                "output": outputs,
-            }
-        }
+        return {"data": {"input": _input_info(product), "output": outputs, "profiling": {}}}
+
+
+def _input_info(image: Any) -> dict[str, Any]:
+    return {
+        "ext": (image.format or "").lower(),
+        "mps": round(image.width * image.height / 1e6, 3),
+        "mime": input_mime(image.format),
+        "format": image.format,
+        "width": image.width,
+        "height": image.height,
+    }
 
 
 def input_mime(fmt: str | None) -> str:

@@ -8,6 +8,8 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from backdrop.renditions import RenditionError, parse_renditions
+
 
 class ConfigError(RuntimeError):
     """The function's environment is incomplete or wrong: a deployment mistake, never retried."""
@@ -84,6 +86,9 @@ class ProcessorConfig(_EnvModel):
     default_aspect_ratio: str = "1:1"
     default_model: str = "v1"
     default_publish: str = "none"
+    # The stack's `renditions` setting (DefaultRenditions): a bad list fails the cold start by name rather than
+    # rejecting every upload.
+    default_renditions: str = ""
     # Claid's latency and limits, which size everything else (template.yaml, CallBudget mapping):
     # the longest one call may take; a call starts only when the time left covers it.
     claid_call_budget_seconds: Annotated[float, Field(ge=5, le=800)] = 90
@@ -99,6 +104,53 @@ class ProcessorConfig(_EnvModel):
     _folders = field_validator("incoming_prefix", "generated_prefix", "published_prefix", "profiles_parameter_path")(
         _folder
     )
+
+    @field_validator("claid_base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("default_renditions")
+    @classmethod
+    def _rendition_list(cls, value: str) -> str:
+        try:
+            parse_renditions(value)
+        except RenditionError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+
+class RenditionsConfig(_EnvModel):
+    event_bus_name: str
+    app_table_name: str
+    idempotency_table_name: str
+    claid_api_key_secret_arn: str
+    claid_base_url: str = "https://api.claid.ai"
+    claid_edit_path: str = "/v1/image/edit"
+    # Empty: Claid's temporary bucket; the function copies each rendition from its tmp_url into generated/.
+    claid_storage_name: str = ""
+    claid_storage_prefix: str = ""
+    incoming_prefix: str = "incoming/"
+    generated_prefix: str = "generated/"
+    published_prefix: str = "published/"
+    monthly_credit_budget: Annotated[float, Field(ge=0, le=MAX_MONTHLY_CREDIT_BUDGET)] = 0
+    # Claid publishes no price for image edits: the merchant checks these against their plan (README).
+    rendition_edit_credits: Annotated[float, Field(ge=0, le=100)] = 1
+    rendition_upscale_credits: Annotated[float, Field(ge=0, le=100)] = 2
+    presigned_url_ttl_seconds: Annotated[int, Field(ge=60, le=3600)] = 900
+    idempotency_ttl_seconds: Annotated[int, Field(ge=3600)] = 1_300_000
+    claid_call_budget_seconds: Annotated[float, Field(ge=5, le=800)] = 90
+    claid_requests_per_second: Annotated[int, Field(ge=0)] = 4
+    claid_requests_per_minute: Annotated[int, Field(ge=0)] = 120
+    # Edits of one message (a selection: up to 4 images x 5 sizes) made side by side.
+    parallel_edits: Annotated[int, Field(ge=1, le=100)] = 10
+    unknown_outcome_settle_seconds: Annotated[int, Field(ge=0)] = 600
+    claid_download_hosts: Annotated[list[str], Field(min_length=1)] = ["*.claid.ai"]
+    allow_insecure_downloads: bool = False
+    max_variant_bytes: Annotated[int, Field(gt=0)] = 50 * 1024 * 1024
+
+    _folders = field_validator("incoming_prefix", "generated_prefix", "published_prefix")(_folder)
+    _split_hosts = field_validator("claid_download_hosts", mode="before")(_csv)
 
     @field_validator("claid_base_url")
     @classmethod

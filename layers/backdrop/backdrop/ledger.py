@@ -12,6 +12,10 @@ Items in the application table (pk / sk):
   LEDGER#<YYYY-MM>      / DAY#<YYYY-MM-DD>#PROFILE#<name>  the same counters for the day the job was recorded
                                      (under the credits' month, so the days of a month add up to its total)
   ALERT#<period>        / <kind>     marks an alert as sent, so each goes out once per period
+  EDIT#<edit_id>        / ATTEMPT#<attempt_id>  one Claid image edit call (a rendition), written exactly once; the
+                                     same month, profile and day lines gain edit_credits_used, edits, edits_failed and
+                                     edit_credits_at_risk: a line of their own beside the generations' counters, while
+                                     `committed` (the budget's figure) holds both
 DynamoDB conditions cannot add, so the budget is enforced on `committed` with the bound computed here.
 """
 

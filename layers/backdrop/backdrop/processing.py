@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
+from backdrop.alerts import send_alert
 from backdrop.claid import (
     ClaidClient,
     ClaidError,
@@ -25,8 +26,6 @@ from backdrop.claid import (
 from backdrop.claid.errors import ClaidAuthError, ClaidOutOfCredits
 from backdrop.config import ProcessorConfig
 from backdrop.events import (
-    BUDGET_ALERT,
-    BudgetAlertDetail,
     ClaidCall,
     Credits,
     GenerationDetail,
@@ -144,6 +143,7 @@ def default_settings(config: ProcessorConfig) -> dict[str, Any]:
         "aspect_ratio": config.default_aspect_ratio,
         "model": config.default_model,
         "publish": config.default_publish,
+        "renditions": config.default_renditions,
     }
 
 
@@ -490,7 +490,10 @@ class Processor:
 
     def _written_outputs(self, job: Job) -> list[OutputObject]:
         found = []
-        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=job.bucket, Prefix=job.output_prefix)
+        # Only the files directly in the job's folder: its renditions, made later, live in a subfolder.
+        pages = self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=job.bucket, Prefix=job.output_prefix, Delimiter="/"
+        )
         for page in pages:
             for obj in page.get("Contents", []):
                 suffix = PurePosixPath(obj["Key"]).suffix.lstrip(".").lower()
@@ -500,11 +503,9 @@ class Processor:
         return sorted(found, key=lambda o: o.key or "")
 
     def _alert(self, kind: str, month: str, message: str, *, once_per: str | None = None, **fields: Any) -> None:
-        """Puts a Budget Alert on the bus; with `once_per`, only the first of that kind in that period."""
-        if once_per is not None and not self.ledger.claim_alert(once_per, kind):
-            return
-        alert = BudgetAlertDetail(kind=kind, month=month, message=message, **fields)
-        publish(self.events, self.config.event_bus_name, BUDGET_ALERT, alert)
+        send_alert(
+            self.ledger, self.events, self.config.event_bus_name, kind, month, message, once_per=once_per, **fields
+        )
 
 
 def _refusal_kept_as_outcome(job: Job, detail: GenerationDetail) -> bool:

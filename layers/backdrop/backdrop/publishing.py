@@ -8,11 +8,18 @@ variant is the file N.<ext> in it (`incoming/summer/cup.png` -> `published/summe
 ends at the key's last `/` and the file name holds none, so the source key can be read back from any published key:
 no two photos can share one (docs/decisions.md 33).
 
+Renditions (backdrop.renditions) are planned when a choice is claimed, from the job's `renditions` setting: the
+record lists them (`renditions`: each stable key and the file Claid will write for it under the generated prefix)
+and owns their keys as it owns the images'. The renditions function has Claid make the files; whoever makes the
+objects match the record copies the renditions already made and removes, from a rendition key, whatever an older
+selection left there, so a rendition of an older choice never stands in for, or outlives, a newer one's.
+
 Items in the application table (beside the ledger's, see ledger.py):
   PUBLISHED#<bucket>/<source key> / SELECTION   the photo's current selection: version, job, variants, the
-                                               published keys it maps to (`targets`), and every key an earlier
-                                               selection of this photo listed (`retired`). The version is per
-                                               photo, so it orders choices across re-uploads too.
+                                               published keys it maps to (`targets`), its renditions
+                                               (`renditions`), and every key an earlier selection of this photo
+                                               listed (`retired`). The version is per photo, so it orders choices
+                                               across re-uploads too.
   JOB#<job_id> / JOB                           gains `selection` (the same, as it was when chosen for this job)
 
 Races: a choice claims version N+1 with a conditional write on the photo's item (in one transaction with the job
@@ -39,6 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from backdrop.events import SCHEMA_VERSION, SourceObject, publish
 from backdrop.ledger import Ledger, as_attributes, from_attributes
 from backdrop.measures import record
+from backdrop.renditions import LONGEST_RENDITION_NAME, PlannedRendition, parse_renditions, plan
 from backdrop.settings import PublishPolicy
 
 __all__ = ["PublishPolicy", "Publisher", "SelectVariantsCommand"]
@@ -64,6 +72,7 @@ METADATA_JOB = "backdrop-job-id"
 METADATA_VARIANT = "backdrop-variant"
 METADATA_VERSION = "backdrop-selection-version"
 METADATA_SOURCE = "backdrop-source-key"  # percent-encoded: S3 metadata is ASCII
+METADATA_RENDITION = "backdrop-rendition"  # on a rendition: its size, format and fit ("2048 webp")
 
 _CONTENT_TYPES = {
     "jpg": "image/jpeg",
@@ -118,6 +127,20 @@ class PublishedImage(_Detail):
     format: str
 
 
+class RenditionKey(_Detail):
+    """A rendition this selection asks for, at its stable key; `Renditions Published` says when it is there."""
+
+    position: int  # of the published image it is made from (1 = the main image)
+    variant: int
+    spec: str  # "2048 webp", "2000x2500 jpeg canvas"
+    bucket: str
+    key: str
+    width: int  # the box asked for
+    height: int
+    format: str
+    fit: str
+
+
 class VariantsPublishedDetail(_Detail):
     schema_version: Literal["1.0"] = SCHEMA_VERSION
     job_id: str
@@ -127,6 +150,10 @@ class VariantsPublishedDetail(_Detail):
     selection: Selection
     published: list[PublishedImage]
     removed: list[str] = Field(default_factory=list)  # stable keys of this photo no longer published
+    # The renditions this selection asks for (the job's `renditions` setting); made after this event, then told in
+    # Renditions Published (or Renditions Failed). The count lets a rule route only selections that have some.
+    renditions: list[RenditionKey] = Field(default_factory=list)
+    rendition_count: int = 0
     request_id: str | None = None
     occurred_at: str = Field(default_factory=_now)
 
@@ -178,8 +205,9 @@ def published_folder(source_key: str, incoming_prefix: str, published_prefix: st
 
 
 S3_MAX_KEY_BYTES = 1024  # S3's longest object key, counted in UTF-8 bytes
-# The longest file name the publisher writes in a photo's folder: the fourth variant, a four-letter extension.
-LONGEST_PUBLISHED_NAME = "4.jpeg"
+# The longest file name published in a photo's folder: a rendition of the fourth image at the longest size
+# (`4.jpeg`, the fourth variant, is shorter).
+LONGEST_PUBLISHED_NAME = LONGEST_RENDITION_NAME
 
 
 def longest_published_key(source_key: str, incoming_prefix: str, published_prefix: str) -> str:
@@ -234,7 +262,7 @@ class Publisher:
             # Already chosen for this job (a redelivery, or a person was quicker): theirs stands. A redelivery may
             # follow an attempt that died between its claim and its copies, so the objects are made to match the
             # record again (copies of the same variants: harmless when they are already there).
-            self._converge(bucket, source_key)
+            self.converge(bucket, source_key)
             return None
         images = int(detail.get("images") or len(detail.get("outputs") or []))
         variants = list(range(1, images + 1)) if policy == "all" else [1]
@@ -282,7 +310,9 @@ class Publisher:
     ) -> ChoiceOutcome:
         """The one code path: check, claim a version, publish, tell the bus. Never raises for a bad choice."""
         try:
-            selection, job, targets = self._claim(job_id, variants, chosen_by, actor, expected_version, only_latest)
+            selection, job, targets, renditions = self._claim(
+                job_id, variants, chosen_by, actor, expected_version, only_latest
+            )
         except SelectionRefused as refused:
             return self._reject(
                 SelectionRejectedDetail(
@@ -296,7 +326,7 @@ class Publisher:
                     request_id=request_id,
                 )
             )
-        removed = self._converge(job["source_bucket"], job["source_key"])
+        removed = self.converge(job["source_bucket"], job["source_key"])
         detail_json = json.loads(job["detail"])
         published = VariantsPublishedDetail(
             job_id=job_id,
@@ -306,6 +336,10 @@ class Publisher:
             selection=selection,
             published=targets,
             removed=removed,
+            renditions=[
+                RenditionKey.model_validate(r.model_dump(include=set(RenditionKey.model_fields))) for r in renditions
+            ],
+            rendition_count=len(renditions),
             request_id=request_id,
         )
         publish(self.events, self.event_bus_name, VARIANTS_PUBLISHED, published)
@@ -339,7 +373,7 @@ class Publisher:
         actor: str,
         expected_version: int | None,
         only_latest: bool,
-    ) -> tuple[Selection, dict[str, Any], list[PublishedImage]]:
+    ) -> tuple[Selection, dict[str, Any], list[PublishedImage], list[PlannedRendition]]:
         job = self.ledger.job(job_id)
         if job is None:
             if self.ledger.holds_reservation(job_id):
@@ -353,7 +387,8 @@ class Publisher:
                 f"job {job_id} {job['status']} ({job.get('reason', 'no reason')}): it has no variants",
             )
         # Only images the pipeline wrote under the generated prefix are ever published.
-        written = json.loads(job["detail"]).get("outputs", [])
+        job_detail = json.loads(job["detail"])
+        written = job_detail.get("outputs", [])
         outputs = [o for o in written if str(o.get("key")).startswith(self.generated_prefix)]
         if len(set(variants)) != len(variants) or not variants:
             raise SelectionRefused("no_such_variant", f"variants {variants}: name each variant once, at least one")
@@ -404,13 +439,15 @@ class Publisher:
                     "generated prefix? Try again to generate new variants",
                     current_version=version,
                 ) from None
+        renditions = self._plan_renditions(job_detail, targets, outputs, folder, bucket)
         selection = Selection(
             version=version + 1, job_id=job_id, variants=variants, chosen_by=chosen_by, actor=actor, chosen_at=_now()
         )
         # Every key an earlier selection listed stays listed, so the record alone says what this photo may have
         # published: a slow copy of an older choice, or one that died before cleaning up, is removed by the next
         # chooser, and a record from before decisions 33 hands its `published/cup-2.jpeg` on to be cleaned up.
-        earlier = set(_retired(current)) | ({t["key"] for t in json.loads(current["targets"])} if current else set())
+        earlier = set(_retired(current)) | set(_listed(current))
+        keep = {t.key for t in targets} | {r.key for r in renditions}
         item = {
             "pk": f"PUBLISHED#{bucket}/{source_key}",
             "sk": "SELECTION",
@@ -418,7 +455,8 @@ class Publisher:
             "job_id": job_id,
             "selection": selection.model_dump_json(),
             "targets": json.dumps([t.model_dump() for t in targets]),
-            "retired": json.dumps(sorted(earlier - {t.key for t in targets})),
+            "renditions": json.dumps([r.model_dump() for r in renditions]),
+            "retired": json.dumps(sorted(earlier - keep)),
         }
         condition = "attribute_not_exists(pk)" if current is None else "version = :seen"
         put: dict[str, Any] = {
@@ -460,10 +498,39 @@ class Publisher:
                 f"{now['version'] if now else '?'}); this one changed nothing",
                 current_version=int(now["version"]) if now else None,
             ) from None
-        return selection, job, targets
+        return selection, job, targets, renditions
+
+    @staticmethod
+    def _plan_renditions(
+        job_detail: dict[str, Any],
+        targets: list[PublishedImage],
+        outputs: list[dict[str, Any]],
+        folder: str,
+        bucket: str,
+    ) -> list[PlannedRendition]:
+        """The job's `renditions` setting for each published image, in the order chosen. The setting was checked
+        when the upload was planned; a record from before it simply has none."""
+        settings = job_detail.get("settings") or {}
+        specs = parse_renditions(str(settings.get("renditions") or ""), str(settings.get("output_format") or "jpeg"))
+        planned = []
+        for position, target in enumerate(targets, start=1):
+            output = outputs[target.variant - 1]
+            for spec in specs:
+                planned.append(
+                    plan(
+                        spec,
+                        position=position,
+                        variant=target.variant,
+                        bucket=bucket,
+                        folder=folder,
+                        variant_key=target.from_key,
+                        source_size=(output.get("width"), output.get("height")),
+                    )
+                )
+        return planned
 
     # --- making the objects match the record ----------------------------------------------------------------
-    def _converge(self, bucket: str, source_key: str) -> list[str]:
+    def converge(self, bucket: str, source_key: str) -> list[str]:
         """Apply the photo's recorded selection to S3 until a re-read after applying shows the same version.
         Returns the stable keys deleted because the selection no longer uses them."""
         removed: list[str] = []
@@ -498,8 +565,44 @@ class Publisher:
                 # Checked before the claim; gone since (expired by the lifecycle rule at that moment): the record
                 # stands and the event source's retry applies it again or keeps the event in the DLQ.
                 raise RuntimeError(f"cannot publish {target.from_key}: {exc.response['Error']['Code']}") from None
-        keep = {t.key for t in targets}
+        renditions = renditions_of(record)
+        for rendition in renditions:
+            self._apply_rendition(source_key, selection, rendition)
+        keep = {t.key for t in targets} | {r.key for r in renditions}
         return [key for key in _retired(record) if key not in keep and self._delete_own(bucket, source_key, key)]
+
+    def _apply_rendition(self, source_key: str, selection: Selection, rendition: PlannedRendition) -> None:
+        """Copy a rendition Claid has made to its stable key. One not made yet has nothing at its key: whatever
+        is there came from an older selection (another variant, or the same key at another position) and would
+        stand in for this one's, so it goes until this selection's is made."""
+        if not self._exists(rendition.bucket, rendition.from_key):
+            if self._exists(rendition.bucket, rendition.key):
+                self.s3.delete_object(Bucket=rendition.bucket, Key=rendition.key)
+            return
+        self.s3.copy_object(
+            Bucket=rendition.bucket,
+            Key=rendition.key,
+            CopySource={"Bucket": rendition.bucket, "Key": rendition.from_key},
+            MetadataDirective="REPLACE",
+            ContentType=_CONTENT_TYPES.get(rendition.format, "application/octet-stream"),
+            Metadata={
+                METADATA_JOB: selection.job_id,
+                METADATA_VARIANT: str(rendition.variant),
+                METADATA_VERSION: str(selection.version),
+                METADATA_SOURCE: quote(source_key, safe="/"),
+                METADATA_RENDITION: rendition.spec,
+            },
+        )
+
+    def _exists(self, bucket: str, key: str) -> bool:
+        """HeadObject, where 403 (no s3:ListBucket) and 404 both mean the key is not there."""
+        try:
+            self.s3.head_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _ABSENT:
+                return False
+            raise
+        return True
 
     def _delete_own(self, bucket: str, source_key: str, key: str) -> bool:
         """Delete a key the photo's record lists, if it is there and this photo's: True when it was deleted.
@@ -527,3 +630,17 @@ class Publisher:
 def _retired(record: dict[str, Any] | None) -> list[str]:
     """The keys earlier selections of the photo listed (none in a record from before decisions 33)."""
     return list(json.loads(record["retired"])) if record and "retired" in record else []
+
+
+def renditions_of(record: dict[str, Any] | None) -> list[PlannedRendition]:
+    """The renditions a selection asks for (none in a record from before renditions, decisions 37)."""
+    if not record or "renditions" not in record:
+        return []
+    return [PlannedRendition.model_validate(r) for r in json.loads(record["renditions"])]
+
+
+def _listed(record: dict[str, Any] | None) -> list[str]:
+    """Every stable key the selection lists: its images and its renditions."""
+    if not record:
+        return []
+    return [t["key"] for t in json.loads(record["targets"])] + [r.key for r in renditions_of(record)]

@@ -42,6 +42,42 @@ def _safe_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
+def keep_temporary_image(
+    http: httpx.Client,
+    s3: Any,
+    url: str,
+    bucket: str,
+    key: str,
+    fmt: str,
+    *,
+    hosts: list[str],
+    allow_insecure: bool,
+    max_bytes: int,
+) -> None:
+    """Copy an image from Claid's temporary bucket into ours: the one place image bytes pass through a function
+    (temporary-bucket mode only; connected storage has Claid write into the bucket itself)."""
+    if not host_allowed(url, hosts, allow_insecure=allow_insecure):
+        raise DownloadRefused(f"refusing to download {_safe_url(url)}: only https from {', '.join(hosts)}")
+    chunks = bytearray()
+    with http.stream("GET", url, timeout=httpx.Timeout(30.0, connect=5.0)) as response:
+        if response.status_code != 200:
+            raise DownloadRefused(f"{_safe_url(url)} answered HTTP {response.status_code}")
+        declared = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if declared and declared != CONTENT_TYPES.get(fmt):
+            raise DownloadRefused(f"{_safe_url(url)} is {declared!r}; Claid said {fmt}")
+        for chunk in response.iter_bytes():
+            chunks.extend(chunk)
+            if len(chunks) > max_bytes:
+                raise DownloadRefused(f"{_safe_url(url)} is larger than {max_bytes:,} bytes")
+    # What we keep under the merchant's bucket is the image Claid said, whatever the link served.
+    sniffed = sniff_image_type(bytes(chunks[:64]))
+    if sniffed != CONTENT_TYPES.get(fmt, "").removeprefix("image/"):
+        raise DownloadRefused(f"{_safe_url(url)} is not a {fmt} image (its first bytes say {sniffed or 'unknown'})")
+    s3.put_object(
+        Bucket=bucket, Key=key, Body=bytes(chunks), ContentType=CONTENT_TYPES.get(fmt, "application/octet-stream")
+    )
+
+
 @dataclass(frozen=True)
 class RecordOutcome:
     job_id: str
@@ -80,30 +116,16 @@ class Recorder:
 
     def _copy(self, url: str, bucket: str, key: str, fmt: str) -> None:
         cfg = self.config
-        if not host_allowed(url, cfg.claid_download_hosts, allow_insecure=cfg.allow_insecure_downloads):
-            raise DownloadRefused(
-                f"refusing to download {_safe_url(url)}: only https from {', '.join(cfg.claid_download_hosts)}"
-            )
-        chunks = bytearray()
-        with self.http.stream("GET", url, timeout=httpx.Timeout(30.0, connect=5.0)) as response:
-            if response.status_code != 200:
-                raise DownloadRefused(f"{_safe_url(url)} answered HTTP {response.status_code}")
-            declared = response.headers.get("content-type", "").split(";")[0].strip().lower()
-            if declared and declared != CONTENT_TYPES.get(fmt):
-                raise DownloadRefused(f"{_safe_url(url)} is {declared!r}; Claid said {fmt}")
-            for chunk in response.iter_bytes():
-                chunks.extend(chunk)
-                if len(chunks) > cfg.max_variant_bytes:
-                    raise DownloadRefused(f"{_safe_url(url)} is larger than {cfg.max_variant_bytes:,} bytes")
-        # What we keep under the merchant's bucket is the image Claid said, whatever the link served.
-        sniffed = sniff_image_type(bytes(chunks[:64]))
-        if sniffed != CONTENT_TYPES.get(fmt, "").removeprefix("image/"):
-            raise DownloadRefused(f"{_safe_url(url)} is not a {fmt} image (its first bytes say {sniffed or 'unknown'})")
-        self.s3.put_object(
-            Bucket=bucket,
-            Key=key,
-            Body=bytes(chunks),
-            ContentType=CONTENT_TYPES.get(fmt, "application/octet-stream"),
+        keep_temporary_image(
+            self.http,
+            self.s3,
+            url,
+            bucket,
+            key,
+            fmt,
+            hosts=cfg.claid_download_hosts,
+            allow_insecure=cfg.allow_insecure_downloads,
+            max_bytes=cfg.max_variant_bytes,
         )
 
     def record(self, detail: GenerationDetail) -> RecordOutcome:

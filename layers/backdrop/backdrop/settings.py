@@ -7,7 +7,19 @@ import json
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, NamedTuple, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+
+from backdrop.renditions import RenditionError, RenditionSpec, canonical, parse_renditions
 
 # Claid's OpenAPI `SceneAspectRatioEnum`: the one list of ratios (the prose pages show an older set).
 AspectRatio = Literal["21:9", "1:1", "4:3", "3:2", "2:3", "5:4", "4:5", "3:4", "16:9", "9:16"]
@@ -39,7 +51,9 @@ SceneKind = Literal["prompt", "template", "shadow"]
 # What happens to the variants once recorded: nothing (none), all or the first published at the photo's stable
 # key, or held for a person's choice (review). Not sent to Claid and not part of the job id.
 PublishPolicy = Literal["none", "all", "first", "review"]
-NOT_FOR_CLAID = frozenset({"publish"})
+# What happens after the generation: publishing, and the storefront sizes of what is published (not sent to Claid's
+# scene/create, not part of the job id).
+NOT_FOR_CLAID = frozenset({"publish", "renditions"})
 PlacementType = Literal["absolute", "original", "padding"]
 
 # Which settings each kind of scene, placement and output format can carry: Claid refuses the whole
@@ -190,6 +204,24 @@ class Settings(BaseModel):
     quality: Percent | None = None  # webp / avif lossy quality
     # after the generation (see backdrop.publishing)
     publish: PublishPolicy = "none"
+    # the sizes each published image is also made at (backdrop.renditions); None: none
+    renditions: tuple[RenditionSpec, ...] | None = None
+
+    @field_validator("renditions", mode="before")
+    @classmethod
+    def _rendition_list(cls, value: object, info: ValidationInfo) -> object:
+        """A list as a merchant writes it (`2048 webp, shopify`); an entry without a format takes the variants'."""
+        if not isinstance(value, str):
+            return value
+        try:
+            specs = parse_renditions(value, str(info.data.get("output_format") or "jpeg"))
+        except RenditionError as exc:
+            raise ValueError(str(exc)) from None
+        return specs or None
+
+    @field_serializer("renditions")
+    def _rendition_text(self, specs: tuple[RenditionSpec, ...] | None) -> str | None:
+        return canonical(specs) if specs else None
 
     @model_validator(mode="after")
     def _coherent(self) -> Settings:

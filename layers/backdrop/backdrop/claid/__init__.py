@@ -1,6 +1,7 @@
-"""The Claid AI Background API: typed models, the one request builder, the HTTP client and its errors."""
+"""Claid's AI Background and Image Editing APIs: typed models, the one request builder, the HTTP client and its
+errors."""
 
-from backdrop.claid.client import ClaidClient, Deadline, SceneResult
+from backdrop.claid.client import ClaidClient, Deadline, EditResult, SceneResult
 from backdrop.claid.errors import (
     ClaidAuthError,
     ClaidCallNotStarted,
@@ -13,8 +14,8 @@ from backdrop.claid.errors import (
     ClaidUnavailable,
 )
 from backdrop.claid.limiter import ClaidRateLimiter
-from backdrop.claid.models import SceneRequest, SceneResponse
-from backdrop.claid.request import build_scene_request
+from backdrop.claid.models import EditRequest, EditResponse, SceneRequest, SceneResponse
+from backdrop.claid.request import build_edit_request, build_scene_request
 
 __all__ = [
     "ClaidAuthError",
@@ -29,8 +30,12 @@ __all__ = [
     "ClaidTransientError",
     "ClaidUnavailable",
     "Deadline",
+    "EditRequest",
+    "EditResponse",
+    "EditResult",
     "SceneRequest",
     "SceneResponse",
     "SceneResult",
+    "build_edit_request",
     "build_scene_request",
 ]

@@ -1,4 +1,5 @@
-"""HTTP client for scene/create: maps responses to errors and retries transient trouble within a deadline."""
+"""HTTP client for scene/create and image edits: maps responses to errors and retries transient trouble within a
+deadline. Both endpoints share the account's one rate limit, so both take their starts from one schedule."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from backdrop.claid.errors import (
     ClaidUnavailable,
 )
 from backdrop.claid.limiter import ClaidRateLimiter
-from backdrop.claid.models import ErrorBody, SceneRequest, SceneResponse
+from backdrop.claid.models import EditRequest, EditResponse, ErrorBody, SceneRequest, SceneResponse
 from backdrop.measures import record
 
 # Claid generates synchronously: a call may take tens of seconds. The call budget is the longest we wait for one
@@ -58,6 +59,14 @@ class SceneResult:
     request_id: str | None
     attempts: int
     retried: list[str] = field(default_factory=list)  # what each retry was for: "429", "503", "connect"
+
+
+@dataclass(frozen=True)
+class EditResult:
+    response: EditResponse
+    request_id: str | None
+    attempts: int
+    retried: list[str] = field(default_factory=list)
 
 
 def _header_seconds(response: httpx.Response, name: str) -> float | None:
@@ -110,6 +119,7 @@ class ClaidClient:
         *,
         base_url: str = "https://api.claid.ai",
         scene_path: str = "/v1-ea/scene/create",
+        edit_path: str = "/v1/image/edit",
         http: httpx.Client | None = None,
         max_attempts: int = 5,
         backoff_base: float = 0.5,
@@ -122,6 +132,7 @@ class ClaidClient:
     ) -> None:
         self._api_key = api_key
         self._url = base_url.rstrip("/") + "/" + scene_path.lstrip("/")
+        self._edit_url = base_url.rstrip("/") + "/" + edit_path.lstrip("/")
         self._http = http or httpx.Client()
         self._max_attempts = max_attempts
         self._backoff_base = backoff_base
@@ -161,13 +172,38 @@ class ClaidClient:
         """Returns the images or raises a ClaidError. A call starts only when the deadline leaves room for the
         whole call budget. Transient errors that outlast the deadline are raised as they are (with
         `retry_after`) so the caller can hand the job back to its queue."""
+        payload, request_id, attempts, retried = self._call(self._url, request.body(), deadline)
+        try:
+            parsed = SceneResponse.model_validate(payload)
+        except ValidationError:
+            raise self._unreadable("a scene response", request_id, attempts) from None
+        return SceneResult(response=parsed, request_id=request_id, attempts=attempts, retried=retried)
+
+    def edit_image(self, request: EditRequest, deadline: Deadline) -> EditResult:
+        """One image edit, on the same terms as create_scene (the same schedule, retries and errors)."""
+        payload, request_id, attempts, retried = self._call(self._edit_url, request.body(), deadline)
+        try:
+            parsed = EditResponse.model_validate(payload)
+        except ValidationError:
+            raise self._unreadable("an edit response", request_id, attempts) from None
+        return EditResult(response=parsed, request_id=request_id, attempts=attempts, retried=retried)
+
+    @staticmethod
+    def _unreadable(what: str, request_id: str | None, attempts: int) -> ClaidOutcomeUnknown:
+        record("ClaidOutcomeUnknown")
+        return ClaidOutcomeUnknown(
+            f"Claid answered 200 with a body that is not {what}", status=200, request_id=request_id, attempts=attempts
+        )
+
+    def _call(self, url: str, body: dict[str, Any], deadline: Deadline) -> tuple[Any, str | None, int, list[str]]:
         retried: list[str] = []
         attempt = 0
         while True:
             self._start(deadline, attempt)
             attempt += 1
             try:
-                return self._once(request, self.call_budget, attempt, retried)
+                payload, request_id = self._once(url, body, self.call_budget, attempt)
+                return payload, request_id, attempt, list(retried)
             except ClaidTransientError as exc:
                 wait = exc.retry_after if exc.retry_after is not None else self._backoff(attempt)
                 if isinstance(exc, ClaidRateLimited) and exc.retry_after is None:
@@ -181,13 +217,13 @@ class ClaidClient:
                 record("ClaidRetries")
                 self._sleep(wait)
 
-    def _once(self, request: SceneRequest, budget: float, attempt: int, retried: list[str]) -> SceneResult:
+    def _once(self, url: str, body: dict[str, Any], budget: float, attempt: int) -> tuple[Any, str | None]:
         timeout = httpx.Timeout(budget, connect=min(CONNECT_SECONDS, budget))
         started = time.monotonic()
         try:
             response = self._http.post(
-                self._url,
-                json=request.body(),
+                url,
+                json=body,
                 headers={"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"},
                 timeout=timeout,
             )
@@ -208,13 +244,6 @@ class ClaidClient:
             raise _error_from(response, attempt)
         request_id = response.headers.get("x-request-id")
         try:
-            parsed = SceneResponse.model_validate(response.json())
-        except (ValueError, ValidationError):
-            record("ClaidOutcomeUnknown")
-            raise ClaidOutcomeUnknown(
-                "Claid answered 200 with a body that is not a scene response",
-                status=200,
-                request_id=request_id,
-                attempts=attempt,
-            ) from None
-        return SceneResult(response=parsed, request_id=request_id, attempts=attempt, retried=list(retried))
+            return response.json(), request_id
+        except ValueError:
+            raise self._unreadable("JSON", request_id, attempt) from None

@@ -1,24 +1,47 @@
-"""Typed models of the AI Background request and response, as the contract in shared/ describes them."""
+"""Typed models of Claid's requests and responses (AI Background scene/create and Image Editing), as the
+contracts in shared/ describe them."""
 
 from __future__ import annotations
 
 import json
 from typing import Annotated, Any, Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from backdrop.settings import AspectRatio, Guidelines, HexColor, ModelName, Padding, Percent, Prompt
+from backdrop.settings import AspectRatio, Guidelines, HexColor, ModelName, Padding, Prompt
 
-Url = Annotated[str, Field(min_length=1, max_length=4096, pattern=r"^(https?://|storage://)")]
-Steps = Annotated[int, Field(ge=1, le=49)]
+
+def _whole(value: Any) -> Any:
+    """JSON Schema's integer: 25.0 is the integer 25 (and stays refused where a float is not whole)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# An integer as JSON Schema reads one: a whole-number float passes, a bool or a string does not.
+Integer = Annotated[int, BeforeValidator(_whole), Field(strict=True)]
+# URI schemes are case-insensitive (RFC 3986): HTTPS:// is https://.
+Url = Annotated[str, Field(min_length=1, max_length=4096, pattern=r"^(?i:https?://|storage://)")]
+Steps = Annotated[Integer, Field(ge=1, le=49)]
+Percent = Annotated[Integer, Field(ge=1, le=100)]
 # 0.01-1; the OpenAPI also lets an integer 0 or 1 through
 Scale = Annotated[int, Field(ge=0, le=1, strict=True)] | Annotated[float, Field(ge=0.01, le=1.0)]
 
 
 class _Model(BaseModel):
-    """Every object of the request is closed: Claid refuses unknown keys (additionalProperties: false)."""
+    """Every object of the request is closed: Claid refuses unknown keys (additionalProperties: false), and no
+    field takes null (leave the key out). The builder never sends a None: it leaves the key out."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            nulls = sorted(str(key) for key, value in data.items() if value is None)
+            if nulls:
+                raise ValueError(f"{', '.join(nulls)}: null is not a value here; leave the key out")
+        return data
 
 
 class Position(_Model):
@@ -137,16 +160,19 @@ FormatName = Literal["jpeg", "png", "webp", "avif"]
 OutputFormatSpec = FormatName | JpegFormat | PngFormat | WebpFormat | AvifFormat
 
 
+StorageUri = Annotated[str, Field(min_length=1, max_length=4096, pattern=r"^(?i:storage)://[^/]+/")]
+
+
 class Output(_Model):
-    destination: Annotated[str, Field(min_length=1, max_length=4096, pattern=r"^storage://[^/]+/")] | None = None
-    number_of_images: Annotated[int, Field(ge=1, le=4, strict=True)] | None = None
+    destination: StorageUri | None = None
+    number_of_images: Annotated[Integer, Field(ge=1, le=4)] | None = None
     format: OutputFormatSpec | None = None
 
 
 class SceneRequest(_Model):
     object: SceneObject
     scene: Scene
-    output: Output | Annotated[str, Field(pattern=r"^storage://[^/]+/")] | None = None
+    output: Output | StorageUri | None = None
 
     def body(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
@@ -230,3 +256,136 @@ class ErrorBody(BaseModel):
             error_message=text("error_message"),
             error_details=details,
         )
+
+
+# --- Image Editing (`POST /v1/image/edit`, shared/claid-image-edit.md) -------------------------------------------
+# A side in pixels (the schema takes any integer; Claid's server refuses what is not positive, and so do we), "auto"
+# (follows the aspect ratio), or a percentage of the input's side.
+Pixels = Annotated[Integer, Field(ge=1)]
+PercentSize = Annotated[str, Field(pattern=r"^(?:[1-9]\d*(?:\.\d+)?|0\.\d*[1-9]\d*)%$")]
+Side = Pixels | Literal["auto"] | PercentSize
+FitName = Literal["crop", "cover", "bounds", "canvas", "outpaint"]
+Share = Annotated[str, Field(pattern=r"^\d+(?:\.\d+)?%$")]
+
+
+class CropFit(_Model):
+    type: Literal["crop"]
+    crop: Literal["center", "smart"] | None = None
+
+
+class CoverFit(_Model):
+    type: Literal["cover"]
+
+
+class BoundsFit(_Model):
+    type: Literal["bounds"]
+
+
+class CanvasFit(_Model):
+    type: Literal["canvas"]
+
+
+class OutpaintFit(_Model):
+    type: Literal["outpaint"]
+    feathering: Share | None = None
+    outpaint_by: Annotated[str, Field(pattern=r"^\d+(?:\.\d+)?(?:%|px)(?: \d+(?:\.\d+)?(?:%|px))?$")] | None = None
+
+
+Fit = FitName | CropFit | CoverFit | BoundsFit | CanvasFit | OutpaintFit
+
+
+def _kind(side: int | str | None) -> str | None:
+    if side is None or side == "auto":
+        return None
+    return side if isinstance(side, str) else "pixels"  # a percentage is its own kind: the same one on both sides
+
+
+class Resizing(_Model):
+    width: Side | None = None
+    height: Side | None = None
+    fit: Fit | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Resizing:
+        if self.width == "auto" and self.height == "auto":
+            raise ValueError("width and height cannot both be auto")
+        kinds = {k for k in (_kind(self.width), _kind(self.height)) if k is not None}
+        if len(kinds) > 1:
+            raise ValueError("width and height are one kind: both pixels, or one percentage (or auto)")
+        return self
+
+
+class PhotoUpscale(_Model):
+    type: Literal["photo"]
+    version: Literal["2", "3"]
+
+
+Upscale = Literal["smart_enhance", "smart_resize", "faces", "digital_art", "photo"] | PhotoUpscale
+
+
+class Restorations(_Model):
+    upscale: Upscale | None = None
+    decompress: Literal["moderate", "strong", "auto"] | None = None
+    polish: Annotated[bool, Field(strict=True)] | None = None
+
+
+class Operations(_Model):
+    resizing: Resizing | None = None
+    restorations: Restorations | None = None
+    padding: Annotated[str, Field(pattern=r"^\d+(?:\.\d+)?%(?: \d+(?:\.\d+)?%)?$")] | None = None
+
+
+class TiffFormat(_Model):
+    type: Literal["tiff"]
+    compression: Literal["lossless", "lossy"] | None = None
+
+
+EditFormatName = Literal["jpeg", "png", "webp", "avif", "tiff"]
+EditFormatSpec = EditFormatName | JpegFormat | PngFormat | WebpFormat | AvifFormat | TiffFormat
+
+
+class RgbSpace(_Model):
+    type: Literal["RGB"]
+
+
+class CmykSpace(_Model):
+    type: Literal["CMYK"]
+    color_profile: Annotated[str, Field(min_length=1)] | None = None
+
+
+class OutputMetadata(_Model):
+    dpi: Annotated[Integer, Field(ge=1)] | None = None
+    color_space: Literal["RGB", "CMYK"] | RgbSpace | CmykSpace | None = None
+
+
+class EditOutput(_Model):
+    destination: StorageUri | None = None
+    format: EditFormatSpec | None = None
+    metadata: OutputMetadata | None = None
+
+
+class EditRequest(_Model):
+    # The schema takes 4,096 characters, the prose 512: a storage:// input stays far under both.
+    input: Url
+    operations: Operations
+    output: EditOutput | StorageUri | None = None
+
+    def body(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+    @property
+    def upscales(self) -> bool:
+        return self.operations.restorations is not None and self.operations.restorations.upscale is not None
+
+
+class EditData(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    input: ImageInfo | None = None
+    output: OutputImage  # one image per edit
+
+
+class EditResponse(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    data: EditData

@@ -1,14 +1,22 @@
-"""The one place a Claid scene/create request is built from settings, an input URI and a destination."""
+"""The one place a Claid request is built: scene/create from settings, an input URI and a destination; an image
+edit from a rendition's size, an input URI and a destination."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from backdrop.claid.models import (
     AbsoluteObject,
     AvifFormat,
     Compression,
+    CropFit,
+    EditOutput,
+    EditRequest,
+    Fit,
     GeneratedPrompt,
     JpegFormat,
     Lossy,
+    Operations,
     OriginalObject,
     Output,
     OutputFormatSpec,
@@ -16,6 +24,8 @@ from backdrop.claid.models import (
     PngFormat,
     Position,
     PromptScene,
+    Resizing,
+    Restorations,
     Scene,
     SceneObject,
     SceneRequest,
@@ -23,13 +33,19 @@ from backdrop.claid.models import (
     TemplateScene,
     WebpFormat,
 )
+from backdrop.renditions import RenditionSpec
 from backdrop.settings import Settings
+
+
+def _given(**fields: Any) -> dict[str, Any]:
+    """The fields that have a value: Claid takes no null, so an unset field is left out."""
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 def _format(settings: Settings) -> OutputFormatSpec:
     fmt = settings.output_format
     if fmt == "jpeg" and (settings.jpeg_quality is not None or settings.jpeg_progressive is not None):
-        return JpegFormat(type="jpeg", quality=settings.jpeg_quality, progressive=settings.jpeg_progressive)
+        return JpegFormat(type="jpeg", **_given(quality=settings.jpeg_quality, progressive=settings.jpeg_progressive))
     if fmt == "png" and settings.png_compression is not None:
         return PngFormat(type="png", compression=settings.png_compression)
     if fmt in ("webp", "avif") and (settings.compression is not None or settings.quality is not None):
@@ -49,7 +65,7 @@ def _format(settings: Settings) -> OutputFormatSpec:
 
 def _prompt(settings: Settings) -> str | GeneratedPrompt | None:
     if settings.autoprompt:
-        return GeneratedPrompt(generate=True, guidelines=settings.guidelines)
+        return GeneratedPrompt(generate=True, **_given(guidelines=settings.guidelines))
     return settings.prompt
 
 
@@ -58,10 +74,7 @@ def _scene(settings: Settings) -> Scene:
     kind = settings.kind
     if kind == "shadow":
         return ShadowScene(
-            model=settings.model,
-            color=settings.color,
-            view=settings.view,
-            aspect_ratio=settings.aspect_ratio,
+            **_given(model=settings.model, color=settings.color, view=settings.view, aspect_ratio=settings.aspect_ratio)
         )
     assert settings.color != "transparent"  # Settings allows it only in a shadow scene
     if kind == "template":
@@ -69,23 +82,27 @@ def _scene(settings: Settings) -> Scene:
         return TemplateScene(
             template_url=settings.template_url,
             view=settings.view,
-            model=settings.model,
-            template_mode=settings.template_mode,
-            color=settings.color,
-            prompt=_prompt(settings),
-            negative_prompt=settings.negative_prompt,
-            steps=settings.steps,
+            **_given(
+                model=settings.model,
+                template_mode=settings.template_mode,
+                color=settings.color,
+                prompt=_prompt(settings),
+                negative_prompt=settings.negative_prompt,
+                steps=settings.steps,
+            ),
         )
     prompt = _prompt(settings)
     assert prompt is not None  # Settings requires a prompt or autoprompt in a prompt scene
     return PromptScene(
         prompt=prompt,
-        model=settings.model,
-        negative_prompt=settings.negative_prompt,
-        steps=settings.steps,
-        color=settings.color,
-        aspect_ratio=settings.aspect_ratio,
-        preference=settings.preference,
+        **_given(
+            model=settings.model,
+            negative_prompt=settings.negative_prompt,
+            steps=settings.steps,
+            color=settings.color,
+            aspect_ratio=settings.aspect_ratio,
+            preference=settings.preference,
+        ),
     )
 
 
@@ -101,9 +118,7 @@ def _object(settings: Settings, image_url: str) -> SceneObject:
     return AbsoluteObject(
         image_url=image_url,
         placement_type="absolute",
-        scale=settings.scale,
-        rotation_degree=settings.rotation_degree,
-        position=position,
+        **_given(scale=settings.scale, rotation_degree=settings.rotation_degree, position=position),
     )
 
 
@@ -113,5 +128,29 @@ def build_scene_request(settings: Settings, image_url: str, destination: str | N
         object=_object(settings, image_url),
         scene=_scene(settings),
         # number_of_images is always sent: omitting it means 4 images (8 credits).
-        output=Output(destination=destination, number_of_images=settings.number_of_images, format=_format(settings)),
+        output=Output(
+            **_given(destination=destination), number_of_images=settings.number_of_images, format=_format(settings)
+        ),
+    )
+
+
+def _fit(spec: RenditionSpec) -> Fit:
+    if spec.fit == "crop":
+        # Claid's smart crop keeps the product in the box; a centre crop could cut it off a wide render.
+        return CropFit(type="crop", crop="smart")
+    return spec.fit
+
+
+def build_edit_request(spec: RenditionSpec, input_uri: str, destination: str | None, *, upscale: bool) -> EditRequest:
+    """A rendition: the input resized to the spec's box with its fit, upscaled by Claid when the box is larger
+    than the input (smart_resize: for images that are already good, as generated ones are), in the spec's format.
+    `destination` is the storage:// file (connected storage: a full file name, never a folder, so two renditions of
+    one input cannot land on one name) or None (Claid's temporary bucket)."""
+    return EditRequest(
+        input=input_uri,
+        operations=Operations(
+            resizing=Resizing(width=spec.width, height=spec.height, fit=_fit(spec)),
+            **_given(restorations=Restorations(upscale="smart_resize") if upscale else None),
+        ),
+        output=EditOutput(**_given(destination=destination), format=spec.format),
     )
