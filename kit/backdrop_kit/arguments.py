@@ -101,3 +101,26 @@ def comma_separated(choices: Iterable[str]) -> Callable[[str], tuple[str, ...]]:
         return items
 
     return parse
+
+
+def new_file(suffix: str) -> Callable[[str], str]:
+    """A type for argparse: a path to write, ending with `suffix`, whose folder exists and can be written, so a
+    command that draws or writes at its end does not fail there after its work is done."""
+
+    def parse(value: str) -> str:
+        import os
+        from pathlib import Path
+
+        path = Path(printable(min_chars=1)(value))
+        if path.suffix.lower() != suffix:
+            raise argparse.ArgumentTypeError(f"{_shown(value)} must end with {suffix}")
+        folder = path.parent
+        if not folder.is_dir():
+            raise argparse.ArgumentTypeError(f"{_shown(value)}: no folder {str(folder)!r}; create it first")
+        if not os.access(folder, os.W_OK):
+            raise argparse.ArgumentTypeError(f"{_shown(value)}: the folder {str(folder)!r} cannot be written")
+        if path.is_dir():
+            raise argparse.ArgumentTypeError(f"{_shown(value)} is a folder; give a file name")
+        return str(path)
+
+    return parse

@@ -4,10 +4,37 @@ that switches the functions to connected storage."""
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+# Claid's names are at most 50 characters; the name is the host part of every storage:// URI, so it keeps to
+# characters a URI carries as they are (template.yaml's ClaidStorageName has the same pattern).
+NAME = re.compile(r"^[A-Za-z0-9_.-]{1,50}$")
+
+
+def check_name(name: str) -> str:
+    if not NAME.fullmatch(name):
+        raise ValueError(
+            f"connector name {name!r}: use 1 to 50 letters, digits, '_', '.' or '-' (it becomes storage://<name>/...)"
+        )
+    return name
+
+
+def check_path(path: str, generated_prefix: str) -> str:
+    """The connector's path must hold the generated prefix, where Claid writes each job's variants through it
+    (uploads reach Claid as presigned URLs, never through the connector): "" or the generated prefix itself, the
+    same rule as template.yaml's ConnectorCoversTheGeneratedPrefix."""
+    if path not in ("", generated_prefix):
+        raise ValueError(
+            f"--path {path!r} does not cover {generated_prefix}, where Claid writes the variants: every job would "
+            f"fail. Use --path '' (the whole bucket; the connector user's policy limits what Claid reaches) or "
+            f"--path {generated_prefix}"
+        )
+    return path
 
 
 class ClaidRefused(RuntimeError):
@@ -55,8 +82,11 @@ def register_storage(
 
 
 def parameter_update(stack_name: str | None, name: str, path: str) -> str:
-    """The deploy command that turns connected-storage mode on (every other parameter kept as it is)."""
-    overrides = f"ClaidStorageName={name} ClaidStoragePrefix={path}"
+    """The deploy command that turns connected-storage mode on (every other parameter kept as it is), quoted for
+    a POSIX shell so that it can be pasted as it is."""
+    overrides = " ".join(
+        shlex.quote(f"{key}={value}") for key, value in (("ClaidStorageName", name), ("ClaidStoragePrefix", path))
+    )
     if stack_name:
-        return f"sam deploy --stack-name {stack_name} --parameter-overrides {overrides}"
-    return f"deploy with {overrides}"
+        return f"sam deploy --stack-name {shlex.quote(stack_name)} --parameter-overrides {overrides}"
+    return f"deploy with --parameter-overrides {overrides}"

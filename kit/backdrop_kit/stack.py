@@ -71,6 +71,7 @@ class StackOptions:
     emulator: EmulatorConfig | None = None
     log_dir: Path | None = None
     log_level: str = "INFO"  # the functions' POWERTOOLS_LOG_LEVEL (template parameter LogLevel)
+    moto_port: int = 0  # 0: any free port; `backdrop local start --port` keeps the endpoint the same across runs
 
 
 class LocalStack:
@@ -79,7 +80,10 @@ class LocalStack:
     def __init__(self, options: StackOptions | None = None, template: Template | None = None) -> None:
         self.options = options or StackOptions()
         self.template = template or load_template()
-        self.moto = MotoServer(log_file=(self.options.log_dir / "moto.log") if self.options.log_dir else None)
+        self.moto = MotoServer(
+            port=self.options.moto_port or None,
+            log_file=(self.options.log_dir / "moto.log") if self.options.log_dir else None,
+        )
         emulator_config = self.options.emulator or EmulatorConfig()
         self.emulator = ClaidEmulator(emulator_config)
         self.physical: dict[str, str] = {}
@@ -135,9 +139,18 @@ class LocalStack:
         declared = {k: v for k, v in self.parameters.items() if k in self.template.parameters()}
         self.template = self.template.transformed(declared).for_parameters(self.parameters)
         self._create_resources()
-        bucket = self.uploads_bucket
-        self.emulator.add_storage(LOCAL_STORAGE_NAME, bucket=bucket, path="")
+        self._connect_storage()
         return self
+
+    def _connect_storage(self) -> None:
+        """The emulator's connector for the bucket, registered with the path the stack says it has (as a person
+        does with `backdrop connect-storage --path`, then deploys ClaidStoragePrefix to match)."""
+        path = self.parameters.get("ClaidStoragePrefix", "")
+        registered = self.emulator.connectors.get(LOCAL_STORAGE_NAME)
+        if registered is None:
+            self.emulator.add_storage(LOCAL_STORAGE_NAME, bucket=self.uploads_bucket, path=path)
+        else:
+            registered.path = path  # registered again with the new path
 
     def stop(self) -> None:
         self.emulator.stop()
@@ -215,8 +228,18 @@ class LocalStack:
                 outputs[key] = {"Value": str(self.resolve(spec["Value"]))}
             except KeyError:  # a resource with no local meaning (the dashboard): no output for it locally
                 continue
-        body = {"Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}, "Outputs": outputs}
-        self.client("cloudformation").create_stack(StackName=STACK_NAME, TemplateBody=json.dumps(body))
+        # The template's parameters with the values this stack runs with, as `describe-stacks` shows a deployment's.
+        given = {k: v for k, v in self.parameters.items() if k in self.template.parameters()}
+        body = {
+            "Parameters": {name: {"Type": "String"} for name in given},
+            "Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+            "Outputs": outputs,
+        }
+        self.client("cloudformation").create_stack(
+            StackName=STACK_NAME,
+            TemplateBody=json.dumps(body),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in given.items()],
+        )
         role = self.client("iam").create_role(RoleName=f"{STACK_NAME}-functions", AssumeRolePolicyDocument="{}")
         code = io.BytesIO()
         with zipfile.ZipFile(code, "w") as archive:
@@ -242,6 +265,8 @@ class LocalStack:
         if unknown:
             raise KeyError(f"no parameter {', '.join(unknown)} in template.yaml")
         self.parameters.update(values)
+        if "ClaidStoragePrefix" in values:
+            self._connect_storage()
         if self._published:
             lambda_client = self.client("lambda")
             for function_id, spec in self.template.functions().items():

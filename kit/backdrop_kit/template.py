@@ -257,6 +257,32 @@ class Template:
         definition = self.raw.get("Conditions", {})[name]
         return bool(self.resolve(definition, parameters=parameters, physical={}, attributes={}))
 
+    def parameter_problems(self, given: dict[str, str]) -> list[str]:
+        """What CloudFormation refuses of these parameter values before it deploys anything, each said for a
+        person: unknown names, AllowedValues (each item of a CommaDelimitedList), AllowedPattern, lengths,
+        numbers and their bounds, then the template's Rules. The local stack checks what a deploy would."""
+        declared = self.parameters()
+        problems = [f"{name}: template.yaml has no such parameter" for name in sorted(set(given) - set(declared))]
+        values = {**self.parameter_defaults(), **{k: v for k, v in given.items() if k in declared}}
+        for name, spec in declared.items():
+            if name not in values:
+                problems.append(f"{name}: required (it has no default)")
+                continue
+            problem = _parameter_problem(spec, values[name])
+            if problem:
+                problems.append(f"{name}={values[name]!r}: {problem}")
+        if problems:
+            return problems  # the Rules read the values, which must be well-formed first
+        typed = {name: _typed(declared[name], value) for name, value in values.items()}
+        for rule_name, rule in self.raw.get("Rules", {}).items():
+            if "RuleCondition" in rule and not _rule_holds(rule["RuleCondition"], typed):
+                continue
+            for assertion in rule.get("Assertions", []):
+                if not _rule_holds(assertion["Assert"], typed):
+                    description = " ".join(str(assertion.get("AssertDescription", "")).split())
+                    problems.append(f"{rule_name}: {description or 'the rule does not hold'}")
+        return problems
+
 
 def load_template(path: Path | None = None) -> Template:
     target = path or TEMPLATE
@@ -267,6 +293,70 @@ def load_template(path: Path | None = None) -> Template:
 
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def _items(spec: dict[str, Any], value: str) -> list[str]:
+    """A CommaDelimitedList's items as CloudFormation splits them (each stripped of surrounding spaces)."""
+    return [item.strip() for item in value.split(",")] if spec.get("Type") == "CommaDelimitedList" else [value]
+
+
+def _parameter_problem(spec: dict[str, Any], value: str) -> str | None:
+    import re
+
+    kind = spec.get("Type", "String")
+    allowed = [str(v) for v in spec.get("AllowedValues", [])]
+    if allowed:
+        wrong = [item for item in _items(spec, value) if item not in allowed]
+        if wrong:
+            return f"{', '.join(map(repr, wrong))} not allowed; choose from {', '.join(allowed)}"
+    pattern = spec.get("AllowedPattern")
+    if pattern and not all(re.fullmatch(pattern, item) for item in _items(spec, value)):
+        return spec.get("ConstraintDescription") or f"must match {pattern}"
+    if "MinLength" in spec and len(value) < int(spec["MinLength"]):
+        return f"at least {spec['MinLength']} characters"
+    if "MaxLength" in spec and len(value) > int(spec["MaxLength"]):
+        return f"at most {spec['MaxLength']} characters"
+    if kind == "Number":
+        try:
+            number = float(value)
+        except ValueError:
+            return "not a number"
+        if "MinValue" in spec and number < float(spec["MinValue"]):
+            return f"at least {spec['MinValue']}"
+        if "MaxValue" in spec and number > float(spec["MaxValue"]):
+            return f"at most {spec['MaxValue']}"
+    return None
+
+
+def _typed(spec: dict[str, Any], value: str) -> Any:
+    return _items(spec, value) if spec.get("Type") == "CommaDelimitedList" else value
+
+
+def _rule_holds(node: Any, values: dict[str, Any]) -> Any:
+    """The intrinsics CloudFormation allows in Rules, on parameter values (Ref)."""
+    if not isinstance(node, dict):
+        return node
+    if len(node) != 1:
+        raise ValueError(f"not a rule function: {node!r}")
+    ((key, arg),) = node.items()
+    if key == "Ref":
+        return values[arg]
+    args = [_rule_holds(a, values) for a in _as_list(arg)]
+    if key == "Fn::Equals":
+        return args[0] == args[1]
+    if key == "Fn::Not":
+        return not args[0]
+    if key == "Fn::And":
+        return all(args)
+    if key == "Fn::Or":
+        return any(args)
+    if key == "Fn::Contains":
+        return args[1] in args[0]
+    if key == "Fn::EachMemberIn":
+        return all(item in args[1] for item in args[0])
+    if key == "Fn::EachMemberEquals":
+        return all(item == args[1] for item in args[0])
+    raise ValueError(f"{key} is not evaluated by the kit: extend backdrop_kit.template._rule_holds")
 
 
 class SamUnavailable(RuntimeError):

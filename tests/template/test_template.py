@@ -103,35 +103,10 @@ def test_loop_guard_generated_prefix_is_outside_the_notification_filter():
     assert TEMPLATE.functions()["PublisherFunction"].environment["PUBLISHED_PREFIX"] == {"Ref": "PublishedPrefix"}
 
 
-def _assertion_holds(assertion: object, values: dict[str, str]) -> bool:
-    """The Rules intrinsics the template uses (Equals, Not, And, Or on Refs), evaluated as CloudFormation would."""
-    assert isinstance(assertion, dict) and len(assertion) == 1, assertion
-    ((key, arg),) = assertion.items()
-    if key == "Ref":
-        return values[arg]  # type: ignore[return-value]
-    args = [_assertion_holds(a, values) if isinstance(a, dict) else a for a in arg]
-    if key == "Fn::Equals":
-        return args[0] == args[1]
-    if key == "Fn::Not":
-        return not args[0]
-    if key == "Fn::And":
-        return all(args)
-    if key == "Fn::Or":
-        return any(args)
-    raise AssertionError(f"{key} is not evaluated here: extend this test")
-
-
 def _deploys(incoming: str, generated: str, **others: str) -> bool:
-    params = TEMPLATE.parameters()
-    values = {**TEMPLATE.parameter_defaults(), "IncomingPrefix": incoming, "GeneratedPrefix": generated, **others}
-    for name in ("IncomingPrefix", "GeneratedPrefix", "PublishedPrefix", "StorefrontEventSource"):
-        if not re.fullmatch(params[name]["AllowedPattern"], values[name]):
-            return False
-    for rule in TEMPLATE.raw["Rules"].values():
-        for assertion in rule["Assertions"]:
-            if not _assertion_holds(assertion["Assert"], values):
-                return False
-    return True
+    """Whether CloudFormation takes these values: parameter constraints and the template's Rules, evaluated by
+    the kit (`Template.parameter_problems`, which `backdrop local start` applies too)."""
+    return not TEMPLATE.parameter_problems({"IncomingPrefix": incoming, "GeneratedPrefix": generated, **others})
 
 
 PREFIXES = ["incoming/", "generated/", "in/", "incoming/generated/", "incoming", "", "/", "inc", "gen/x/", "a b/"]
@@ -165,6 +140,56 @@ def test_published_images_are_never_uploads_nor_unchosen_variants(incoming, publ
     assert not _deploys("incoming/", "generated/", PublishedPrefix="incoming/")
     assert not _deploys("incoming/", "generated/", PublishedPrefix="generated/")
     assert _deploys("incoming/", "generated/", PublishedPrefix="published/")
+
+
+def test_every_rule_is_evaluated_and_holds_for_the_defaults():
+    assert TEMPLATE.raw["Rules"] and TEMPLATE.parameter_problems({}) == []
+
+
+@pytest.mark.parametrize(
+    ("connector_path", "generated", "deploys"),
+    [
+        ("", "generated/", True),  # the whole bucket: the connector user's policy limits the reach
+        ("generated/", "generated/", True),
+        ("variants/", "variants/", True),
+        ("incoming/", "generated/", False),  # issue 21: every job would fail, so the deploy does
+        ("generated/", "variants/", False),
+        ("generated/x/", "generated/", False),
+        ("generated", "generated/", False),
+    ],
+)
+def test_the_connector_path_must_cover_where_claid_writes(connector_path, generated, deploys):
+    assert _deploys("incoming/", generated, ClaidStoragePrefix=connector_path) is deploys
+
+
+def test_every_closed_set_is_checked_at_deploy():
+    """A typo in a parameter with a closed set of values is refused by name, never deployed to drop events."""
+    closed = {name: spec for name, spec in TEMPLATE.parameters().items() if "AllowedValues" in spec}
+    assert "WebhookStatuses" in closed
+    for name in closed:
+        [problem] = TEMPLATE.parameter_problems({name: "typo"})
+        assert problem.startswith(f"{name}='typo': 'typo' not allowed; choose from"), problem
+    [problem] = TEMPLATE.parameter_problems({"WebhookStatuses": "success,failed"})
+    assert "'success' not allowed" in problem and "'failed'" not in problem.split(";")[0]
+    assert TEMPLATE.parameter_problems({"WebhookStatuses": "succeeded, failed,rejected"}) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "deploys"),
+    [
+        ("ClaidStorageName", "backdrop-shop_1.2", True),
+        ("ClaidStorageName", "bad name/!", False),
+        ("ClaidStorageName", "x" * 51, False),
+        ("ClaidDownloadHosts", "*.claid.ai, 127.0.0.1", True),
+        ("ClaidDownloadHosts", "https://files.claid.ai", False),
+        ("NotificationEmail", "ops@shop.example", True),
+        ("NotificationEmail", "ops at shop", False),
+        ("MonthlyCreditBudget", "-1", False),
+        ("Unknown", "x", False),
+    ],
+)
+def test_parameters_are_checked_by_their_constraints(name, value, deploys):
+    assert (TEMPLATE.parameter_problems({name: value}) == []) is deploys
 
 
 def test_commands_cannot_pose_as_backdrop():

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import httpx
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from backdrop.alerts import send_alert
 from backdrop.claid import (
@@ -36,7 +36,16 @@ from backdrop.claid import (
 )
 from backdrop.claid.errors import ClaidOutOfCredits
 from backdrop.config import RenditionsConfig
-from backdrop.events import SCHEMA_VERSION, ClaidCall, Credits, Problem, SourceObject, publish
+from backdrop.events import (
+    SCHEMA_VERSION,
+    ClaidCall,
+    Credits,
+    EventDetail,
+    Problem,
+    SourceObject,
+    Timestamp,
+    publish,
+)
 from backdrop.jobs import current_month, storage_uri
 from backdrop.ledger import Ledger
 from backdrop.measures import record
@@ -54,8 +63,8 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-class _Detail(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Detail(EventDetail):
+    """Open to fields added within 1.x, as every event detail (Renditions Published and Failed are events)."""
 
 
 class Edit(_Detail):
@@ -144,7 +153,7 @@ class RenditionsDetail(_Detail):
     renditions: list[RenditionReady] = Field(default_factory=list)
     failed: list[RenditionProblem] = Field(default_factory=list)
     credits: Credits  # what this selection's edits cost (`used`), in the month they count against
-    occurred_at: str = Field(default_factory=_now)
+    occurred_at: Timestamp = Field(default_factory=_now)
 
     @property
     def detail_type(self) -> str:

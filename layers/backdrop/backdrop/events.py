@@ -1,12 +1,19 @@
-"""Events on the backdrop bus: the versioned detail models (the public integration surface) and publishing."""
+"""Events on the backdrop bus: the versioned detail models (the public integration surface) and publishing.
+
+Every detail model derives from `EventDetail`, which ignores fields it does not know: within 1.x a detail only
+grows (docs/events.md, "Versioning"), and a consumer built from these models or their JSON Schemas keeps working
+when it does. What a consumer must not see new values of is closed where it is declared (`schema_version`, each
+detail type's `status`); sets that may grow (a problem code, a Budget Alert kind) are strings whose known values
+the schema lists as examples. The one input, the storefront's `Select Variants` command, is closed instead: a field
+backdrop does not know would be ignored silently (publishing.SelectVariantsCommand)."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 from backdrop.settings import SettingNote
 
@@ -21,6 +28,7 @@ DETAIL_TYPES: dict[str, str] = {
 }
 RECORDED = "Generation Recorded"
 BUDGET_ALERT = "Budget Alert"
+WEBHOOK_PING = "Webhook Ping"  # `backdrop webhook ping`: a test event through the webhook's path
 GENERATION_DETAIL_TYPES = frozenset(DETAIL_TYPES.values())
 
 # Refusals that a change of settings or budget can lift (DESIGN invariant 7): not a verdict on the photo. Such an
@@ -51,11 +59,24 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-class _Detail(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class EventDetail(BaseModel):
+    """The base of every event detail: open to fields added within 1.x (they are ignored), frozen."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-class SourceObject(_Detail):
+def open_set(*known: str, description: str) -> WithJsonSchema:
+    """The JSON Schema of a value from a set that may grow within 1.x: a string, its known values as examples (the
+    model itself may hold a Literal, for what backdrop produces)."""
+    return WithJsonSchema({"type": "string", "examples": list(known), "description": description})
+
+
+# ISO 8601 with a UTC offset, e.g. 2026-11-24T10:15:41.870+00:00.
+Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+Month = Annotated[str, Field(pattern=r"^\d{4}-\d{2}$", json_schema_extra={"examples": ["2026-11"]})]
+
+
+class SourceObject(EventDetail):
     bucket: str
     key: str
     version_id: str | None = None
@@ -63,10 +84,10 @@ class SourceObject(_Detail):
     # The version's place in S3's order: the notification's sequencer (ordered per key), and LastModified
     # (ISO 8601, UTC) for versions that reach the processor without a notification (backfill).
     sequencer: str | None = None
-    last_modified: str | None = None
+    last_modified: Timestamp | None = None
 
 
-class OutputObject(_Detail):
+class OutputObject(EventDetail):
     format: str
     width: int | None = None  # None: found in storage after an unanswered call (Claid's answer carried the size)
     height: int | None = None
@@ -75,16 +96,36 @@ class OutputObject(_Detail):
     tmp_url: str | None = None  # Claid's temporary bucket: public for 24 hours, copied by the recorder
 
 
-class Credits(_Detail):
-    month: str
+class Credits(EventDetail):
+    month: Month
     reserved: float = 0.0
     used: float = 0.0
     # Temporary-bucket mode, call unanswered: Claid may have charged these and nothing can tell.
     at_risk: float = 0.0
 
 
-class Problem(_Detail):
-    code: str  # stable: not_an_image, too_large, empty_file, bad_settings, unknown_profile, budget_exhausted, claid_...
+PROBLEM_CODES = (
+    "not_an_image",
+    "empty_file",
+    "too_large",
+    "bad_metadata",
+    "bad_settings",
+    "unknown_profile",
+    "bad_profile",
+    "object_missing",
+    "key_too_long",
+    "budget_exhausted",
+    "bad_configuration",
+    "claid_rejected",
+    "claid_auth",
+    "claid_error",
+    "claid_outcome_unknown",
+)
+
+
+class Problem(EventDetail):
+    # Stable codes; new ones may come in 1.x. LIFTABLE_PROBLEMS says which a change of settings or budget lifts.
+    code: Annotated[str, open_set(*PROBLEM_CODES, description="why: a stable code (docs/events.md); more may come")]
     message: str
     claid_status: int | None = None
     claid_error_code: str | None = None
@@ -93,7 +134,7 @@ class Problem(_Detail):
     claid_error_details: dict[str, Any] | None = None
 
 
-class ClaidCall(_Detail):
+class ClaidCall(EventDetail):
     request_id: str | None = None
     attempts: int = 0
     retried: list[str] = Field(default_factory=list)
@@ -103,7 +144,7 @@ class ClaidCall(_Detail):
     reconciled: bool = False
 
 
-class GenerationDetail(_Detail):
+class GenerationDetail(EventDetail):
     schema_version: Literal["1.0"] = SCHEMA_VERSION
     status: Status
     job_id: str
@@ -118,7 +159,7 @@ class GenerationDetail(_Detail):
     credits: Credits
     claid: ClaidCall | None = None
     problem: Problem | None = None
-    occurred_at: str = Field(default_factory=_now)
+    occurred_at: Timestamp = Field(default_factory=_now)
     # False for a refusal that a change of settings or budget can lift (LIFTABLE_PROBLEMS): the photo is processed
     # when it is sent again, and its job's own outcome comes then, under the job id. True: the version's verdict.
     final: bool = True
@@ -138,16 +179,56 @@ class GenerationDetail(_Detail):
         return DETAIL_TYPES[self.status]
 
 
-class BudgetAlertDetail(_Detail):
+AlertKind = Literal["budget_threshold", "budget_exhausted", "claid_out_of_credits"]
+
+
+class BudgetAlertDetail(EventDetail):
     schema_version: Literal["1.0"] = SCHEMA_VERSION
-    kind: Literal["budget_threshold", "budget_exhausted", "claid_out_of_credits"]
-    month: str
+    kind: Annotated[
+        AlertKind,
+        open_set(*AlertKind.__args__, description="what happened; new kinds may come in 1.x"),
+    ]
+    month: Month
     message: str
     threshold_percent: int | None = None
     committed: float | None = None
     budget: float | None = None
     claid_request_id: str | None = None
-    occurred_at: str = Field(default_factory=_now)
+    occurred_at: Timestamp = Field(default_factory=_now)
+
+
+# One model per generation detail type, for their schemas: the same detail, its status fixed, and a problem on
+# every outcome but success. `GenerationDetail` (any of the three) is what `Generation Recorded` carries.
+class GenerationSucceededDetail(GenerationDetail):
+    status: Literal["succeeded"] = "succeeded"
+
+
+class GenerationFailedDetail(GenerationDetail):
+    status: Literal["failed"] = "failed"
+    problem: Problem
+
+
+class GenerationRejectedDetail(GenerationDetail):
+    status: Literal["rejected"] = "rejected"
+    problem: Problem
+
+
+GENERATION_MODELS: dict[str, type[GenerationDetail]] = {
+    DETAIL_TYPES["succeeded"]: GenerationSucceededDetail,
+    DETAIL_TYPES["failed"]: GenerationFailedDetail,
+    DETAIL_TYPES["rejected"]: GenerationRejectedDetail,
+    RECORDED: GenerationDetail,
+}
+
+
+class WebhookPingDetail(EventDetail):
+    """A test event `backdrop webhook ping` puts on the bus; only the webhook's rule takes it."""
+
+    schema_version: Literal["1.0"] = SCHEMA_VERSION
+    ping_id: str  # identifies this ping at the endpoint
+    message: str
+    requested_by: str | None = None  # the AWS identity that sent it
+    occurred_at: Timestamp = Field(default_factory=_now)
 
 
 class EventPublishError(RuntimeError):

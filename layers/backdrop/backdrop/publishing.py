@@ -43,7 +43,7 @@ from urllib.parse import quote, unquote
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from backdrop.events import SCHEMA_VERSION, SourceObject, publish
+from backdrop.events import SCHEMA_VERSION, EventDetail, SourceObject, Timestamp, open_set, publish
 from backdrop.ledger import Ledger, as_attributes, from_attributes
 from backdrop.measures import record
 from backdrop.renditions import LONGEST_RENDITION_NAME, PlannedRendition, parse_renditions, plan
@@ -90,15 +90,18 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-class _Detail(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Detail(EventDetail):
+    """Open to fields added within 1.x, as every event detail; the storefront's command is closed (below)."""
 
 
 Variant = Annotated[int, Field(ge=1, le=4)]
 
 
-class SelectVariantsCommand(_Detail):
-    """The detail of a storefront's `Select Variants` command."""
+class SelectVariantsCommand(BaseModel):
+    """The detail of a storefront's `Select Variants` command. Closed: a field backdrop does not know is refused
+    (`malformed_command`), never ignored, since ignoring it could carry out a different choice than the one meant."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     schema_version: Literal["1.0"] = SCHEMA_VERSION
     job_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
@@ -116,7 +119,7 @@ class Selection(_Detail):
     variants: list[int]
     chosen_by: ChosenBy
     actor: str  # "policy first", the command's event source (and its chosen_by), or the person's AWS identity
-    chosen_at: str
+    chosen_at: Timestamp
 
 
 class PublishedImage(_Detail):
@@ -155,20 +158,23 @@ class VariantsPublishedDetail(_Detail):
     renditions: list[RenditionKey] = Field(default_factory=list)
     rendition_count: int = 0
     request_id: str | None = None
-    occurred_at: str = Field(default_factory=_now)
+    occurred_at: Timestamp = Field(default_factory=_now)
 
 
 class SelectionRejectedDetail(_Detail):
     schema_version: Literal["1.0"] = SCHEMA_VERSION
     job_id: str | None = None
-    reason: RejectionReason
+    reason: Annotated[
+        RejectionReason,
+        open_set(*RejectionReason.__args__, description="why the choice changed nothing; new reasons may come in 1.x"),
+    ]
     message: str
     chosen_by: ChosenBy
     actor: str
     variants: list[int] = Field(default_factory=list)
     current_version: int | None = None
     request_id: str | None = None
-    occurred_at: str = Field(default_factory=_now)
+    occurred_at: Timestamp = Field(default_factory=_now)
 
 
 class SelectionRefused(Exception):

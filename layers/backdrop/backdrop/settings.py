@@ -117,7 +117,8 @@ class SettingsError(ValueError):
 class SettingNote(BaseModel):
     """A setting from a lower layer that the upload's own choices leave no place for: kept out, and said so."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Part of the generation events: open to fields added within 1.x, as every event detail (events.EventDetail).
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     field: str
     value: str
