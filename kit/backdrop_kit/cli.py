@@ -9,6 +9,7 @@ or 1 (it ran and failed), never with a traceback (backdrop_kit.doors); what a co
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -259,9 +260,9 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         _emit(json.dumps(report, indent=2))
         print(f"backdrop backfill: {exc}; run it again to see what is left", file=sys.stderr)
         return 1
-    for reason, count in held.skipped.items():
-        report["skipped"][reason] = report["skipped"].get(reason, 0) + count
-    report["to_process"] = len(held.jobs)
+    if held.skipped:  # held or recorded since it was planned: the report says what is sent
+        result = dataclasses.replace(result, jobs=held.jobs, skipped=result.skipped + held.skipped)
+        report = {**result.as_json(), "budget_left": report["budget_left"]}
     queue_url = deployment.output("JobsQueueUrl")
     report["sent"] = send_jobs(
         boto3.client("sqs"), queue_url, held.jobs, ledger=ledger, progress=None if args.quiet else _bar("sending")

@@ -201,5 +201,5 @@ def test_the_api_answers_a_signed_in_client_and_refuses_others(review: Review) -
 
 def test_review_of_an_unknown_stack_says_so(make_pipeline: Callable[..., Pipeline], capsys: Any) -> None:
     make_pipeline()  # AWS is the local stack's moto
-    assert main(["review", "--stack", "no-such-stack", "--no-browser"]) == 1
+    assert main(["review", "--stack", "no-such-stack", "--no-browser"]) == 2  # a name not there: exit 2, as elsewhere
     assert "backdrop review: no stack named 'no-such-stack'" in capsys.readouterr().err
