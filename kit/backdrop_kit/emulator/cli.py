@@ -15,7 +15,14 @@ FAULT_KINDS = ("500", "429", "slow", "drop", "lost")
 def main(argv: list[str] | None = None) -> int:
     # Numbers and text are checked as they are read (backdrop_kit.arguments): a bad one exits 2 with its option named.
     line = printable()
-    parser = argparse.ArgumentParser(prog="backdrop emulator", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="backdrop emulator",
+        description=f"{__doc__}\n\nClaid's AI Background, image edit and storage API on this machine, for a Claid "
+        "client of your own. Needs nothing but this install.",
+        epilog="next: point your client's Claid base URL at the address it prints; `backdrop demo` and `backdrop "
+        "local start` run one of their own.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--host", type=line, default="127.0.0.1")
     parser.add_argument(
         "--port", type=number(int, at_least=PORTS[0], at_most=PORTS[1]), default=0, help="0 = a free port (printed)"
