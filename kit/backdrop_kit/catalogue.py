@@ -28,6 +28,7 @@ from backdrop.config import ProcessorConfig
 from backdrop.jobs import Job
 from backdrop.ledger import Ledger, credits_for, is_outcome
 from backdrop.processing import Processor, profile_loader
+from backdrop.renditions import RENDERED_SIDE
 from backdrop.uploads import Upload, UploadRejected
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -85,6 +86,9 @@ class Estimate:
     per_second: int = 0
     per_minute: int = 0
     latency: float = 10.0
+    # The stack's prices of an image edit (RenditionEditCredits, RenditionUpscaleCredits): Claid publishes none.
+    edit_credits: float = 1.0
+    upscale_credits: float = 2.0
 
     @property
     def images(self) -> int:
@@ -98,13 +102,37 @@ class Estimate:
     def listed(self) -> int:
         return len(self.jobs) + sum(self.skipped.values())
 
+    def rendition_edits(self) -> list[bool]:
+        """One entry per image edit the jobs' renditions will take, True when it upscales. Renditions are made of
+        what is published: every variant with `publish: all`, the first with `first`, and one image for a photo
+        awaiting review (a person usually publishes one). The render is taken as Claid's 1:1 size, 1024 px."""
+        edits: list[bool] = []
+        for job in self.jobs:
+            published = {"all": job.settings.number_of_images, "first": 1, "review": 1}.get(job.settings.publish, 0)
+            for spec in job.settings.renditions or ():
+                edits += [spec.scale_from(RENDERED_SIDE, RENDERED_SIDE) > 1] * published
+        return edits
+
+    @property
+    def rendition_credits(self) -> Decimal:
+        price = {True: Decimal(str(self.upscale_credits)), False: Decimal(str(self.edit_credits))}
+        return sum((price[upscale] for upscale in self.rendition_edits()), Decimal(0))
+
     def limited(self, limit: int) -> Estimate:
         """The same estimate for the first `limit` jobs (0 = all)."""
         if not limit or limit >= len(self.jobs):
             return self
         skipped = self.skipped + Counter({"over_limit": len(self.jobs) - limit})
         return Estimate(
-            self.bucket, self.prefix, self.jobs[:limit], skipped, self.per_second, self.per_minute, self.latency
+            self.bucket,
+            self.prefix,
+            self.jobs[:limit],
+            skipped,
+            self.per_second,
+            self.per_minute,
+            self.latency,
+            self.edit_credits,
+            self.upscale_credits,
         )
 
     def seconds(self) -> float:
@@ -117,6 +145,13 @@ class Estimate:
             "to_process": len(self.jobs),
             "images": self.images,
             "credits": float(self.credits),
+            "renditions": {
+                "edits": len(self.rendition_edits()),
+                "upscaled": sum(self.rendition_edits()),
+                "credits": float(self.rendition_credits),
+                "credits_per_edit": self.edit_credits,
+                "credits_per_upscaled_edit": self.upscale_credits,
+            },
             "skipped": dict(sorted(self.skipped.items())),
             "profiles": dict(sorted(Counter(job.profile or "-" for job in self.jobs).items())),
             "rate_limit": {"per_second": self.per_second, "per_minute": self.per_minute},
@@ -168,8 +203,15 @@ def plan_catalogue(
 
 
 def estimate(
-    processor: Processor, bucket: str, prefix: str, *, latency: float, progress: Progress | None = None
+    processor: Processor,
+    bucket: str,
+    prefix: str,
+    *,
+    latency: float,
+    progress: Progress | None = None,
+    edit_prices: tuple[float, float] = (1.0, 2.0),
 ) -> Estimate:
+    """`edit_prices`: the stack's credits per image edit and per upscaled edit (its Rendition*Credits parameters)."""
     planned = plan_catalogue(processor, list_uploads(processor.s3, bucket, prefix), progress=progress)
     result = Estimate(
         bucket,
@@ -177,6 +219,8 @@ def estimate(
         per_second=processor.config.claid_requests_per_second,
         per_minute=processor.config.claid_requests_per_minute,
         latency=latency,
+        edit_credits=edit_prices[0],
+        upscale_credits=edit_prices[1],
     )
     for item in planned:
         if item.job is not None:
@@ -299,6 +343,13 @@ def describe(result: Estimate) -> str:
         f"s3://{result.bucket}/{result.prefix}: {result.listed:,} objects",
         f"  to process   {len(result.jobs):,} photos -> {result.images:,} images, {result.credits} credits",
     ]
+    edits = result.rendition_edits()
+    if edits:
+        lines.append(
+            f"  renditions   {len(edits):,} image edits ({sum(edits):,} upscaled) -> {result.rendition_credits} "
+            f"credits at {result.edit_credits:g} per edit, {result.upscale_credits:g} per upscaled edit (the stack's "
+            "prices: check them against your Claid plan)"
+        )
     for reason, count in sorted(result.skipped.items()):
         lines.append(f"  skipped      {count:,} {reason.replace('_', ' ')}")
     limit = " and ".join(

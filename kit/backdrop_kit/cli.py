@@ -24,6 +24,16 @@ from backdrop_kit.arguments import MAX_LATENCY_SECONDS, PORTS, new_file, number,
 from backdrop_kit.doors import UsageError
 
 
+def renditions_argument(text: str) -> str:
+    """`--renditions`: the list as the setting reads it (presets expanded), or exit 2 naming the entry."""
+    from backdrop.renditions import RenditionError, canonical, parse_renditions
+
+    try:
+        return canonical(parse_renditions(text)) or "none"
+    except RenditionError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _progress(message: str) -> None:
     print(f"[backdrop] {message}", file=sys.stderr, flush=True)
 
@@ -55,6 +65,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         copies=args.copies,
         seed=args.seed,
         publish=args.publish or ("review" if args.review else None),
+        renditions=args.renditions,
     )
     hold = None
     if args.review:
@@ -209,8 +220,15 @@ def _plan(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     except (ValueError, DeploymentNotFound, ConfigError) as exc:
         raise UsageError(str(exc)) from None
     progress = _bar("planning") if not args.quiet else None
-    result = estimate(processor, bucket, prefix, latency=args.latency, progress=progress)
+    # The prices of an image edit are the stack's parameters (Claid publishes none); a stack from before renditions
+    # has none, and the template's defaults apply.
+    edit, upscale = (float(deployment.parameters.get(name) or default) for name, default in _EDIT_PRICES)
+    prices = (edit, upscale)
+    result = estimate(processor, bucket, prefix, latency=args.latency, progress=progress, edit_prices=prices)
     return deployment, ledger, result
+
+
+_EDIT_PRICES = (("RenditionEditCredits", 1.0), ("RenditionUpscaleCredits", 2.0))
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
@@ -548,6 +566,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--publish",
         choices=["none", "all", "first", "review"],
         help="publishing policy: put the first or all variants at a stable key under published/ (default: none)",
+    )
+    demo.add_argument(
+        "--renditions",
+        type=renditions_argument,
+        help="storefront sizes of each published image, made by Claid's image edit: e.g. shopify, or "
+        "'2048 webp, 800 jpeg, 2000x2500 jpeg canvas' (implies --publish first unless given)",
     )
     demo.add_argument(
         "--out", type=line, default="out", help="folder for variants and the contact sheet (default: out)"

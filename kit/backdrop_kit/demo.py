@@ -18,7 +18,7 @@ from typing import Any
 
 from backdrop.jobs import current_month
 from backdrop.ledger import Ledger
-from backdrop.publishing import Publisher
+from backdrop.publishing import Publisher, renditions_of
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from backdrop_kit.emulator import EmulatorConfig
@@ -48,6 +48,8 @@ class DemoOptions:
     copies: int = 1  # upload each photo this many times (distinct keys): a catalogue's worth of work
     seed: int = 0
     publish: str | None = None  # none | all | first | review: the publishing policy, as object metadata
+    # The sizes each published image is also made at (Claid's image edit), as object metadata; implies publish first.
+    renditions: str | None = None
 
 
 @dataclass
@@ -64,6 +66,8 @@ class JobRow:
     chosen: list[int] = field(default_factory=list)  # which variants (1-based) are published
     # Why the contact sheet shows no picture of the input (a decompression bomb, not an image); "" when it does.
     input_problem: str = ""
+    # Each rendition of the published images: stable key, size asked for, pixel size made, local copy.
+    renditions: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -75,18 +79,28 @@ class DemoResult:
     seconds: float
     claid: dict[str, Any] = field(default_factory=dict)  # the emulator's own bill: what Claid charged
     pipeline_seconds: float = 0.0  # from the last upload until every job was recorded
+    edit_credits: float = 0.0  # the ledger's line for Claid's image edits (renditions)
+    edits: int = 0
+    renditions_sheet: Path | None = None
 
     @property
     def bill_matches(self) -> bool:
-        return abs(self.ledger_credits - float(self.claid.get("charged_credits", 0))) < 1e-9
+        ledger = self.ledger_credits + self.edit_credits
+        return abs(ledger - float(self.claid.get("charged_credits", 0))) < 1e-9
 
     def as_json(self) -> dict[str, Any]:
         return {
             "jobs": [row.__dict__ for row in self.jobs],
-            "ledger": {"credits": self.ledger_credits, "images": self.ledger_images},
+            "ledger": {
+                "credits": self.ledger_credits,
+                "images": self.ledger_images,
+                "edit_credits": self.edit_credits,
+                "edits": self.edits,
+            },
             "claid": self.claid,
             "ledger_matches_claid": self.bill_matches,
             "contact_sheet": str(self.contact_sheet) if self.contact_sheet else None,
+            "renditions_sheet": str(self.renditions_sheet) if self.renditions_sheet else None,
             "seconds": round(self.seconds, 2),
             "pipeline_seconds": round(self.pipeline_seconds, 2),
         }
@@ -100,6 +114,10 @@ def _metadata(options: DemoOptions) -> dict[str, str]:
         meta["backdrop-output-format"] = options.output_format
     if options.publish is not None:
         meta["backdrop-publish"] = options.publish
+    elif options.renditions:
+        meta["backdrop-publish"] = "first"  # renditions are made of what is published
+    if options.renditions is not None:
+        meta["backdrop-renditions"] = options.renditions
     if options.prompt is not None:
         meta["backdrop-prompt"] = metadata_header_value(options.prompt)
     return meta
@@ -164,9 +182,11 @@ def run_demo(
                 )
         progress(f"uploaded {len(keys)} photo(s) to s3://{stack.uploads_bucket}/incoming/")
         uploaded = time.monotonic()
+        publishing = options.publish in ("all", "first") or (options.publish is None and bool(options.renditions))
         progress(
             "draining the pipeline: S3 -> SQS -> processor -> Claid emulator -> EventBridge -> recorder"
-            + (" -> publisher" if options.publish in ("all", "first") else "")
+            + (" -> publisher" if publishing else "")
+            + (" -> renditions (Claid's image edit)" if publishing and options.renditions else "")
         )
         # Long enough for every call at the emulator's slowest, at Claid's per-minute limit, plus settling.
         runner.drain(timeout=240 + len(keys) * 0.6 + 3 * longest)
@@ -175,6 +195,10 @@ def run_demo(
         usage = Ledger(stack.client("dynamodb"), stack.app_table).month_usage(current_month())
         bill = stack.emulator.stats()
         sheet = draw_contact_sheet(sheet_rows, options.out_dir / "contact-sheet.png") if sheet_rows else None
+        with_renditions = [row for row in rows if row.renditions]
+        renditions_sheet = (
+            draw_renditions_sheet(with_renditions, options.out_dir / "renditions.png") if with_renditions else None
+        )
         total = usage.get("total", {})
         result = DemoResult(
             jobs=rows,
@@ -188,8 +212,13 @@ def run_demo(
                 "images": bill["images"],
                 "charged_without_answer": bill["charged_without_answer"],
                 "by_status": bill["by_status"],
+                "edits": bill["edits"],
+                "edit_credits": bill["edit_credits"],
             },
             pipeline_seconds=pipeline_seconds,
+            edit_credits=float(total.get("edit_credits_used", Decimal(0))),
+            edits=int(total.get("edits", 0)),
+            renditions_sheet=renditions_sheet,
         )
         if hold is not None:
             hold(stack, runner, result)
@@ -229,8 +258,10 @@ def _collect(stack: LocalStack, keys: dict[str, Path], out_dir: Path) -> tuple[l
             saved.append(local)
         problem = detail.get("problem") or {}
         current = publisher.current(stack.uploads_bucket, key)
-        targets = json.loads(current["targets"]) if current and current["job_id"] == item["job_id"] else []
+        mine = current is not None and current["job_id"] == item["job_id"]
+        targets = json.loads(current["targets"]) if mine and current else []
         chosen = [int(t["variant"]) for t in targets]
+        renditions = _renditions(s3, renditions_of(current) if mine else [], target)
         if path not in problems:
             problems[path] = _unreadable(path)
         rows.append(
@@ -246,10 +277,30 @@ def _collect(stack: LocalStack, keys: dict[str, Path], out_dir: Path) -> tuple[l
                 published=[t["key"] for t in targets],
                 chosen=chosen,
                 input_problem=problems[path],
+                renditions=renditions,
             )
         )
         sheet_rows.append((path, saved, chosen))
     return rows, sheet_rows
+
+
+def _renditions(s3: Any, planned: list[Any], target: Path) -> list[dict[str, Any]]:
+    """Each rendition at its stable key, saved beside the variants with its pixel size; one not made (refused,
+    failed) is listed with no file."""
+    found = []
+    for rendition in planned:
+        row: dict[str, Any] = {"key": rendition.key, "spec": rendition.spec, "position": rendition.position}
+        try:
+            data = s3.get_object(Bucket=rendition.bucket, Key=rendition.key)["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            found.append({**row, "file": None, "width": None, "height": None})
+            continue
+        local = target / "renditions" / rendition.key.rpartition("/")[2]
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.write_bytes(data)
+        with open_bounded(local) as image:
+            found.append({**row, "file": str(local), "width": image.width, "height": image.height})
+    return found
 
 
 THUMB = 256
@@ -320,6 +371,36 @@ def draw_contact_sheet(rows: list[SheetRow], target: Path) -> Path:
     return target
 
 
+def draw_renditions_sheet(rows: list[JobRow], target: Path) -> Path:
+    """Each published image's renditions, one row per photo, each labelled with its key and its pixel size (a
+    rendition that was not made says so)."""
+    columns = max(len(row.renditions) for row in rows)
+    width = PAD + columns * (THUMB + PAD)
+    height = PAD + len(rows) * (THUMB + 2 * LABEL + PAD)
+    sheet = Image.new("RGB", (width, height), (245, 245, 242))
+    draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default(size=14)
+    for r, row in enumerate(rows):
+        y = PAD + r * (THUMB + 2 * LABEL + PAD)
+        for c, rendition in enumerate(row.renditions):
+            x = PAD + c * (THUMB + PAD)
+            tile = Image.new("RGBA", (THUMB, THUMB), (225, 225, 220, 255))
+            if rendition["file"]:
+                thumb, _ = _thumbnail(Path(rendition["file"]))
+                tile.alpha_composite(thumb, ((THUMB - thumb.width) // 2, (THUMB - thumb.height) // 2))
+                size = f"{rendition['width']}x{rendition['height']} px"
+                colour = (40, 40, 40)
+            else:
+                size = "not made (see Renditions Failed)"
+                colour = (120, 40, 40)
+            sheet.paste(tile.convert("RGB"), (x, y))
+            draw.text((x, y + THUMB + 4), rendition["key"].rpartition("/")[2][:40], fill=(40, 40, 40), font=font)
+            draw.text((x, y + THUMB + 4 + LABEL), f"{row.file}: {size}"[:40], fill=colour, font=font)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(target)
+    return target
+
+
 def print_table(result: DemoResult, stream: Any = sys.stdout) -> None:
     headers: tuple[str, ...] = ("file", "status", "reason", "images", "credits")
     table: list[tuple[str, ...]] = [
@@ -338,6 +419,16 @@ def print_table(result: DemoResult, stream: Any = sys.stdout) -> None:
     for row in table:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)), file=stream)
     print(f"\nledger: {result.ledger_credits:g} credits for {result.ledger_images} image(s) this month", file=stream)
+    made = [r for row in result.jobs for r in row.renditions]
+    if made or result.edits:
+        ready = [r for r in made if r["file"]]
+        print(
+            f"renditions: {len(ready)} of {len(made)} at their stable keys; ledger: {result.edit_credits:g} credits "
+            f"for {result.edits} image edit(s)",
+            file=stream,
+        )
+        for r in ready:
+            print(f"  {r['key']}  {r['width']}x{r['height']}", file=stream)
     if result.claid:
         verdict = "matches the ledger" if result.bill_matches else "DOES NOT match the ledger"
         print(
@@ -347,4 +438,6 @@ def print_table(result: DemoResult, stream: Any = sys.stdout) -> None:
         )
     if result.contact_sheet:
         print(f"contact sheet: {result.contact_sheet}", file=stream)
+    if result.renditions_sheet:
+        print(f"renditions sheet: {result.renditions_sheet}", file=stream)
     print(f"done in {result.seconds:.1f}s ({result.pipeline_seconds:.1f}s from upload to the last record)", file=stream)

@@ -47,7 +47,7 @@ class Review:
 @pytest.fixture
 def review(make_pipeline: Callable[..., Pipeline]) -> Iterator[Review]:
     p = make_pipeline()
-    p.stack.put_profile("mugs", {"number_of_images": 2})
+    p.stack.put_profile("mugs", {"number_of_images": 2, "renditions": "800 webp"})
     p.upload(PHOTO, CUP, metadata={"backdrop-publish": "review", "backdrop-number-of-images": "4"})
     p.drain()
     job = p.jobs()[PHOTO]

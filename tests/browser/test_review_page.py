@@ -68,6 +68,7 @@ def test_a_person_chooses_variant_three_and_it_is_published(review: Review, brow
 
     expect(page.locator("#status")).to_contain_text("Published incoming/mugs/espresso-cup.png (version 1)")
     expect(upload.locator(".message")).to_contain_text("Published version 1")
+    expect(upload.locator(".message")).to_contain_text("renditions on their way: 1-800.webp")
     stable = f"published/mugs/espresso-cup.png/1{posixpath.splitext(variants[2])[1]}"  # the only one chosen
     assert body_of(review, stable) == body_of(review, variants[2])
     metadata = review.pipeline.s3.head_object(Bucket=review.pipeline.bucket, Key=stable)["Metadata"]
@@ -76,6 +77,12 @@ def test_a_person_chooses_variant_three_and_it_is_published(review: Review, brow
     assert [(e["detail"]["version"], e["detail"]["selection"]["variants"]) for e in published] == [(1, [3])]
     assert published[0]["detail"]["selection"]["chosen_by"] == "person"
 
+    # The profile asks for an 800 px WEBP of what is published: once Claid has made it, the page shows it with the
+    # size the browser finds in the file.
+    review.pipeline.drain()
+    page.locator("#awaiting").uncheck()
+    page.get_by_role("button", name="Show").click()
+    expect(upload.locator(".renditions figcaption")).to_have_text("1-800.webp · 800 webp · 800\u00d7800 px")
     wait_for_images(page)
     page.screenshot(path=str(artifacts / "review-page.png"), full_page=True)
 

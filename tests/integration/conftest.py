@@ -57,7 +57,8 @@ class Pipeline:
         return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
 
     def scene_calls(self, status: int | None = None) -> list[Any]:
-        return [c for c in self.stack.emulator.calls if status is None or c.status == status]
+        """Claid's scene/create calls (image edits are calls of another kind)."""
+        return [c for c in self.stack.emulator.calls if c.kind == "scene" and (status is None or c.status == status)]
 
 
 @pytest.fixture

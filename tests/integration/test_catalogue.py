@@ -16,14 +16,16 @@ PNG_HEADER = b"\x89PNG\r\n\x1a\n" + b"\x00" * 56  # enough for the processor's 6
 @pytest.fixture
 def catalogue(make_pipeline) -> Pipeline:
     """A shop's existing photos, there before the stack watched the bucket: one already processed."""
-    pipeline = make_pipeline(budget=0, parameters={"MaxUploadBytes": "100000"})
+    pipeline = make_pipeline(budget=0, parameters={"MaxUploadBytes": "100000", "RenditionEditCredits": "1.5"})
     pipeline.stack.put_profile("summer", {"number_of_images": 1})
     pipeline.upload("incoming/summer/done.png", VASE)
     pipeline.drain()
     assert len(pipeline.scene_calls(200)) == 1
     pipeline.upload("incoming/summer/vase.png", VASE)  # 1 image: 2 credits
     pipeline.upload("incoming/plain.png", VASE)  # the default 4 images: 8 credits
-    pipeline.upload("incoming/meta.png", VASE, metadata={"backdrop-number-of-images": "2"})  # 4 credits
+    # 4 credits, then (once a person publishes one) a 2048 px rendition, upscaled, and an 800 px one.
+    meta = {"backdrop-number-of-images": "2", "backdrop-publish": "review", "backdrop-renditions": "2048 webp, 800"}
+    pipeline.upload("incoming/meta.png", VASE, metadata=meta)
     pipeline.upload("incoming/notes.txt", b"not a photo", content_type="text/plain")
     pipeline.upload("incoming/big.png", CUP)  # over MaxUploadBytes
     pipeline.upload("generated/old/x.png", VASE)  # the pipeline's own output is never work
@@ -43,6 +45,14 @@ def test_estimate_plans_each_photo_as_the_processor_would(catalogue: Pipeline, c
     assert code == 0
     assert report["listed"] == 8 and report["to_process"] == 3  # 8: the processed photo's variant too
     assert report["images"] == 1 + 4 + 2 and report["credits"] == 14
+    # Renditions at the stack's prices (an edit 1.5 here, an upscaled edit the default 2), told apart.
+    assert report["renditions"] == {
+        "edits": 2,
+        "upscaled": 1,
+        "credits": 3.5,
+        "credits_per_edit": 1.5,
+        "credits_per_upscaled_edit": 2.0,
+    }
     assert report["skipped"] == {
         "already_processed": 1,
         "not_an_image": 1,

@@ -18,7 +18,7 @@ def connected(make_pipeline) -> Pipeline:
     return pipeline
 
 
-def test_the_connector_user_reads_incoming_and_writes_generated_and_nothing_else(connected: Pipeline):
+def test_the_connector_user_reads_incoming_and_generated_writes_generated_and_nothing_else(connected: Pipeline):
     stack, bucket = connected.stack, connected.bucket
     [policy] = stack.template.raw["Resources"]["ClaidConnectorUser"]["Properties"]["Policies"]
     statements = stack.resolve(policy["PolicyDocument"])["Statement"]
@@ -29,9 +29,12 @@ def test_the_connector_user_reads_incoming_and_writes_generated_and_nothing_else
     assert can("s3:GetObject", f"arn:aws:s3:::{bucket}/incoming/cup.png")
     assert can("s3:GetObject", f"arn:aws:s3:::{bucket}/incoming/summer/cup.png")
     assert can("s3:PutObject", f"arn:aws:s3:::{bucket}/generated/cup/0123/variant-1.jpeg")
+    # Renditions: Claid reads the variant it wrote (a storage:// input) and writes each rendition beside it.
+    assert can("s3:GetObject", f"arn:aws:s3:::{bucket}/generated/cup/0123/variant-1.jpeg")
+    assert can("s3:PutObject", f"arn:aws:s3:::{bucket}/generated/cup/0123/renditions/1-2048x2048-crop.jpeg")
     for action, key in [
-        ("s3:GetObject", "generated/cup/0123/variant-1.jpeg"),  # no reading what others wrote
-        ("s3:GetObject", "published/cup.png/1.jpeg"),
+        ("s3:GetObject", "published/cup.png/1.jpeg"),  # no reading what is published
+        ("s3:PutObject", "published/cup.png/1-2048.jpeg"),  # a late edit could land over a newer choice's rendition
         ("s3:PutObject", "incoming/cup.png"),  # writing here would start the pipeline
         ("s3:PutObject", "published/cup.png/1.jpeg"),
         ("s3:DeleteObject", "incoming/cup.png"),

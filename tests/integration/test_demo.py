@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -14,17 +15,21 @@ from pathlib import Path
 import httpx
 import pytest
 from backdrop_kit.cli import main
-from backdrop_kit.demo import DemoOptions, run_demo
+from backdrop_kit.demo import DemoOptions, print_table, run_demo
 from PIL import Image
 
 SAMPLES = Path(__file__).resolve().parents[2] / "kit" / "backdrop_kit" / "samples"
 
 
-def test_demo_makes_variants_a_contact_sheet_and_a_credit_summary(tmp_path):
+def test_demo_makes_variants_renditions_the_sheets_and_a_credit_summary(tmp_path):
     lines: list[str] = []
     result = run_demo(
         DemoOptions(
-            files=[SAMPLES / "teal-vase-cutout.png"], out_dir=tmp_path, number_of_images=2, output_format="webp"
+            files=[SAMPLES / "teal-vase-cutout.png"],
+            out_dir=tmp_path,
+            number_of_images=2,
+            output_format="webp",
+            renditions="shopify, 600x800 png canvas",  # renditions follow publishing: the first variant, then
         ),
         progress=lines.append,
     )
@@ -38,6 +43,20 @@ def test_demo_makes_variants_a_contact_sheet_and_a_credit_summary(tmp_path):
     with Image.open(result.contact_sheet) as sheet:
         assert sheet.width > sheet.height  # input + 2 variants in one row
     assert any("draining the pipeline" in line for line in lines)
+    # Each rendition of the published variant, at its pixel size, on a sheet of its own; an upscale (2) and a resize
+    # (1) in the ledger beside the generation, and the whole ledger is Claid's bill.
+    assert [(r["key"], r["width"], r["height"]) for r in row.renditions] == [
+        ("published/teal-vase-cutout.png/1-2048.jpeg", 2048, 2048),
+        ("published/teal-vase-cutout.png/1-600x800.png", 600, 800),
+    ]
+    for rendition in row.renditions:
+        with Image.open(rendition["file"]) as img:
+            assert img.size == (rendition["width"], rendition["height"])
+    assert (result.edits, result.edit_credits, result.claid["charged_credits"]) == (2, 3.0, 7.0) and result.bill_matches
+    assert result.renditions_sheet is not None and result.renditions_sheet.is_file()
+    table = io.StringIO()
+    print_table(result, table)
+    assert "published/teal-vase-cutout.png/1-2048.jpeg  2048x2048" in table.getvalue()
 
 
 def test_demo_cli_json_and_a_bad_file(tmp_path, capsys):

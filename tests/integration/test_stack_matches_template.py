@@ -52,8 +52,12 @@ def test_functions_are_fed_as_the_template_says(pipeline):
         ("ProcessorFunction", "sqs"),
         ("RecorderFunction", "eventbridge"),
         ("PublisherFunction", "eventbridge"),
+        ("RenditionsFunction", "sqs"),  # a rule puts Variants Published on its queue (moto delivers to queues)
     }
-    [jobs] = [s for s in stack.sources if s.kind == "sqs"]
+    [renditions] = [s for s in stack.sources if s.function_id == "RenditionsFunction"]
+    assert renditions.queue_url == stack.queue_url("RenditionsQueue") and renditions.batch_size == 1
+    assert renditions.report_batch_item_failures and renditions.max_concurrency == 2
+    [jobs] = [s for s in stack.sources if s.function_id == "ProcessorFunction"]
     assert jobs.queue_url == stack.queue_url("JobsQueue") and jobs.batch_size == 10
     assert jobs.report_batch_item_failures
     # The runner starts as many processor instances as the event source's MaximumConcurrency allows.

@@ -11,6 +11,7 @@ from urllib.parse import quote
 import pytest
 from backdrop.events import GenerationDetail
 from backdrop.publishing import (
+    METADATA_RENDITION,
     METADATA_SOURCE,
     METADATA_VARIANT,
     METADATA_VERSION,
@@ -19,6 +20,7 @@ from backdrop.publishing import (
     Publisher,
     published_folder,
     published_key,
+    renditions_of,
 )
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -127,7 +129,14 @@ class World:
         )
 
     def job(
-        self, job_id: str, *, images: int = 4, status: str = "succeeded", publish: str = "review", key: str = ""
+        self,
+        job_id: str,
+        *,
+        images: int = 4,
+        status: str = "succeeded",
+        publish: str = "review",
+        key: str = "",
+        renditions: str | None = None,
     ) -> dict[str, Any]:
         key = key or PHOTO
         outputs = []
@@ -141,7 +150,11 @@ class World:
                 "job_id": job_id,
                 "source": {"bucket": BUCKET, "key": key},
                 "profile": "shoes",
-                "settings": {"publish": publish, "number_of_images": images},
+                "settings": {
+                    "publish": publish,
+                    "number_of_images": images,
+                    **({"renditions": renditions} if renditions else {}),
+                },
                 "outputs": outputs if status == "succeeded" else [],
                 "images": images if status == "succeeded" else 0,
                 "credits": {"month": "2026-11"},
@@ -163,6 +176,13 @@ class World:
 
     def published(self) -> dict[str, bytes]:
         return {k: v[0] for k, v in self.s3.objects.items() if k.startswith("published/")}
+
+    def make_renditions(self) -> None:
+        """What the renditions function has Claid do: each rendition the record asks for, made under the job's
+        generated folder (its bytes name the variant and the size)."""
+        record = self.publisher.current(BUCKET, PHOTO)
+        for rendition in renditions_of(record):
+            self.s3.objects[rendition.from_key] = (f"{rendition.source_key}@{rendition.spec}".encode(), {})
 
 
 JOB_A, JOB_B = "a" * 32, "b" * 32
@@ -568,3 +588,82 @@ def test_each_answer_is_counted_by_who_chose_or_why_not(world):
     assert measures.total("SelectionsPublished", ("ChosenBy", "command")) == 1
     assert measures.total("SelectionsRejected", ("Reason", "malformed_command")) == 1
     assert measures.total("SelectionsRejected", ("Reason", "unknown_job")) == 1
+
+
+# --- renditions: planned with the choice, owned by the record, never standing in for a newer choice's ----------
+def rendition_of(job_id: str, variant: int, spec: str) -> bytes:
+    return f"generated/red-shoe/{job_id}/variant-{variant}.jpeg@{spec}".encode()
+
+
+def test_a_choice_plans_its_renditions_at_keys_beside_its_images_and_publishes_them_once_made(world):
+    world.job(JOB_A, renditions="2048 webp, 800 jpeg")
+    outcome = world.publisher.choose(JOB_A, [3, 1], chosen_by="person", actor="ana")
+    assert outcome.published is not None and outcome.published.rendition_count == 4
+    planned = {(r.key, r.variant, r.spec, r.width) for r in outcome.published.renditions}
+    assert planned == {
+        (f"{FOLDER}1-2048.webp", 3, "2048 webp", 2048),
+        (f"{FOLDER}1-800.jpeg", 3, "800 jpeg", 800),
+        (f"{FOLDER}2-2048.webp", 1, "2048 webp", 2048),
+        (f"{FOLDER}2-800.jpeg", 1, "800 jpeg", 800),
+    }
+    assert set(world.published()) == {f"{FOLDER}1.jpeg", f"{FOLDER}2.jpeg"}  # none is made yet
+    world.make_renditions()
+    world.publisher.converge(BUCKET, PHOTO)
+    assert world.published()[f"{FOLDER}1-2048.webp"] == rendition_of(JOB_A, 3, "2048 webp")
+    assert world.published()[f"{FOLDER}2-800.jpeg"] == rendition_of(JOB_A, 1, "800 jpeg")
+    head = world.s3.head_object(Bucket=BUCKET, Key=f"{FOLDER}1-2048.webp")["Metadata"]
+    assert (head[METADATA_RENDITION], head[METADATA_VARIANT], head[METADATA_VERSION]) == ("2048 webp", "3", "1")
+
+
+def test_a_new_choice_retires_renditions_it_no_longer_asks_for_and_reuses_those_made(world):
+    world.job(JOB_A, renditions="2048 webp, 800 jpeg")
+    assert world.publisher.choose(JOB_A, [3, 1], chosen_by="person", actor="ana").ok
+    world.make_renditions()
+    world.publisher.converge(BUCKET, PHOTO)
+    # Variant 1 alone, now the main image: its renditions were made at position 2 and move to position 1.
+    outcome = world.publisher.choose(JOB_A, [1], chosen_by="person", actor="ana")
+    assert outcome.published is not None
+    assert sorted(outcome.published.removed) == [f"{FOLDER}2-2048.webp", f"{FOLDER}2-800.jpeg", f"{FOLDER}2.jpeg"]
+    assert world.published() == {
+        f"{FOLDER}1.jpeg": f"{JOB_A}:1".encode(),
+        f"{FOLDER}1-2048.webp": rendition_of(JOB_A, 1, "2048 webp"),
+        f"{FOLDER}1-800.jpeg": rendition_of(JOB_A, 1, "800 jpeg"),
+    }
+
+
+def test_a_rendition_of_an_older_choice_never_stands_in_for_the_newer_one(world):
+    """Variant 2 was never rendered: until its renditions are made, its rendition keys hold nothing, not variant
+    1's at the same names."""
+    world.job(JOB_A, renditions="2048 webp")
+    assert world.publisher.choose(JOB_A, [1], chosen_by="person", actor="ana").ok
+    world.make_renditions()
+    world.publisher.converge(BUCKET, PHOTO)
+    assert world.published()[f"{FOLDER}1-2048.webp"] == rendition_of(JOB_A, 1, "2048 webp")
+    assert world.publisher.choose(JOB_A, [2], chosen_by="person", actor="ana").ok
+    assert world.published() == {f"{FOLDER}1.jpeg": f"{JOB_A}:2".encode()}
+    world.make_renditions()
+    world.publisher.converge(BUCKET, PHOTO)
+    assert world.published()[f"{FOLDER}1-2048.webp"] == rendition_of(JOB_A, 2, "2048 webp")
+
+
+def test_a_late_rendition_copy_of_an_older_version_is_undone_by_the_re_read(world):
+    """v1 is being applied (its image, then its rendition) when v2 (another variant, not rendered yet) is claimed and
+    applied: v1's copies land last, and the re-read applies v2, which has nothing at the rendition's key yet."""
+    world.job(JOB_A, renditions="800 jpeg")
+    assert world.publisher.choose(JOB_A, [1], chosen_by="person", actor="ana").ok
+    world.make_renditions()
+
+    def a_newer_choice_lands_first(key: str) -> None:
+        assert world.publisher.command("storefront", command(variants=[4])).ok
+
+    world.s3.on_copy = a_newer_choice_lands_first
+    world.publisher.converge(BUCKET, PHOTO)  # the renditions function, publishing v1's image and rendition
+    assert world.publisher.current(BUCKET, PHOTO)["version"] == 2  # type: ignore[index]
+    assert world.published() == {f"{FOLDER}1.jpeg": f"{JOB_A}:4".encode()}
+
+
+def test_a_job_from_before_renditions_or_without_them_plans_none(world):
+    world.job(JOB_A)
+    outcome = world.publisher.choose(JOB_A, [1], chosen_by="person", actor="ana")
+    assert outcome.published is not None and outcome.published.renditions == []
+    assert outcome.published.rendition_count == 0

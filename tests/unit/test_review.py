@@ -97,6 +97,7 @@ def test_the_current_selection_as_the_page_shows_it() -> None:
         "variants": [3, 1],
         "chosen_by": "person",
         "published": ["published/cup.png/1.jpeg", "published/cup.png/2.jpeg"],
+        "renditions": [],  # a selection from before renditions, or one without
     }
     assert describe_selection(None) is None
 
@@ -364,3 +365,46 @@ def test_the_page_files_are_package_data() -> None:
     assert {p.name for p in review.iterdir() if p.suffix in (".html", ".js", ".css")} == set(served)
     for name in served:
         assert any(fnmatch(f"review/{name}", pattern) for pattern in patterns), name
+
+
+def test_a_selection_shows_its_renditions_and_which_are_made() -> None:
+    from backdrop.renditions import RenditionSpec, plan
+
+    renditions = [
+        plan(
+            RenditionSpec(width=size, height=size, format="webp"),
+            position=1,
+            variant=3,
+            bucket="shop",
+            folder="published/cup.png/",
+            variant_key="generated/cup/j/variant-3.jpeg",
+            source_size=(1024, 1024),
+        ).model_dump()
+        for size in (2048, 800)
+    ]
+    item = {
+        "version": 1,
+        "job_id": "abc",
+        "selection": json.dumps({"variants": [3], "chosen_by": "person"}),
+        "targets": json.dumps([{"key": "published/cup.png/1.jpeg"}]),
+        "renditions": json.dumps(renditions),
+    }
+    shown = describe_selection(item, made=lambda key: key.endswith("2048.webp"))
+    assert shown is not None and shown["renditions"] == [
+        {
+            "key": "published/cup.png/1-2048.webp",
+            "spec": "2048 webp",
+            "position": 1,
+            "width": 2048,
+            "height": 2048,
+            "made": True,
+        },
+        {
+            "key": "published/cup.png/1-800.webp",
+            "spec": "800 webp",
+            "position": 1,
+            "width": 800,
+            "height": 800,
+            "made": False,
+        },
+    ]

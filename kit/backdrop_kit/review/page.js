@@ -59,7 +59,8 @@
       this.section.dataset.jobId = job.job_id;
       this.section.append(element("h2", { id: `title-${job.job_id}` }, job.source_key));
       this.meta = element("p", { class: "meta" });
-      this.section.append(this.meta, this.images(), this.actions());
+      this.renditionsRow = element("div", { class: "renditions" });
+      this.section.append(this.meta, this.images(), this.renditionsRow, this.actions());
       this.message = element("p", { class: "message", role: "status" });
       this.section.append(this.message);
       this.section.addEventListener("keydown", (event) => this.onKey(event));
@@ -76,6 +77,33 @@
       this.meta.append(element("code", {}, job.job_id));
       const live = job.selection && job.selection.job_id === job.job_id ? job.selection.variants : [];
       this.variantButtons.forEach((button, index) => button.classList.toggle("live", live.includes(index + 1)));
+      this.showRenditions();
+    }
+
+    // The published images' storefront sizes, each with the pixel size the browser finds in the file itself.
+    showRenditions() {
+      const selection = this.job.selection;
+      const renditions = selection && selection.job_id === this.job.job_id ? selection.renditions || [] : [];
+      this.renditionsRow.replaceChildren();
+      this.renditionsRow.hidden = renditions.length === 0;
+      if (!renditions.length) return;
+      this.renditionsRow.append(element("h3", {}, "Renditions"));
+      for (const rendition of renditions) {
+        const name = rendition.key.split("/").pop();
+        const figure = element("figure", { class: "rendition" });
+        const caption = element("figcaption", {}, `${name} · ${rendition.spec}`);
+        if (rendition.made) {
+          const picture = element("img", { src: imageUrl(rendition.key), alt: `${rendition.spec} rendition of ${this.job.source_key}` });
+          picture.addEventListener("load", () => {
+            caption.textContent = `${name} · ${rendition.spec} · ${picture.naturalWidth}×${picture.naturalHeight} px`;
+          });
+          figure.append(picture);
+        } else {
+          figure.append(element("p", { class: "pending" }, "not made yet"));
+        }
+        figure.append(caption);
+        this.renditionsRow.append(figure);
+      }
     }
 
     images() {
@@ -164,9 +192,11 @@
           { job_id: this.job.job_id, variants: this.chosen, expected_version: this.version });
         this.version = result.version;
         this.job.selection = { version: result.version, job_id: result.job_id, variants: result.variants,
-          chosen_by: "person", published: result.published };
+          chosen_by: "person", published: result.published, renditions: [] };
         this.describe();
-        say(this.message, `Published version ${result.version}: ${result.published.join(", ")}`, "ok");
+        const coming = result.renditions.length
+          ? `; renditions on their way: ${result.renditions.map((key) => key.split("/").pop()).join(", ")}` : "";
+        say(this.message, `Published version ${result.version}: ${result.published.join(", ")}${coming}`, "ok");
         say(statusLine, `Published ${key} (version ${result.version}).`, "ok");
       } catch (problem) {
         const reason = problem.details && problem.details.reason ? ` (${problem.details.reason})` : "";

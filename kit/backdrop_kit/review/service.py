@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from backdrop.ledger import as_attributes, credits_for, from_attributes
-from backdrop.publishing import ChoiceOutcome, Publisher
+from backdrop.publishing import ChoiceOutcome, Publisher, renditions_of
 from botocore.exceptions import ClientError
 
 from backdrop_kit.deployment import Deployment
@@ -84,8 +84,9 @@ def retry_credits(settings: dict[str, Any]) -> float | None:
     return float(credits_for(int(settings["number_of_images"]), bool(settings.get("autoprompt"))))
 
 
-def describe_selection(current: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The photo's current selection item as the page shows it."""
+def describe_selection(current: dict[str, Any] | None, made: Any = None) -> dict[str, Any] | None:
+    """The photo's current selection item as the page shows it. `made(key)` says whether a rendition is at its key
+    yet (a selection's renditions follow its images); without it none is said to be."""
     if current is None:
         return None
     selection = json.loads(current["selection"])
@@ -95,6 +96,17 @@ def describe_selection(current: dict[str, Any] | None) -> dict[str, Any] | None:
         "variants": selection["variants"],
         "chosen_by": selection["chosen_by"],
         "published": [target["key"] for target in json.loads(current["targets"])],
+        "renditions": [
+            {
+                "key": r.key,
+                "spec": r.spec,
+                "position": r.position,
+                "width": r.width,
+                "height": r.height,
+                "made": bool(made and made(r.key)),
+            }
+            for r in renditions_of(current)
+        ],
     }
 
 
@@ -112,6 +124,7 @@ def describe_outcome(outcome: ChoiceOutcome) -> dict[str, Any]:
         "variants": published.selection.variants,
         "published": [image.key for image in published.published],
         "removed": published.removed,
+        "renditions": [r.key for r in published.renditions],  # on their way: Claid makes them next
     }
 
 
@@ -173,7 +186,10 @@ class ReviewService:
             "recorded_at": row.get("recorded_at"),
             "awaiting": awaiting_review(row),
             "variants": self._variant_keys(detail),
-            "selection": describe_selection(current),
+            # The renditions are looked at only for the selection this job holds (an upload awaiting review has none).
+            "selection": describe_selection(
+                current, self._in_bucket if current and current["job_id"] == row["job_id"] else None
+            ),
             "retry_credits": retry_credits(detail.get("settings") or {}),
         }
 
@@ -181,6 +197,15 @@ class ReviewService:
         """Variant N is the Nth output under the generated prefix: numbered as `Publisher.choose` numbers them."""
         keys = (str(output.get("key")) for output in detail.get("outputs", []))
         return [key for key in keys if key.startswith(self.publisher.generated_prefix)]
+
+    def _in_bucket(self, key: str) -> bool:
+        try:
+            self.publisher.s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _missing(exc):
+                return False
+            raise
+        return True
 
     def image(self, key: str) -> Image:
         """An object under the incoming, generated or published prefix of the uploads bucket; nothing else."""

@@ -639,7 +639,7 @@ def _retired(record: dict[str, Any] | None) -> list[str]:
 
 
 def renditions_of(record: dict[str, Any] | None) -> list[PlannedRendition]:
-    """The renditions a selection asks for (none in a record from before renditions, decisions 37)."""
+    """The renditions a selection asks for (none in a record from before renditions, decisions 38)."""
     if not record or "renditions" not in record:
         return []
     return [PlannedRendition.model_validate(r) for r in json.loads(record["renditions"])]

@@ -34,7 +34,7 @@ MAX_RENDITIONS = 5
 # Claid renders a 1:1 scene at 1024 x 1024 (its AI Background page); other sizes come from the answer.
 RENDERED_SIDE = 1024
 
-# Named storefront sizes (docs/decisions.md 37 gives the sources). Each expands to plain entries.
+# Named storefront sizes (docs/decisions.md 38 gives the sources). Each expands to plain entries.
 PRESETS: dict[str, str] = {
     "shopify": "2048 jpeg",  # Shopify's advice for square product images; zoom needs 800 px or more
     "etsy": "2000 jpeg",  # Etsy: at least 2,000 px on the shortest side for zoom
