@@ -103,8 +103,9 @@ def test_a_started_stack_serves_every_command_until_stopped(
     code, backfill = backdrop(capsys, "backfill", f"s3://{bucket}/incoming/", "--stack", "backdrop-local", "--json")
     assert code == 1 and (backfill["budget_left"], backfill["sent"]) == (0, 0)  # the budget is spent: refused whole
 
-    # A storefront that is down: the recorded rejection lands in the webhook DLQ; replayed once it is back up.
-    receiver.status = 503
+    # A storefront that refuses (a 4xx other than 429 is not retried): the recorded rejection lands in the webhook
+    # DLQ at once; replayed once the storefront takes it.
+    receiver.status = 400
     s3.put_object(Bucket=bucket, Key="incoming/notes.txt", Body=b"not a photo", ContentType="text/plain")
     sqs, dlq = boto3.client("sqs"), ready["outputs"]["WebhookDLQUrl"]
 

@@ -32,7 +32,7 @@ def usage(p: Pipeline) -> dict:
 def change(p: Pipeline, **parameters: str) -> None:
     """A stack update of the functions' configuration: the next invocations are cold starts that read it."""
     p.stack.update_parameters(parameters)
-    p.runner = Runner(p.stack)
+    p.runner = Runner(p.stack, processor_workers=2)
 
 
 def records_by_key(p: Pipeline) -> dict[str, list[dict]]:
@@ -51,7 +51,7 @@ def latest_job(p: Pipeline, key: str) -> str:
 
 def test_refused_photos_are_processed_when_sent_again_and_backfills_never_overpromise(make_pipeline, capsys):
     # A connector path that does not cover the generated prefix (the issue's `--path incoming/`), and a budget of 10.
-    p: Pipeline = make_pipeline(budget=10, parameters={"ClaidStoragePrefix": "incoming/"})
+    p: Pipeline = make_pipeline(budget=10, parameters={"ClaidStoragePrefix": "incoming/"}, workers=2)
     stack = p.stack.publish()
     source = f"s3://{p.bucket}/incoming/"
 
