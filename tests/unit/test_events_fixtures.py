@@ -59,3 +59,17 @@ def test_the_select_variants_sample_is_a_valid_command_from_a_storefront():
     event = json.loads((EVENTS / "eventbridge-select-variants.json").read_text())
     assert event["detail-type"] == "Select Variants" and event["source"] != "backdrop"
     assert SelectVariantsCommand.model_validate(event["detail"]).variants == [3]
+
+
+def test_the_renditions_queue_message_is_a_variants_published_event_with_renditions():
+    from backdrop.editing import detail_of
+    from backdrop.publishing import VariantsPublishedDetail
+
+    [record] = records("sqs-variants-published.json")
+    assert record["eventSourceARN"].endswith("RenditionsQueue")
+    detail = VariantsPublishedDetail.model_validate(detail_of(record["body"]))
+    assert detail.rendition_count == len(detail.renditions) == 2
+    assert [r.key for r in detail.renditions] == [
+        "published/mugs/espresso-cup.png/1-2048.webp",
+        "published/mugs/espresso-cup.png/1-800.jpeg",
+    ]
