@@ -57,8 +57,8 @@ def test_published_images_get_their_renditions_and_a_new_choice_replaces_them_in
     assert (head["Metadata"]["backdrop-variant"], head["Metadata"]["backdrop-selection-version"]) == ("2", "1")
     # Claid read the variants it wrote and wrote each rendition beside them: no image bytes through our functions.
     assert all(c.image_url.startswith("storage://") and "/renditions/" in str(c.destination) for c in edits(p))
-    # Six edits at once and the generation before them, under Claid's 4 a second: the processor's schedule is the
-    # renditions function's too, so Claid never had to say 429.
+    # Six edits asked for at once, under Claid's 4 a second: the renditions function takes its starts from the
+    # processor's schedule (one item, RATELIMIT#claid), so Claid never had to say 429.
     assert [c.status for c in p.stack.emulator.calls] == [200] * 7
 
     events = p.stack.bus_events()
