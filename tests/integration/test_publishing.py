@@ -98,7 +98,8 @@ def test_a_profile_sets_the_policy_and_metadata_overrides_it(make_pipeline):
 
 def test_a_storefront_command_chooses_and_a_second_one_replaces_in_place(make_pipeline, receiver):  # noqa: F811
     p: Pipeline = make_pipeline(parameters={"WebhookUrl": receiver.url})
-    p.upload(PHOTO, metadata={"backdrop-number-of-images": "4", "backdrop-publish": "review"})
+    meta = {"backdrop-number-of-images": "4", "backdrop-publish": "review", "backdrop-renditions": "200 webp"}
+    p.upload(PHOTO, metadata=meta)
     p.drain()
     job = p.jobs()[PHOTO]
     variants = [o["key"] for o in json.loads(job["detail"])["outputs"]]
@@ -106,13 +107,13 @@ def test_a_storefront_command_chooses_and_a_second_one_replaces_in_place(make_pi
 
     select(p, {"job_id": job["job_id"], "variants": [3, 1], "request_id": "shop-42"})
     p.drain()
-    assert published(p) == sorted([f"{FOLDER}1.jpeg", f"{FOLDER}2.jpeg"])
+    assert published(p) == sorted([f"{FOLDER}1.jpeg", f"{FOLDER}2.jpeg", f"{FOLDER}1-200.webp", f"{FOLDER}2-200.webp"])
     assert body(p, f"{FOLDER}1.jpeg") == body(p, variants[2])
     assert body(p, f"{FOLDER}2.jpeg") == body(p, variants[0])
 
     select(p, {"job_id": job["job_id"], "variants": [4], "expected_version": 1, "chosen_by": "merchant ana"})
     p.drain()
-    assert published(p) == [f"{FOLDER}1.jpeg"]  # the second image's key is gone: nothing orphaned
+    assert published(p) == [f"{FOLDER}1-200.webp", f"{FOLDER}1.jpeg"]  # the second image's keys are gone
     assert body(p, f"{FOLDER}1.jpeg") == body(p, variants[3])
     assert p.s3.head_object(Bucket=p.bucket, Key=f"{FOLDER}1.jpeg")["Metadata"][METADATA_VERSION] == "2"
     versions = p.s3.list_object_versions(Bucket=p.bucket, Prefix=f"{FOLDER}1.jpeg").get("Versions", [])
@@ -124,11 +125,17 @@ def test_a_storefront_command_chooses_and_a_second_one_replaces_in_place(make_pi
         (2, None, "command"),
     ]
     assert events[1]["selection"]["actor"] == "storefront (merchant ana)"
-    assert events[1]["removed"] == [f"{FOLDER}2.jpeg"]
+    assert events[1]["removed"] == [f"{FOLDER}2-200.webp", f"{FOLDER}2.jpeg"]  # the image and its rendition
     # The webhook forwards the choices too, with the secret header.
     posted = [r for r in receiver.requests if r["body"]["detail-type"] == "Variants Published"]
     assert [r["body"]["detail"]["version"] for r in posted] == [1, 2]
     assert all(r["headers"][HEADER] == secret_of(p) for r in posted)
+    # ... and the renditions of each choice (a 200 px WEBP of each published image), with their keys and version.
+    ready = [r["body"]["detail"] for r in receiver.requests if r["body"]["detail-type"] == "Renditions Published"]
+    assert [(d["version"], [x["key"] for x in d["renditions"]]) for d in ready] == [
+        (1, [f"{FOLDER}1-200.webp", f"{FOLDER}2-200.webp"]),
+        (2, [f"{FOLDER}1-200.webp"]),
+    ]
 
 
 def test_cup_2_and_cup_publish_side_by_side_and_a_new_choice_removes_only_its_own(make_pipeline):

@@ -86,6 +86,7 @@ class FakeS3:
     def __init__(self) -> None:
         self.objects: dict[str, tuple[bytes, dict[str, str]]] = {}
         self.deleted: list[str] = []
+        self.copied: list[str] = []
         self.on_copy: Callable[[str], None] | None = None
 
     def copy_object(self, Bucket: str, Key: str, CopySource: dict[str, str], **kwargs: Any) -> None:
@@ -96,6 +97,7 @@ class FakeS3:
             hook, self.on_copy = self.on_copy, None
             hook(Key)  # something else happens while this copy is on its way
         self.objects[Key] = (body, dict(kwargs["Metadata"]))
+        self.copied.append(Key)
 
     def head_object(self, Bucket: str, Key: str) -> dict[str, Any]:
         if Key not in self.objects:
@@ -667,3 +669,16 @@ def test_a_job_from_before_renditions_or_without_them_plans_none(world):
     outcome = world.publisher.choose(JOB_A, [1], chosen_by="person", actor="ana")
     assert outcome.published is not None and outcome.published.renditions == []
     assert outcome.published.rendition_count == 0
+
+
+def test_the_renditions_function_adds_no_object_version_for_what_is_already_in_place(world):
+    """In a versioned bucket every copy is a version: making renditions copies them, not the images again, and a
+    rendition already there for this selection is left as it is."""
+    world.job(JOB_A, renditions="800 jpeg")
+    assert world.publisher.choose(JOB_A, [1], chosen_by="person", actor="ana").ok
+    world.make_renditions()
+    world.s3.copied.clear()
+    world.publisher.converge(BUCKET, PHOTO, images=False)
+    assert world.s3.copied == [f"{FOLDER}1-800.jpeg"]
+    world.publisher.converge(BUCKET, PHOTO, images=False)
+    assert world.s3.copied == [f"{FOLDER}1-800.jpeg"]

@@ -472,13 +472,13 @@ class Editor:
     # --- the selection's renditions, published and told ---------------------------------------------------------
     def publish_ready(self, work: Work) -> None:
         """Put the renditions made so far at their keys (the rest follow when they are made)."""
-        self.publisher.converge(work.detail.source.bucket, work.detail.source.key)
+        self.publisher.converge(work.detail.source.bucket, work.detail.source.key, images=False)
 
     def finish(self, work: Work, outcomes: dict[str, EditOutcome]) -> RenditionsDetail | None:
         """Every edit has its outcome: make the published objects match the record, and tell the bus. None when
         the selection was replaced meanwhile (the newer one tells its own)."""
         source = work.detail.source
-        self.publisher.converge(source.bucket, source.key)
+        self.publisher.converge(source.bucket, source.key, images=False)
         current = self.publisher.current(source.bucket, source.key)
         if current is None or int(current["version"]) != work.detail.version:
             record("RenditionsSuperseded")

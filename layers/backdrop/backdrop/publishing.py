@@ -536,23 +536,25 @@ class Publisher:
         return planned
 
     # --- making the objects match the record ----------------------------------------------------------------
-    def converge(self, bucket: str, source_key: str) -> list[str]:
+    def converge(self, bucket: str, source_key: str, *, images: bool = True) -> list[str]:
         """Apply the photo's recorded selection to S3 until a re-read after applying shows the same version.
-        Returns the stable keys deleted because the selection no longer uses them."""
+        Returns the stable keys deleted because the selection no longer uses them. `images=False` (the renditions
+        function, whose copies never touch an image's key) leaves the images to the choosers, so they are not
+        copied again, as new object versions, each time a rendition is made."""
         removed: list[str] = []
         applied = None
         for _ in range(_MAX_CONVERGE_ROUNDS):
             record = self.current(bucket, source_key)
             if record is None or record["version"] == applied:
                 return removed
-            removed += self._apply(bucket, source_key, record)
+            removed += self._apply(bucket, source_key, record, images)
             applied = record["version"]
         return removed
 
-    def _apply(self, bucket: str, source_key: str, record: dict[str, Any]) -> list[str]:
+    def _apply(self, bucket: str, source_key: str, record: dict[str, Any], images: bool = True) -> list[str]:
         targets = [PublishedImage.model_validate(t) for t in json.loads(record["targets"])]
         selection = Selection.model_validate_json(record["selection"])
-        for target in targets:
+        for target in targets if images else ():
             try:
                 self.s3.copy_object(
                     Bucket=target.bucket,
@@ -585,30 +587,37 @@ class Publisher:
             if self._exists(rendition.bucket, rendition.key):
                 self.s3.delete_object(Bucket=rendition.bucket, Key=rendition.key)
             return
+        metadata = {
+            METADATA_JOB: selection.job_id,
+            METADATA_VARIANT: str(rendition.variant),
+            METADATA_VERSION: str(selection.version),
+            METADATA_SOURCE: quote(source_key, safe="/"),
+            METADATA_RENDITION: rendition.spec,
+        }
+        if self._metadata(rendition.bucket, rendition.key) == metadata:
+            return  # this selection's copy is there already: another copy would only add an object version
         self.s3.copy_object(
             Bucket=rendition.bucket,
             Key=rendition.key,
             CopySource={"Bucket": rendition.bucket, "Key": rendition.from_key},
             MetadataDirective="REPLACE",
             ContentType=_CONTENT_TYPES.get(rendition.format, "application/octet-stream"),
-            Metadata={
-                METADATA_JOB: selection.job_id,
-                METADATA_VARIANT: str(rendition.variant),
-                METADATA_VERSION: str(selection.version),
-                METADATA_SOURCE: quote(source_key, safe="/"),
-                METADATA_RENDITION: rendition.spec,
-            },
+            Metadata=metadata,
         )
 
     def _exists(self, bucket: str, key: str) -> bool:
         """HeadObject, where 403 (no s3:ListBucket) and 404 both mean the key is not there."""
+        return self._metadata(bucket, key) is not None
+
+    def _metadata(self, bucket: str, key: str) -> dict[str, str] | None:
+        """The object's user metadata, or None when it is not there (403 without s3:ListBucket, or 404)."""
         try:
-            self.s3.head_object(Bucket=bucket, Key=key)
+            head = self.s3.head_object(Bucket=bucket, Key=key)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in _ABSENT:
-                return False
+                return None
             raise
-        return True
+        return dict(head.get("Metadata", {}))
 
     def _delete_own(self, bucket: str, source_key: str, key: str) -> bool:
         """Delete a key the photo's record lists, if it is there and this photo's: True when it was deleted.
