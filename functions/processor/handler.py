@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import math
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -23,7 +22,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from backdrop.claid import ClaidClient, ClaidRateLimiter, Deadline
+from backdrop.claid import Deadline, shared_client
 from backdrop.config import ProcessorConfig
 from backdrop.events import GenerationDetail
 from backdrop.jobs import Job
@@ -55,35 +54,19 @@ idempotency = IdempotencyConfig(
 # Every failed record is reported as a batch item failure, even when all of them fail: the outcome for each
 # message is the same as a raised error, without an invocation error in the logs for an ordinary retry.
 batch = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-limiter = (
-    ClaidRateLimiter(
-        dynamodb,
-        config.app_table_name,
-        per_second=config.claid_requests_per_second,
-        per_minute=config.claid_requests_per_minute,
-    )
-    if config.claid_requests_per_second or config.claid_requests_per_minute
-    else None
+# One client for every worker thread, made on first use (the API key is read then), on the shared schedule.
+claid_client = shared_client(
+    lambda: str(secrets.get(config.claid_api_key_secret_arn, max_age=300)),
+    dynamodb=dynamodb,
+    table_name=config.app_table_name,
+    per_second=config.claid_requests_per_second,
+    per_minute=config.claid_requests_per_minute,
+    base_url=config.claid_base_url,
+    scene_path=config.claid_scene_path,
+    http=http,
+    call_budget=config.claid_call_budget_seconds,
 )
-_claid: ClaidClient | None = None
-_claid_lock = threading.Lock()
 _deadline = Deadline.after(900)
-
-
-def claid_client() -> ClaidClient:
-    global _claid
-    with _claid_lock:  # a batch's records ask for it at once: one client, one read of the secret
-        if _claid is None:
-            api_key = str(secrets.get(config.claid_api_key_secret_arn, max_age=300))
-            _claid = ClaidClient(
-                api_key,
-                base_url=config.claid_base_url,
-                scene_path=config.claid_scene_path,
-                http=http,
-                call_budget=config.claid_call_budget_seconds,
-                limiter=limiter,
-            )
-    return _claid
 
 
 processor = Processor(

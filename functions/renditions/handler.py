@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextvars
 import math
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -23,7 +22,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from backdrop.claid import ClaidClient, ClaidRateLimiter, Deadline
+from backdrop.claid import Deadline, shared_client
 from backdrop.config import RenditionsConfig
 from backdrop.editing import Edit, EditInProgressElsewhere, Editor, EditOutcome, HandBack, detail_of
 from backdrop.ledger import Ledger
@@ -53,36 +52,20 @@ idempotency = IdempotencyConfig(
     raise_on_no_idempotency_key=True,
 )
 batch = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-# The schedule the processor takes its starts from: one rate limit for the account, both endpoints.
-limiter = (
-    ClaidRateLimiter(
-        dynamodb,
-        config.app_table_name,
-        per_second=config.claid_requests_per_second,
-        per_minute=config.claid_requests_per_minute,
-    )
-    if config.claid_requests_per_second or config.claid_requests_per_minute
-    else None
+# One client for every worker thread, made on first use (the API key is read then), on the schedule every function
+# shares: one rate limit for the account, both endpoints.
+claid_client = shared_client(
+    lambda: str(secrets.get(config.claid_api_key_secret_arn, max_age=300)),
+    dynamodb=dynamodb,
+    table_name=config.app_table_name,
+    per_second=config.claid_requests_per_second,
+    per_minute=config.claid_requests_per_minute,
+    base_url=config.claid_base_url,
+    edit_path=config.claid_edit_path,
+    http=http,
+    call_budget=config.claid_call_budget_seconds,
 )
-_claid: ClaidClient | None = None
-_claid_lock = threading.Lock()
 _deadline = Deadline.after(900)
-
-
-def claid_client() -> ClaidClient:
-    global _claid
-    with _claid_lock:  # a selection's edits ask for it at once: one client, one read of the secret
-        if _claid is None:
-            api_key = str(secrets.get(config.claid_api_key_secret_arn, max_age=300))
-            _claid = ClaidClient(
-                api_key,
-                base_url=config.claid_base_url,
-                edit_path=config.claid_edit_path,
-                http=http,
-                call_budget=config.claid_call_budget_seconds,
-                limiter=limiter,
-            )
-    return _claid
 
 
 ledger = Ledger(dynamodb, config.app_table_name, monthly_budget=config.monthly_credit_budget)

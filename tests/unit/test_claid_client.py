@@ -405,3 +405,24 @@ def test_an_edit_answer_that_is_not_one_image_is_an_unknown_outcome():
     client, _ = client_for([httpx.Response(200, json=scene_shaped)])
     with pytest.raises(ClaidOutcomeUnknown):
         client.edit_image(EDIT, deadline())
+
+
+def test_the_shared_client_is_made_once_on_first_use_whoever_asks():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from backdrop.claid import shared_client
+
+    reads: list[int] = []
+
+    def read_key() -> str:
+        reads.append(1)
+        return "key"
+
+    client = shared_client(read_key, dynamodb=None, table_name="t", per_second=0, per_minute=0, base_url="http://x")
+    assert reads == []  # nothing read before the first call needs it
+    with ThreadPoolExecutor(8) as pool:
+        made = list(pool.map(lambda _: client(), range(8)))
+    assert reads == [1] and all(m is made[0] for m in made)
+    assert made[0]._limiter is None  # both limits 0: no shared schedule
+    limited = shared_client(read_key, dynamodb=object(), table_name="t", per_second=4, per_minute=120)()
+    assert limited._limiter is not None and limited._limiter.per_second == 4

@@ -1,7 +1,7 @@
 """Claid's AI Background and Image Editing APIs: typed models, the one request builder, the HTTP client and its
 errors."""
 
-from backdrop.claid.client import ClaidClient, Deadline, EditResult, SceneResult
+from backdrop.claid.client import ClaidClient, Deadline, EditResult, SceneResult, shared_client
 from backdrop.claid.errors import (
     ClaidAuthError,
     ClaidCallNotStarted,
@@ -38,4 +38,5 @@ __all__ = [
     "SceneResult",
     "build_edit_request",
     "build_scene_request",
+    "shared_client",
 ]

@@ -4,6 +4,7 @@ deadline. Both endpoints share the account's one rate limit, so both take their 
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -247,3 +248,32 @@ class ClaidClient:
             return response.json(), request_id
         except ValueError:
             raise self._unreadable("JSON", request_id, attempt) from None
+
+
+def shared_client(
+    read_api_key: Callable[[], str],
+    *,
+    dynamodb: Any,
+    table_name: str,
+    per_second: int,
+    per_minute: int,
+    **client_options: Any,
+) -> Callable[[], ClaidClient]:
+    """What a function hands its logic to reach Claid: the client made on first use (the API key is read then,
+    once, however many worker threads ask at the same moment), starting its calls on the account's one shared
+    schedule (none when both limits are 0)."""
+    limiter = (
+        ClaidRateLimiter(dynamodb, table_name, per_second=per_second, per_minute=per_minute)
+        if per_second or per_minute
+        else None
+    )
+    made: list[ClaidClient] = []
+    lock = threading.Lock()
+
+    def client() -> ClaidClient:
+        with lock:
+            if not made:
+                made.append(ClaidClient(read_api_key(), limiter=limiter, **client_options))
+        return made[0]
+
+    return client
