@@ -5,28 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from backdrop import wiring
 from backdrop.config import PublisherConfig
 from backdrop.events import RECORDED, SOURCE
-from backdrop.measures import collecting
-from backdrop.metrics import add_measures
-from backdrop.publishing import SELECT_VARIANTS, ChoiceOutcome, Publisher
+from backdrop.measures import collecting, emit
+from backdrop.publishing import SELECT_VARIANTS, ChoiceOutcome
 
 config = PublisherConfig.from_env()
 logger = Logger()
 metrics = Metrics()  # SelectionsPublished by ChosenBy, SelectionsRejected by Reason (EMF: no API call)
-publisher = Publisher(
-    s3=boto3.client("s3"),
-    dynamodb=boto3.client("dynamodb"),
-    events=boto3.client("events"),
-    table_name=config.app_table_name,
-    event_bus_name=config.event_bus_name,
-    incoming_prefix=config.incoming_prefix,
-    generated_prefix=config.generated_prefix,
-    published_prefix=config.published_prefix,
-)
+publisher = wiring.publisher(config)
 
 
 class UnexpectedEvent(ValueError):
@@ -46,7 +36,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             outcome = publisher.command(str(source), detail)
         else:
             raise UnexpectedEvent(f"not for the publisher: source={source!r} detail-type={detail_type!r}")
-    add_measures(metrics, measures)
+    emit(metrics, measures)
     if outcome is None:
         logger.info("nothing to publish", job_id=(detail or {}).get("job_id"))
         return {"published": False}

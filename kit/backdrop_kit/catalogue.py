@@ -27,6 +27,7 @@ from urllib.parse import quote_plus, urlparse
 from backdrop.config import ProcessorConfig
 from backdrop.jobs import Job
 from backdrop.ledger import Ledger, credits_for, is_outcome
+from backdrop.once import RunsEveryTime
 from backdrop.processing import Processor, profile_loader
 from backdrop.renditions import RENDERED_SIDE
 from backdrop.uploads import Upload, UploadRejected
@@ -60,6 +61,7 @@ def planning_processor(env: dict[str, str], *, s3: Any, ssm: Any, ledger: Ledger
         ledger=ledger,
         load_profile=profile_loader(SSMProvider(boto3_client=ssm), config.profiles_parameter_path),
         claid=_no_claid,
+        guard=RunsEveryTime,  # plans only: never generates
     )
 
 

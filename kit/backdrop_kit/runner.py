@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -231,12 +232,18 @@ class Runner:
         self.stack = stack
         self.stats = RunStats()
         self.progress = progress
+        # Instances are made as Lambda makes them: when a batch finds none free (a cold start), up to the limit.
         self._workers: dict[str, list[LoadedFunction]] = {}
+        self._free: dict[str, list[LoadedFunction]] = {}
+        self._limits: dict[str, int] = {}
+        self._instances = threading.Condition()
         for source in stack.sources:
-            count = 1
+            limit = 1
             if source.kind == "sqs":
-                count = processor_workers if processor_workers is not None else source.max_concurrency
-            self._workers[source.function_id] = [load_function(stack, source.function_id) for _ in range(count)]
+                limit = processor_workers if processor_workers is not None else source.max_concurrency
+            self._limits[source.function_id] = limit
+            self._workers[source.function_id] = [load_function(stack, source.function_id)]
+            self._free[source.function_id] = list(self._workers[source.function_id])
         self._sqs = stack.client("sqs")
         self._event_attempts: dict[str, int] = {}
 
@@ -255,7 +262,32 @@ class Runner:
                     VisibilityTimeout=LOCAL_VISIBILITY_TIMEOUT,
                 )
 
-    def _poll_sqs(self, source: EventSource, fn: LoadedFunction) -> int:
+    def instance_limit(self, function_id: str) -> int:
+        """The most instances of a function that run at once (an SQS source's MaximumConcurrency)."""
+        return self._limits.get(function_id, 1)
+
+    def _take_instance(self, function_id: str, stop: threading.Event) -> LoadedFunction | None:
+        """A free warm instance, or a new one while under the limit; waits while all are busy (None: stopped)."""
+        with self._instances:
+            while not self._free[function_id] and len(self._workers[function_id]) >= self._limits[function_id]:
+                if stop.is_set():
+                    return None
+                self._instances.wait(0.1)
+            if self._free[function_id]:
+                return self._free[function_id].pop()
+            placeholder = len(self._workers[function_id])
+            self._workers[function_id].append(None)  # type: ignore[arg-type]  # counted while it loads
+        fn = load_function(self.stack, function_id)
+        with self._instances:
+            self._workers[function_id][placeholder] = fn
+        return fn
+
+    def _give_back(self, fn: LoadedFunction) -> None:
+        with self._instances:
+            self._free[fn.function_id].append(fn)
+            self._instances.notify_all()
+
+    def _receive(self, source: EventSource, fn: LoadedFunction) -> list[dict[str, Any]]:
         # In AWS the queue's visibility timeout is 6x the function's timeout, so a message is never handed to a
         # second instance while the first still works on it: received here for longer than any invocation.
         answer = self._sqs.receive_message(
@@ -265,9 +297,15 @@ class Runner:
             MessageAttributeNames=["All"],
             VisibilityTimeout=max(IN_FLIGHT_VISIBILITY_TIMEOUT, 6 * int(fn.timeout)),
         )
-        messages = answer.get("Messages", [])
-        if not messages:
-            return 0
+        return list(answer.get("Messages", []))
+
+    def _poll_sqs(self, source: EventSource, fn: LoadedFunction) -> int:
+        messages = self._receive(source, fn)
+        if messages:
+            self._invoke_batch(source, fn, messages)
+        return len(messages)
+
+    def _invoke_batch(self, source: EventSource, fn: LoadedFunction, messages: list[dict[str, Any]]) -> None:
         self.stats.count(source.function_id)
         started = time.monotonic()
         try:
@@ -291,7 +329,6 @@ class Runner:
                     {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])
                 ],
             )
-        return len(messages)
 
     def _poll_eventbridge(self, source: EventSource, fn: LoadedFunction) -> int:
         """Asynchronous invocation, as Lambda runs an EventBridge rule's target: each event once, retried on
@@ -340,11 +377,37 @@ class Runner:
         errors: list[BaseException] = []
 
         def work(source: EventSource, fn: LoadedFunction) -> None:
-            poll = self._poll_sqs if source.kind == "sqs" else self._poll_eventbridge
             try:
                 while not stop.is_set():
-                    if poll(source, fn) == 0:
+                    if self._poll_eventbridge(source, fn) == 0:
                         stop.wait(0.05)  # idle poll interval, like Lambda's poller between empty receives
+            except BaseException as exc:  # surfaced to the caller below
+                errors.append(exc)
+                stop.set()
+
+        def invoke(source: EventSource, fn: LoadedFunction, messages: list[dict[str, Any]]) -> None:
+            try:
+                self._invoke_batch(source, fn, messages)
+            except BaseException as exc:
+                errors.append(exc)
+                stop.set()
+            finally:
+                self._give_back(fn)
+
+        def poll(source: EventSource, pool: ThreadPoolExecutor) -> None:
+            """Lambda's poller for one SQS event source: each batch it receives goes to a free instance (made
+            if none is free and the source's MaximumConcurrency allows), and it waits while all are busy."""
+            try:
+                while not stop.is_set():
+                    fn = self._take_instance(source.function_id, stop)
+                    if fn is None:
+                        return
+                    messages = self._receive(source, fn)
+                    if not messages:
+                        self._give_back(fn)
+                        stop.wait(0.05)  # idle poll interval, like Lambda's poller between empty receives
+                        continue
+                    pool.submit(invoke, source, fn, messages)
             except BaseException as exc:  # surfaced to the caller below
                 errors.append(exc)
                 stop.set()
@@ -359,10 +422,16 @@ class Runner:
                     errors.append(exc)
                     stop.set()
 
-        threads = [
-            threading.Thread(target=work, args=(source, fn), daemon=True, name=f"{source.function_id}-{i}")
+        pools = {
+            source.function_id: ThreadPoolExecutor(self._limits[source.function_id], source.function_id)
             for source in self.stack.sources
-            for i, fn in enumerate(self._workers[source.function_id])
+            if source.kind == "sqs"
+        }
+        threads = [
+            threading.Thread(target=poll, args=(source, pools[source.function_id]), daemon=True, name=source.queue_url)
+            if source.kind == "sqs"
+            else threading.Thread(target=work, args=(source, self._workers[source.function_id][0]), daemon=True)
+            for source in self.stack.sources
         ] + [
             threading.Thread(target=deliver, args=(target,), daemon=True, name=f"{target.rule_id}-forwarder")
             for target in self.stack.webhooks
@@ -392,6 +461,8 @@ class Runner:
             longest = max((fn.timeout for fns in self._workers.values() for fn in fns), default=120.0)
             for thread in threads:
                 thread.join(timeout=longest + 10)
+            for pool in pools.values():
+                pool.shutdown(wait=True)
         if errors:
             raise errors[0]
         return self.stats

@@ -58,11 +58,11 @@ def test_functions_are_fed_as_the_template_says(pipeline):
     assert renditions.queue_url == stack.queue_url("RenditionsQueue") and renditions.batch_size == 1
     assert renditions.report_batch_item_failures and renditions.max_concurrency == 2
     [jobs] = [s for s in stack.sources if s.function_id == "ProcessorFunction"]
-    assert jobs.queue_url == stack.queue_url("JobsQueue") and jobs.batch_size == 10
+    assert jobs.queue_url == stack.queue_url("JobsQueue") and jobs.batch_size == 1
     assert jobs.report_batch_item_failures
     # The runner starts as many processor instances as the event source's MaximumConcurrency allows.
-    assert jobs.max_concurrency == int(stack.parameters["ProcessorMaxConcurrency"]) == 5
-    assert len(pipeline.runner._workers["ProcessorFunction"]) == jobs.max_concurrency
+    assert jobs.max_concurrency == int(stack.parameters["ProcessorMaxConcurrency"]) == 50
+    assert pipeline.runner.instance_limit("ProcessorFunction") == jobs.max_concurrency
     # EventBridge's undeliverable events and Lambda's failed invocations both end in the function's own DLQ.
     [recorder] = [s for s in stack.sources if s.function_id == "RecorderFunction"]
     assert recorder.dead_letter_url == recorder.on_failure_url == stack.queue_url("RecorderDLQ")

@@ -265,13 +265,13 @@ def test_processor_timeout_and_queue_visibility_are_sized_from_the_call_budget()
     assert TEMPLATE.functions()["ProcessorFunction"].timeout == rows[default]["FunctionTimeout"]
 
 
-def test_a_batch_is_handled_side_by_side():
+def test_each_upload_is_an_invocation_of_its_own():
+    """No head-of-line blocking: a record never waits for a batch's slowest (decisions 44)."""
     mapping = _processor_event()
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["JobsQueue", "Arn"]}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    env = TEMPLATE.functions()["ProcessorFunction"].environment
-    assert int(env["PARALLEL_RECORDS"]) >= mapping["BatchSize"]
-    assert "MaximumBatchingWindowInSeconds" not in mapping  # a batch never waits to fill
+    assert mapping["BatchSize"] == 1
+    assert "MaximumBatchingWindowInSeconds" not in mapping  # a message never waits for company
 
 
 def test_enough_calls_in_flight_to_fill_claids_rate_limit_by_default():

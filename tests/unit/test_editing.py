@@ -20,9 +20,10 @@ from backdrop.editing import (
     Editor,
     EditOutcome,
     EditRefused,
-    HandBack,
 )
+from backdrop.handback import HandBack
 from backdrop.ledger import Reservation
+from backdrop.once import RunsEveryTime
 from backdrop.renditions import RenditionSpec, plan
 from botocore.exceptions import ClientError
 
@@ -175,6 +176,7 @@ def editor(
         publisher=FakePublisher(record),  # type: ignore[arg-type]
         claid=lambda: claid,  # type: ignore[arg-type,return-value]
         http=None,  # type: ignore[arg-type]
+        guard=RunsEveryTime,
     )
     return built, s3, ledger, claid, events
 
@@ -183,8 +185,8 @@ LATER = Deadline(lambda: 500.0, reserve_seconds=0)
 
 
 def run(e: Editor, one: Edit) -> EditOutcome | HandBack:
-    """make() with the guarded step run directly (the handler wraps it in the idempotency layer)."""
-    return e.make(one, lambda x: e.attempt(x, LATER), LATER)
+    """make() with the step unguarded (in Lambda, the idempotency layer guards it)."""
+    return e.make(one, LATER)
 
 
 def test_an_upscaled_edit_is_reserved_made_through_the_connector_and_counted_once():
@@ -198,7 +200,8 @@ def test_an_upscaled_edit_is_reserved_made_through_the_connector_and_counted_onc
     [recorded] = ledger.recorded
     assert (recorded["used"], recorded["reserved"], recorded["succeeded"]) == (2.0, 2.0, True)
     assert ledger.held == {} and ledger.committed == 2
-    again = e.make(edit(), lambda x: outcome, LATER)  # redelivered: the idempotency layer gives the kept outcome
+    e.attempt_once = RunsEveryTime(lambda _, __: outcome)  # redelivered: the idempotency layer gives the kept one
+    again = e.make(edit(), LATER)
     assert again == outcome and len(ledger.recorded) == 1
 
 

@@ -13,8 +13,10 @@ import httpx
 import pytest
 from backdrop.claid import ClaidClient
 from backdrop.events import GenerationDetail
+from backdrop.handback import HandBack
 from backdrop.limits import MAX_METADATA_VALUE_CHARS, check_metadata, check_profile_document, check_profile_name
-from backdrop.processing import HandBack, Processor, profile_loader
+from backdrop.once import RunsEveryTime
+from backdrop.processing import Processor, profile_loader
 from backdrop.settings import SETTING_NAMES
 from backdrop.uploads import MalformedMessage, Upload, UploadRejected, uploads_from_message
 from hypothesis import HealthCheck, given, settings
@@ -151,10 +153,11 @@ def test_every_upload_ends_in_one_outcome_and_rejections_cost_nothing(key, meta,
         ledger=ledger,  # type: ignore[arg-type]
         load_profile=profile_loader(FakeSSM(document), "/backdrop/test/profiles/"),
         claid=lambda: calls.append(1) or client,  # type: ignore[func-returns-value]
+        guard=RunsEveryTime,
     )
     upload = Upload("shop", key, version_id="v1")
     try:
-        outcome = p.handle(upload, lambda job: p.generate(job, deadline(600)), deadline(600))
+        outcome = p.handle(upload, deadline(600))
     except UploadRejected as exc:
         # Only keys that are not uploads at all (our own output, folder markers), before anything was read.
         outside = not key.startswith(CONFIG.incoming_prefix)

@@ -11,8 +11,7 @@ import pytest
 from aws_lambda_powertools import Metrics
 from backdrop.claid import ClaidCallNotStarted, ClaidError, ClaidOutcomeUnknown, ClaidRateLimited
 from backdrop.ledger import Reservation
-from backdrop.measures import Measures, collecting, record
-from backdrop.metrics import add_measures
+from backdrop.measures import Measures, collecting, emit, record
 
 from .test_claid_client import OK, REQUEST, client_for
 from .test_processor_rules import FakeClaid, FakeLedger, deadline, job, processor
@@ -120,7 +119,7 @@ def test_measures_become_emf_with_their_dimension(capsys, monkeypatch):
         record("ClaidCalls", dimension=("Status", "429"))
         record("ClaidCalls", dimension=("Status", "429"))
         record("UploadsRejected", dimension=("Reason", "not_an_image"))
-    add_measures(metrics, measures)
+    emit(metrics, measures)
     metrics.flush_metrics()
     documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
     by_metric = {m["Name"]: d for d in documents for m in d["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
@@ -136,5 +135,5 @@ def test_nothing_is_printed_while_metrics_are_disabled(capsys, monkeypatch):
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     with collecting() as measures:
         record("ClaidCalls", dimension=("Status", "200"))
-    add_measures(Metrics(namespace="Backdrop", service="backdrop"), measures)
+    emit(Metrics(namespace="Backdrop", service="backdrop"), measures)
     assert capsys.readouterr().out == ""

@@ -11,9 +11,11 @@ from backdrop.claid import ClaidCallNotStarted, ClaidOutOfCredits, ClaidRateLimi
 from backdrop.claid.errors import ClaidAuthError
 from backdrop.config import ProcessorConfig
 from backdrop.events import ClaidCall, Credits, GenerationDetail, Problem, SourceObject
+from backdrop.handback import HandBack
 from backdrop.jobs import Job, plan_job, refusal_id
 from backdrop.ledger import Reservation
-from backdrop.processing import HandBack, JobInProgressElsewhere, Processor, Refused
+from backdrop.once import InProgressElsewhere, RunsEveryTime
+from backdrop.processing import Processor, Refused
 from backdrop.settings import Settings
 from backdrop.uploads import Upload
 
@@ -75,7 +77,10 @@ class FakeClaid:
         raise self.error
 
 
-def processor(s3: FakeS3 | None = None, claid: Any = None, ledger: FakeLedger | None = None) -> Processor:
+def processor(
+    s3: FakeS3 | None = None, claid: Any = None, ledger: FakeLedger | None = None, step: Any = None
+) -> Processor:
+    """The processor with fakes; `step` stands in for the guarded Claid step (else the real one, unguarded)."""
     return Processor(
         config=CONFIG,
         s3=s3 or FakeS3(),
@@ -83,6 +88,7 @@ def processor(s3: FakeS3 | None = None, claid: Any = None, ledger: FakeLedger | 
         ledger=ledger or FakeLedger(),  # type: ignore[arg-type]
         load_profile=lambda _: None,
         claid=lambda: claid,
+        guard=lambda generate: RunsEveryTime(step or generate),
     )
 
 
@@ -117,7 +123,7 @@ def deadline(seconds: float) -> Deadline:
 # --- hand-backs ------------------------------------------------------------------------------------------
 def test_no_call_is_tried_when_the_time_left_does_not_cover_the_budget():
     tried: list[Job] = []
-    outcome = processor()._run(job(), tried.append, deadline(59))  # type: ignore[arg-type]
+    outcome = processor(step=lambda j, _: tried.append(j))._run(job(), deadline(59))
     assert isinstance(outcome, HandBack) and outcome.reason == "claid_call_not_started"
     assert outcome.seconds is not None and outcome.seconds <= 5  # visible again soon, not after the queue's timeout
     assert tried == []
@@ -128,15 +134,15 @@ def test_no_call_is_tried_when_the_time_left_does_not_cover_the_budget():
     [
         (ClaidRateLimited("slow down", status=429, retry_after=7.0), "claid_rate_limited", 7.0),
         (ClaidCallNotStarted("late start", retry_after=12.5), "claid_call_not_started", 12.5),
-        (JobInProgressElsewhere("j"), "in_progress_elsewhere", 60.0),
+        (InProgressElsewhere("j"), "in_progress_elsewhere", 60.0),
         (ClaidOutOfCredits("No API calls left", status=402), "claid_out_of_credits", None),
     ],
 )
 def test_trouble_that_may_pass_hands_the_job_back(error, reason, seconds):
-    def run_once(_: Job) -> GenerationDetail:
+    def step(_: Job, __: Deadline) -> GenerationDetail:
         raise error
 
-    outcome = processor()._run(job(), run_once, deadline(600))
+    outcome = processor(step=step)._run(job(), deadline(600))
     assert isinstance(outcome, HandBack) and (outcome.reason, outcome.seconds) == (reason, seconds)
 
 
@@ -283,6 +289,7 @@ def test_a_request_that_cannot_be_built_is_a_failed_refusal_and_holds_nothing():
         ledger=ledger,  # type: ignore[arg-type]
         load_profile=lambda _: None,
         claid=lambda: None,
+        guard=RunsEveryTime,
     )
     with pytest.raises(Refused) as refused:
         misconfigured.generate(job(), deadline(600))
@@ -306,10 +313,10 @@ def test_a_refusal_is_published_as_the_outcome_of_that_delivery():
     j = job()
     refusal = Refused(unanswered(j).model_copy(update={"job_id": "r" * 32}))
 
-    def run_once(_: Job) -> GenerationDetail:
+    def step(_: Job, __: Deadline) -> GenerationDetail:
         raise refusal
 
-    assert processor()._run(j, run_once, deadline(600)) is refusal.detail
+    assert processor(step=step)._run(j, deadline(600)) is refusal.detail
 
 
 def test_a_refusal_kept_as_the_outcome_before_this_release_is_forgotten_and_the_job_runs():
@@ -322,16 +329,14 @@ def test_a_refusal_kept_as_the_outcome_before_this_release_is_forgotten_and_the_
         problem=Problem(code="budget_exhausted", message="spent"),
     )
     done = kept.model_copy(update={"status": "succeeded", "problem": None, "final": True, "images": 2})
-    answers, forgotten = [kept, done], []
-
-    def run_once(_: Job) -> GenerationDetail:
-        return answers.pop(0)
-
+    answers = [kept, done]
+    p = processor(step=lambda _, __: answers.pop(0))
     assert kept.final is False  # said by its code, as a detail stored without the field is read
-    assert processor()._run(j, run_once, deadline(600), forgotten.append) is done
-    assert forgotten == [j]
+    assert p._run(j, deadline(600)) is done
+    assert p.generate_once.forgotten == [j]  # type: ignore[attr-defined]
     # A verdict kept by the idempotency layer is the outcome: never run again.
-    assert processor()._run(j, lambda _: done, deadline(600), forgotten.append) is done and forgotten == [j]
+    p = processor(step=lambda _, __: done)
+    assert p._run(j, deadline(600)) is done and p.generate_once.forgotten == []  # type: ignore[attr-defined]
 
 
 def test_a_version_refused_before_it_became_a_job_gives_back_what_a_backfill_held():

@@ -8,6 +8,7 @@ import io
 from typing import Any
 
 import pytest
+from backdrop.once import RunsEveryTime
 from backdrop.processing import Processor
 from backdrop.uploads import Upload, UploadRejected, decode_rfc2047, read_metadata
 from backdrop_kit.demo import metadata_header_value
@@ -91,6 +92,7 @@ def plan(metadata: dict[str, str]) -> Any:
         ledger=FakeLedger(),  # type: ignore[arg-type]
         load_profile=lambda _: None,
         claid=lambda: None,  # type: ignore[arg-type, return-value]
+        guard=RunsEveryTime,
     ).plan(Upload("shop-bucket", "incoming/cup.png", version_id="v1"))
 
 

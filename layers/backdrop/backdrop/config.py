@@ -95,8 +95,6 @@ class ProcessorConfig(_EnvModel):
     # The account's limits, kept by one schedule shared by every instance (0 = no shared schedule).
     claid_requests_per_second: Annotated[int, Field(ge=0)] = 4
     claid_requests_per_minute: Annotated[int, Field(ge=0)] = 120
-    # Records of one batch handled at once (each may wait on Claid): at least the event source's BatchSize.
-    parallel_records: Annotated[int, Field(ge=1, le=100)] = 10
     # A call that got no answer, in connected-storage mode: how long Claid may still write its images before
     # the job is settled from what its output folder holds.
     unknown_outcome_settle_seconds: Annotated[int, Field(ge=0)] = 600

@@ -14,9 +14,11 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any, Literal
 
 import httpx
@@ -46,9 +48,11 @@ from backdrop.events import (
     Timestamp,
     publish,
 )
+from backdrop.handback import HandBack
 from backdrop.jobs import current_month, storage_uri
 from backdrop.ledger import Ledger
-from backdrop.measures import record
+from backdrop.measures import record, side_by_side
+from backdrop.once import Guarded, InProgressElsewhere, Step
 from backdrop.publishing import Publisher, VariantsPublishedDetail, renditions_of
 from backdrop.recording import keep_temporary_image
 from backdrop.renditions import PlannedRendition, RenditionSpec
@@ -160,10 +164,6 @@ class RenditionsDetail(_Detail):
         return RENDITIONS_FAILED if self.failed else RENDITIONS_PUBLISHED
 
 
-class EditInProgressElsewhere(Exception):
-    """Another instance holds this edit's idempotency lock: it is calling Claid for it right now."""
-
-
 class EditRefused(Exception):
     """The edit was refused for a reason a change lifts (the budget, or Claid refusing our key): the edit's outcome
     for this selection, not kept as the edit's verdict by the idempotency layer."""
@@ -171,15 +171,6 @@ class EditRefused(Exception):
     def __init__(self, outcome: EditOutcome) -> None:
         super().__init__(outcome.problem.message if outcome.problem else "refused")
         self.outcome = outcome
-
-
-@dataclass(frozen=True)
-class HandBack:
-    """The message goes back to the queue, visible again after `seconds` (None: the queue's own timeout)."""
-
-    seconds: float | None
-    reason: str
-    message: str
 
 
 @dataclass
@@ -191,8 +182,9 @@ class Work:
     edits: dict[str, Edit] = field(default_factory=dict)
 
 
-# The guarded Claid step (Powertools idempotency in the handler): an edit in, its stored or fresh outcome out.
-RunOnce = Callable[[Edit], EditOutcome]
+# Wraps the step that spends credits so that it runs at most once per edit: once.Once in Lambda (Powertools
+# idempotency on DynamoDB), once.RunsEveryTime in unit tests.
+Guard = Callable[[Step[Edit, EditOutcome]], Guarded[Edit, EditOutcome]]
 
 
 @dataclass
@@ -204,6 +196,10 @@ class Editor:
     publisher: Publisher
     claid: Callable[[], ClaidClient]  # built on first use: the API key is read from Secrets Manager then
     http: httpx.Client  # temporary-bucket mode: the tmp_url downloads
+    guard: Guard
+
+    def __post_init__(self) -> None:
+        self.attempt_once = self.guard(self.attempt)
 
     # --- what a published selection asks for ------------------------------------------------------------------
     def plan(self, detail: dict[str, Any]) -> Work | None:
@@ -244,8 +240,8 @@ class Editor:
         return work
 
     # --- one edit ---------------------------------------------------------------------------------------------
-    def make(self, edit: Edit, run_once: RunOnce, deadline: Deadline) -> EditOutcome | HandBack:
-        """Make one rendition file once (through `run_once`), settle an unanswered call, count it, and keep a
+    def make(self, edit: Edit, deadline: Deadline) -> EditOutcome | HandBack:
+        """Make one rendition file once (`attempt`, guarded), settle an unanswered call, count it, and keep a
         temporary-bucket image. A HandBack when it must be tried again later."""
         budget = self.config.claid_call_budget_seconds
         if deadline.left() < budget:
@@ -254,8 +250,8 @@ class Editor:
                 1.0, "claid_call_not_started", f"{deadline.left():.0f}s left, a call may take {budget:.0f}s"
             )
         try:
-            outcome = run_once(edit)
-        except EditInProgressElsewhere:
+            outcome = self.attempt_once(edit, deadline)
+        except InProgressElsewhere:
             return HandBack(budget, "in_progress_elsewhere", f"another instance is making {edit.output_key}")
         except EditRefused as refused:
             return refused.outcome
@@ -294,6 +290,12 @@ class Editor:
                 max_bytes=cfg.max_variant_bytes,
             )
         return settled
+
+    def make_all(self, work: Work, deadline: Deadline, workers: Executor) -> dict[str, EditOutcome | HandBack]:
+        """A selection's edits, made side by side (each waits on Claid in a worker thread), by edit id."""
+        edits = list(work.edits.values())
+        made = side_by_side(workers, [partial(self.make, edit, deadline) for edit in edits])
+        return {edit.edit_id: outcome for edit, outcome in zip(edits, made, strict=True)}
 
     def attempt(self, edit: Edit, deadline: Deadline) -> EditOutcome:
         """The guarded step: reserve, call Claid once, describe the outcome. Raises ClaidTransientError or

@@ -1,5 +1,6 @@
-"""Numbers one record's handling produces (Claid latency and statuses, retries, rejections, credits), collected
-without any metrics library so the pure logic stays pure; the handler turns them into metrics in one thread.
+"""The one metrics path: the logic records numbers (Claid latency and statuses, retries, rejections, credits)
+with `record()`, without touching a metrics library; the handler collects them per invocation (`collecting()`)
+and `emit()`s them as Powertools metrics (CloudWatch EMF on stdout: no API call), from one thread.
 
 A batch's records run in worker threads, each in its own copy of the invocation's context: `collecting()` puts
 a fresh `Measures` into that context, so what a thread records is that record's alone, and nothing shared is
@@ -8,11 +9,17 @@ written from two threads at once."""
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+T = TypeVar("T")
 Unit = Literal["Count", "Milliseconds", "Percent"]
 
 
@@ -55,3 +62,55 @@ def record(name: str, value: float = 1.0, unit: Unit = "Count", dimension: tuple
     measures = _current.get()
     if measures is not None:
         measures.items.append(Measure(name, unit, float(value), dimension))
+
+
+def side_by_side(workers: Executor, calls: list[Callable[[], T]]) -> list[T]:
+    """Runs the calls in worker threads, each in a copy of this context (log keys) collecting its own measures;
+    their measures join this context's on this thread once all are done, so nothing shared is written from two
+    threads. The first call that raised raises here, after every call has finished."""
+
+    def one(call: Callable[[], T]) -> tuple[T | BaseException, Measures]:
+        with collecting() as measures:
+            try:
+                return call(), measures
+            except Exception as exc:  # raised again below, on the caller's thread
+                return exc, measures
+
+    futures = [workers.submit(contextvars.copy_context().run, one, call) for call in calls]
+    done = [future.result() for future in futures]
+    here = _current.get()
+    for _, measures in done:
+        if here is not None:
+            here.items.extend(measures.items)
+    for value, _ in done:
+        if isinstance(value, BaseException):
+            raise value
+    return [value for value, _ in done]  # type: ignore[misc]
+
+
+UNITS: dict[Unit, MetricUnit] = {
+    "Count": MetricUnit.Count,
+    "Milliseconds": MetricUnit.Milliseconds,
+    "Percent": MetricUnit.Percent,
+}
+
+
+def emit(metrics: Metrics, measures: Measures) -> None:
+    """Plain measures join the invocation's metric set. Measures with a dimension (Status, Reason) go out as one
+    EMF document per dimension value, since a metric set shares one set of dimensions; EphemeralMetrics (not
+    single_metric, which ignores POWERTOOLS_METRICS_DISABLED) keeps them apart from the shared set.
+    Call from one thread only."""
+    grouped: dict[tuple[str, str], dict[tuple[str, Unit], float]] = defaultdict(lambda: defaultdict(float))
+    for m in measures.items:
+        if m.dimension is None:
+            metrics.add_metric(name=m.name, unit=UNITS[m.unit], value=m.value)
+        else:
+            grouped[m.dimension][(m.name, m.unit)] += m.value
+    for (dimension, value), totals in grouped.items():
+        document = EphemeralMetrics(namespace=metrics.namespace, service=metrics.service)
+        for name, dim_value in metrics.default_dimensions.items():
+            document.add_dimension(name=name, value=dim_value)
+        document.add_dimension(name=dimension, value=value)
+        for (name, unit), total in totals.items():
+            document.add_metric(name=name, unit=UNITS[unit], value=total)
+        document.flush_metrics()

@@ -34,6 +34,7 @@ from backdrop.events import (
     SourceObject,
     publish,
 )
+from backdrop.handback import HandBack
 from backdrop.jobs import (
     Job,
     current_month,
@@ -47,19 +48,15 @@ from backdrop.jobs import (
 from backdrop.ledger import Ledger, credits_for
 from backdrop.limits import check_metadata, check_profile_document, check_profile_name
 from backdrop.measures import record
+from backdrop.once import Guarded, InProgressElsewhere, Step
 from backdrop.publishing import S3_MAX_KEY_BYTES, longest_published_key
 from backdrop.settings import SettingsError, metadata_to_values, resolve
 from backdrop.uploads import Upload, UploadRejected, check_key, inspect_upload, profile_from_key
 
 ProfileLoader = Callable[[str], Mapping[str, Any] | None]
-# The guarded Claid step (Powertools idempotency in the handler): a job in, its stored or fresh outcome out.
-RunOnce = Callable[[Job], GenerationDetail]
-# Drops the outcome the guarded step keeps for a job, so that the next run_once runs it again.
-Forget = Callable[[Job], None]
-
-
-class JobInProgressElsewhere(Exception):
-    """Another instance holds this job's idempotency lock: it is calling Claid for it right now."""
+# Wraps the step that spends credits so that it runs at most once per job: once.Once in Lambda (Powertools
+# idempotency on DynamoDB), once.RunsEveryTime in unit tests.
+Guard = Callable[[Step[Job, GenerationDetail]], Guarded[Job, GenerationDetail]]
 
 
 class Refused(Exception):
@@ -94,16 +91,6 @@ def refused(job: Job, status: Literal["rejected", "failed"], problem: Problem, *
         **fields,
     )
     return Refused(detail)
-
-
-@dataclass(frozen=True)
-class HandBack:
-    """The message goes back to the queue untouched, visible again after `seconds`."""
-
-    seconds: float | None  # None: after the queue's own visibility timeout
-    reason: str
-    message: str
-    job_id: str | None = None
 
 
 class UnknownProfile(UploadRejected):
@@ -172,6 +159,10 @@ class Processor:
     ledger: Ledger
     load_profile: ProfileLoader
     claid: Callable[[], ClaidClient]  # built on first use: the API key is read from Secrets Manager then
+    guard: Guard
+
+    def __post_init__(self) -> None:
+        self.generate_once = self.guard(self.generate)
 
     def plan(self, upload: Upload) -> Job | GenerationDetail:
         """Check the upload and resolve its settings. Returns the job, or the rejection to publish.
@@ -383,10 +374,8 @@ class Processor:
         )
 
     # --- one upload, start to end ----------------------------------------------------------------------
-    def handle(
-        self, upload: Upload, run_once: RunOnce, deadline: Deadline, forget: Forget | None = None
-    ) -> GenerationDetail | HandBack:
-        """Plan, call Claid once (through `run_once`), settle an unanswered call, publish the outcome.
+    def handle(self, upload: Upload, deadline: Deadline) -> GenerationDetail | HandBack:
+        """Plan, call Claid once (`generate`, guarded), settle an unanswered call, publish the outcome.
         Raises UploadRejected('outside_incoming_prefix') for keys that are not work at all."""
         try:
             planned = self.plan(upload)
@@ -397,7 +386,7 @@ class Processor:
             outcome: GenerationDetail | HandBack = planned
             self._release_backfill_hold(upload)
         else:
-            outcome = self._run(planned, run_once, deadline, forget)
+            outcome = self._run(planned, deadline)
         if isinstance(outcome, GenerationDetail):
             publish(self.events, self.config.event_bus_name, outcome.detail_type, outcome)
             record("Uploads", dimension=("Status", outcome.status))
@@ -414,9 +403,7 @@ class Processor:
         if version:
             self.ledger.release_held(version_job_id(upload.bucket, upload.key, version))
 
-    def _run(
-        self, job: Job, run_once: RunOnce, deadline: Deadline, forget: Forget | None = None
-    ) -> GenerationDetail | HandBack:
+    def _run(self, job: Job, deadline: Deadline) -> GenerationDetail | HandBack:
         budget = self.config.claid_call_budget_seconds
         if deadline.left() < budget:
             # Checked before the idempotency lock and the credits: a job handed back here costs nothing.
@@ -424,13 +411,13 @@ class Processor:
                 1.0, "claid_call_not_started", f"{deadline.left():.0f}s left, a call may take {budget:.0f}s", job.job_id
             )
         try:
-            detail = run_once(job)
-            if forget is not None and _refusal_kept_as_outcome(job, detail):
-                forget(job)  # kept by the idempotency layer before refusals were lifted: not a verdict
-                detail = run_once(job)
+            detail = self.generate_once(job, deadline)
+            if _refusal_kept_as_outcome(job, detail):
+                self.generate_once.forget(job)  # kept by the idempotency layer before refusals were lifted
+                detail = self.generate_once(job, deadline)
         except Refused as refusal:
             return refusal.detail
-        except JobInProgressElsewhere:
+        except InProgressElsewhere:
             return HandBack(
                 budget, "in_progress_elsewhere", "another instance is calling Claid for this job", job.job_id
             )

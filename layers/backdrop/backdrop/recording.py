@@ -13,6 +13,7 @@ import httpx
 from backdrop.config import RecorderConfig
 from backdrop.events import RECORDED, BudgetAlertDetail, GenerationDetail, OutputObject, publish
 from backdrop.ledger import Ledger
+from backdrop.measures import record
 from backdrop.uploads import sniff_image_type
 
 CONTENT_TYPES = {
@@ -138,6 +139,10 @@ class Recorder:
             self.ledger.mark_notified(detail.job_id)
             publish(self.events, self.config.event_bus_name, RECORDED, detail)
             notified = True
+        if recorded:  # counted once per job, like the ledger
+            record(f"Jobs{detail.status.title()}")
+            record("CreditsUsed", detail.credits.used)
+            record("ImagesGenerated", detail.images)
         return RecordOutcome(detail.job_id, detail.status, recorded, notified, detail.outputs)
 
     def _notify(self, detail: GenerationDetail) -> None:

@@ -4,7 +4,6 @@ deadline. Both endpoints share the account's one rate limit, so both take their 
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from backdrop.claid.errors import (
 )
 from backdrop.claid.limiter import ClaidRateLimiter
 from backdrop.claid.models import EditRequest, EditResponse, ErrorBody, SceneRequest, SceneResponse
+from backdrop.clients import Lazy
 from backdrop.measures import record
 
 # Claid generates synchronously: a call may take tens of seconds. The call budget is the longest we wait for one
@@ -267,13 +267,4 @@ def shared_client(
         if per_second or per_minute
         else None
     )
-    made: list[ClaidClient] = []
-    lock = threading.Lock()
-
-    def client() -> ClaidClient:
-        with lock:
-            if not made:
-                made.append(ClaidClient(read_api_key(), limiter=limiter, **client_options))
-        return made[0]
-
-    return client
+    return Lazy(lambda: ClaidClient(read_api_key(), limiter=limiter, **client_options)).get

@@ -1,0 +1,128 @@
+"""How each function is put together: one composition function per Lambda function, from its configuration and
+its clients. The handlers call these once per cold start; tests call them with clients of their own.
+
+The clients every invocation needs are made during the cold start (`Clients.warm`); the ones a path rarely needs
+(SQS for a hand-back, SSM for a profile, Secrets Manager for the Claid key, S3 for the recorder's temporary-bucket
+mode) when first used."""
+
+from __future__ import annotations
+
+import httpx
+from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
+
+from backdrop.claid import shared_client
+from backdrop.clients import Clients, on_first_use
+from backdrop.config import ProcessorConfig, PublisherConfig, RecorderConfig, RenditionsConfig
+from backdrop.editing import Edit, Editor, EditOutcome
+from backdrop.events import GenerationDetail
+from backdrop.jobs import Job
+from backdrop.ledger import Ledger
+from backdrop.once import Once
+from backdrop.processing import Processor, profile_loader
+from backdrop.publishing import Publisher
+from backdrop.recording import Recorder
+
+# The Secrets Manager provider keeps the Claid key this long before it reads it again (a rotated key is picked up).
+API_KEY_MAX_AGE_SECONDS = 300
+
+
+def _secrets(clients: Clients) -> SecretsProvider:
+    return on_first_use(lambda: SecretsProvider(boto3_client=clients.secretsmanager))
+
+
+def processor(config: ProcessorConfig, clients: Clients | None = None) -> Processor:
+    """ProcessorFunction: an upload in, one guarded Claid generation, an event out."""
+    clients = clients or Clients().warm("s3", "dynamodb", "events")
+    secrets = _secrets(clients)
+    return Processor(
+        config=config,
+        s3=clients.s3,
+        events=clients.events,
+        ledger=Ledger(clients.dynamodb, config.app_table_name, monthly_budget=config.monthly_credit_budget),
+        load_profile=profile_loader(
+            on_first_use(lambda: SSMProvider(boto3_client=clients.ssm)), config.profiles_parameter_path
+        ),
+        claid=shared_client(
+            lambda: str(secrets.get(config.claid_api_key_secret_arn, max_age=API_KEY_MAX_AGE_SECONDS)),
+            dynamodb=clients.dynamodb,
+            table_name=config.app_table_name,
+            per_second=config.claid_requests_per_second,
+            per_minute=config.claid_requests_per_minute,
+            base_url=config.claid_base_url,
+            scene_path=config.claid_scene_path,
+            http=httpx.Client(),
+            call_budget=config.claid_call_budget_seconds,
+        ),
+        guard=lambda generate: Once[Job, GenerationDetail](
+            generate,
+            key="job_id",
+            outcome=GenerationDetail,
+            table_name=config.idempotency_table_name,
+            dynamodb=clients.dynamodb,
+            ttl_seconds=config.idempotency_ttl_seconds,
+            stored_as="generate_once",
+        ),
+    )
+
+
+def publisher(config: PublisherConfig | RenditionsConfig, clients: Clients | None = None) -> Publisher:
+    """PublisherFunction (and the renditions, which publish what they make): chosen variants to stable keys."""
+    clients = clients or Clients().warm("s3", "dynamodb", "events")
+    return Publisher(
+        s3=clients.s3,
+        dynamodb=clients.dynamodb,
+        events=clients.events,
+        table_name=config.app_table_name,
+        event_bus_name=config.event_bus_name,
+        incoming_prefix=config.incoming_prefix,
+        generated_prefix=config.generated_prefix,
+        published_prefix=config.published_prefix,
+    )
+
+
+def recorder(config: RecorderConfig, clients: Clients | None = None) -> Recorder:
+    """RecorderFunction: a generation event in, its record and credits, a notification out."""
+    clients = clients or Clients().warm("dynamodb", "events", "sns")
+    return Recorder(
+        config=config,
+        s3=clients.s3,
+        sns=clients.sns,
+        events=clients.events,
+        ledger=Ledger(clients.dynamodb, config.app_table_name, monthly_budget=config.monthly_credit_budget),
+        http=httpx.Client(follow_redirects=False),
+    )
+
+
+def editor(config: RenditionsConfig, clients: Clients | None = None) -> Editor:
+    """RenditionsFunction: a published selection in, each rendition made once (guarded), an event out. A
+    selection's edits run side by side and share the clients: one pooled connection each."""
+    clients = clients or Clients(pool=config.parallel_edits + 5).warm("s3", "dynamodb", "events")
+    secrets = _secrets(clients)
+    return Editor(
+        config=config,
+        s3=clients.s3,
+        events=clients.events,
+        ledger=Ledger(clients.dynamodb, config.app_table_name, monthly_budget=config.monthly_credit_budget),
+        publisher=publisher(config, clients),
+        claid=shared_client(
+            lambda: str(secrets.get(config.claid_api_key_secret_arn, max_age=API_KEY_MAX_AGE_SECONDS)),
+            dynamodb=clients.dynamodb,
+            table_name=config.app_table_name,
+            per_second=config.claid_requests_per_second,
+            per_minute=config.claid_requests_per_minute,
+            base_url=config.claid_base_url,
+            edit_path=config.claid_edit_path,
+            http=httpx.Client(limits=httpx.Limits(max_connections=config.parallel_edits + 2)),
+            call_budget=config.claid_call_budget_seconds,
+        ),
+        http=httpx.Client(follow_redirects=False),
+        guard=lambda attempt: Once[Edit, EditOutcome](
+            attempt,
+            key="edit_id",
+            outcome=EditOutcome,
+            table_name=config.idempotency_table_name,
+            dynamodb=clients.dynamodb,
+            ttl_seconds=config.idempotency_ttl_seconds,
+            stored_as="edit_once",
+        ),
+    )
