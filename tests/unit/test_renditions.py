@@ -16,7 +16,8 @@ from backdrop.renditions import (
     parse_renditions,
     plan,
 )
-from backdrop.settings import SettingsError, resolve
+from backdrop.setting_layers import resolve
+from backdrop.settings import SettingsError
 
 
 def specs(text: str, default: str = "jpeg") -> str:

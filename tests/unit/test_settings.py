@@ -2,7 +2,8 @@
 
 import pytest
 from backdrop.limits import check_metadata
-from backdrop.settings import Settings, SettingsError, metadata_to_values, resolve_settings
+from backdrop.setting_layers import metadata_to_values, resolve_settings
+from backdrop.settings import Settings, SettingsError
 from backdrop.uploads import UploadRejected
 
 DEFAULTS = {"prompt": "on a marble table", "number_of_images": 4, "output_format": "jpeg", "aspect_ratio": "1:1"}

@@ -16,7 +16,7 @@ from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
 
-from backdrop.settings import METADATA_PREFIX
+from backdrop.setting_layers import METADATA_PREFIX
 
 SNIFF_BYTES = 64
 
