@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from backdrop.claid import build_edit_request
-from backdrop.publishing import LONGEST_PUBLISHED_NAME, published_folder
+from backdrop.keys import LONGEST_PUBLISHED_NAME, published_folder
 from backdrop.renditions import (
     LONGEST_RENDITION_NAME,
     MAX_SIDE,
