@@ -66,9 +66,9 @@ def test_handler_exists(function_id):
 def test_environment_matches_the_config_model(function_id):
     config = CONFIGS[function_id]
     declared = set(TEMPLATE.functions()[function_id].environment)
-    missing = config.required_variable_names() - declared
+    missing = {name.upper() for name, field in config.model_fields.items() if field.is_required()} - declared
     assert not missing, f"{function_id} lacks required variables {missing}"
-    stray = {v for v in declared - config.variable_names() if not v.startswith("POWERTOOLS_")}
+    stray = {v for v in declared - {name.upper() for name in config.model_fields} if not v.startswith("POWERTOOLS_")}
     assert not stray, f"{function_id} declares variables its code never reads: {stray}"
 
 

@@ -72,14 +72,6 @@ class _EnvModel(BaseSettings):
             problems = "; ".join(f"{str(err['loc'][0]).upper()}: {err['msg']}" for err in exc.errors(include_url=False))
             raise ConfigError(f"{cls.__name__} environment is invalid: {problems}") from None
 
-    @classmethod
-    def variable_names(cls) -> set[str]:
-        return {name.upper() for name in cls.model_fields}
-
-    @classmethod
-    def required_variable_names(cls) -> set[str]:
-        return {name.upper() for name, field in cls.model_fields.items() if field.is_required()}
-
 
 Hosts = Annotated[list[str], NoDecode, Field(min_length=1)]  # a comma-separated list, not JSON
 

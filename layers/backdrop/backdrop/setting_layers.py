@@ -169,14 +169,3 @@ def _with_sources(message: str, sources: Mapping[str, str]) -> str:
         field, sep, rest = part.partition(": ")
         parts.append(f"{field} ({sources[field]}): {rest}" if sep and field in sources else part)
     return "; ".join(parts)
-
-
-def resolve_settings(
-    defaults: Mapping[str, Any],
-    profile: Mapping[str, Any] | None,
-    metadata: Mapping[str, Any],
-    *,
-    profile_name: str | None = None,
-) -> Settings:
-    """`resolve` without the notes."""
-    return resolve(defaults, profile, metadata, profile_name=profile_name).settings

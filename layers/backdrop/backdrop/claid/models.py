@@ -213,10 +213,6 @@ class SceneRequest(_Model):
     def body(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
 
-    @property
-    def generates_prompt(self) -> bool:
-        return isinstance(self.scene, PromptScene | TemplateScene) and isinstance(self.scene.prompt, GeneratedPrompt)
-
 
 class ImageInfo(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
