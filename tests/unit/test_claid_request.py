@@ -1,6 +1,7 @@
 """The one request builder: every settings mode maps to the contract's shape."""
 
 from backdrop.claid import build_scene_request
+from backdrop.claid.models import GeneratedPrompt, PromptScene
 from backdrop.settings import Settings
 
 
@@ -31,7 +32,7 @@ def test_autoprompt_with_guidelines():
         Settings(autoprompt=True, guidelines="summer", model="v2", preference="best"), "https://e/x.png", None
     )
     assert request.body()["scene"]["prompt"] == {"generate": True, "guidelines": "summer"}
-    assert request.generates_prompt
+    assert isinstance(request.scene, PromptScene) and isinstance(request.scene.prompt, GeneratedPrompt)
 
 
 def test_template_and_shadow_scenes():

@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import pytest
 from backdrop.events import GenerationDetail
+from backdrop.keys import published_folder, published_key
 from backdrop.publishing import (
     METADATA_RENDITION,
     METADATA_SOURCE,
@@ -18,8 +19,6 @@ from backdrop.publishing import (
     SELECTION_REJECTED,
     VARIANTS_PUBLISHED,
     Publisher,
-    published_folder,
-    published_key,
     renditions_of,
 )
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer

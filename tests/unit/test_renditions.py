@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from backdrop.claid import build_edit_request
-from backdrop.publishing import LONGEST_PUBLISHED_NAME, published_folder
+from backdrop.keys import LONGEST_PUBLISHED_NAME, published_folder
 from backdrop.renditions import (
     LONGEST_RENDITION_NAME,
     MAX_SIDE,
@@ -16,7 +16,8 @@ from backdrop.renditions import (
     parse_renditions,
     plan,
 )
-from backdrop.settings import SettingsError, resolve
+from backdrop.setting_layers import resolve
+from backdrop.settings import SettingsError
 
 
 def specs(text: str, default: str = "jpeg") -> str:

@@ -2,8 +2,15 @@
 
 import pytest
 from backdrop.limits import check_metadata
-from backdrop.settings import Settings, SettingsError, metadata_to_values, resolve_settings
+from backdrop.setting_layers import metadata_to_values, resolve
+from backdrop.settings import Settings, SettingsError
 from backdrop.uploads import UploadRejected
+
+
+def resolve_settings(*sources, **named) -> Settings:
+    """The merged settings alone (the notes are tested in test_settings_layers)."""
+    return resolve(*sources, **named).settings
+
 
 DEFAULTS = {"prompt": "on a marble table", "number_of_images": 4, "output_format": "jpeg", "aspect_ratio": "1:1"}
 

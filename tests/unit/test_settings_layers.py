@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from backdrop import settings as library
 from backdrop.claid import build_scene_request
-from backdrop.settings import NOT_FOR_CLAID, SETTING_NAMES, SettingsError, resolve
+from backdrop.setting_layers import resolve
+from backdrop.settings import NOT_FOR_CLAID, SETTING_NAMES, SettingsError
 from backdrop_kit.emulator.schema import parse
 
 # The scene kind is chosen by the profile, so each field is tried below it, with it, and above it.
@@ -59,6 +61,11 @@ MARKERS = {"prompt", "autoprompt", "guidelines", "template_url", "effect"}  # th
 
 def test_every_setting_is_in_the_table():
     assert set(VALUES) == SETTING_NAMES - NOT_FOR_CLAID
+
+
+def test_the_settings_read_the_same_scene_table_off_the_contracts_models():
+    """This table is the test's own reading of the contract; the library derives its one from claid.models."""
+    assert {kind: set(fields) for kind, fields in library.SCENE_FIELDS.items()} == CARRIED_BY
 
 
 @pytest.mark.parametrize("layer", LAYERS)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from itertools import combinations
 
-from backdrop.publishing import published_folder, published_key
+from backdrop.keys import published_folder, published_key
 from hypothesis import example, given
 from hypothesis import strategies as st
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from datetime import UTC, datetime
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict
 
+from backdrop.ids import stable_id
 from backdrop.settings import SettingNote, Settings
 from backdrop.uploads import Upload, output_stem
 
@@ -41,8 +41,7 @@ def job_id_for(upload: Upload, version: str | None, fingerprint: str) -> str:
     is delivered again: one upload is at most one charge. A new generation of the same photo is a new version
     (`backdrop review`'s "try again" copies the photo onto itself). Only an object with neither a version nor
     an ETag (never from S3 itself) falls back to its settings, so it cannot collapse unrelated jobs."""
-    material = "\x1f".join([upload.bucket, upload.key, version or "", "" if version else fingerprint])
-    return hashlib.sha256(material.encode()).hexdigest()[:32]
+    return stable_id(upload.bucket, upload.key, version or "", "" if version else fingerprint)
 
 
 def current_month(now: datetime | None = None) -> str:
@@ -97,8 +96,7 @@ def refusal_id(bucket: str, key: str, version: str | None, reason: str) -> str:
     """The id a refusal of one object version is recorded under: one per version and reason, so a redelivered
     refusal is recorded once, and never the job's own id, so a refusal that a change of settings or budget lifts
     leaves the job free to be processed and recorded when the photo is sent again (events.LIFTABLE_PROBLEMS)."""
-    material = "\x1f".join([bucket, key, version or "", "rejected", reason])
-    return hashlib.sha256(material.encode()).hexdigest()[:32]
+    return stable_id(bucket, key, version or "", "rejected", reason)
 
 
 def rejection_id(upload: Upload, reason: str) -> str:

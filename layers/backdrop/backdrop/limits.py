@@ -7,7 +7,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from backdrop.settings import SettingsError, metadata_keys
+from backdrop.setting_layers import METADATA_PREFIX, metadata_keys
+from backdrop.settings import SettingsError
 from backdrop.uploads import UploadRejected
 
 # S3 caps all user metadata at 2 KB; a standard SSM parameter holds 4 KB. The limits below sit inside those, so a
@@ -20,7 +21,6 @@ MAX_PROFILE_FIELDS = 64
 PROFILE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # Control characters (newlines included) have no place in a prompt and would forge lines in plain-text logs.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-METADATA_PREFIX = "backdrop-"
 
 
 def _describe(text: str) -> str:

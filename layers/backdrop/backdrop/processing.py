@@ -45,12 +45,13 @@ from backdrop.jobs import (
     storage_uri,
     version_job_id,
 )
+from backdrop.keys import S3_MAX_KEY_BYTES, longest_published_key
 from backdrop.ledger import Ledger, credits_for
 from backdrop.limits import check_metadata, check_profile_document, check_profile_name
 from backdrop.measures import record
 from backdrop.once import Guarded, InProgressElsewhere, Step
-from backdrop.publishing import S3_MAX_KEY_BYTES, longest_published_key
-from backdrop.settings import SettingsError, metadata_to_values, resolve
+from backdrop.setting_layers import metadata_to_values, resolve
+from backdrop.settings import SettingsError
 from backdrop.uploads import Upload, UploadRejected, check_key, inspect_upload, profile_from_key
 
 ProfileLoader = Callable[[str], Mapping[str, Any] | None]

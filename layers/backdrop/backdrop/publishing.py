@@ -33,8 +33,6 @@ deleted only if the photo's own record lists it, never because of its name.
 from __future__ import annotations
 
 import json
-import posixpath
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -44,10 +42,12 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from backdrop.events import SCHEMA_VERSION, EventDetail, SourceObject, Timestamp, open_set, publish
+from backdrop.keys import file_extension, published_folder, published_key
 from backdrop.ledger import Ledger, as_attributes, from_attributes
 from backdrop.measures import record
-from backdrop.renditions import LONGEST_RENDITION_NAME, PlannedRendition, parse_renditions, plan
+from backdrop.renditions import PlannedRendition, parse_renditions, plan
 from backdrop.settings import PublishPolicy
+from backdrop.uploads import content_type
 
 __all__ = ["PublishPolicy", "Publisher", "SelectVariantsCommand"]
 
@@ -74,13 +74,6 @@ METADATA_VERSION = "backdrop-selection-version"
 METADATA_SOURCE = "backdrop-source-key"  # percent-encoded: S3 metadata is ASCII
 METADATA_RENDITION = "backdrop-rendition"  # on a rendition: its size, format and fit ("2048 webp")
 
-_CONTENT_TYPES = {
-    "jpg": "image/jpeg",
-    "jpeg": "image/jpeg",
-    "png": "image/png",
-    "webp": "image/webp",
-    "avif": "image/avif",
-}
 _MAX_CONVERGE_ROUNDS = 5
 # HeadObject has no body, so its error code is the status: 404, or 403 for a missing key without s3:ListBucket.
 _ABSENT = {"403", "404", "NoSuchKey"}
@@ -195,44 +188,6 @@ class ChoiceOutcome:
     @property
     def ok(self) -> bool:
         return self.published is not None
-
-
-_FILE_EXTENSION = re.compile(r"[a-z0-9]+")
-
-
-def published_folder(source_key: str, incoming_prefix: str, published_prefix: str) -> str:
-    """`incoming/shoes/red shoe.png` -> `published/shoes/red shoe.png/`: the photo's whole path under the watched
-    prefix, extension and all, so `red.png` and `red.jpg`, or `cup.png` and `cup-2.png`, get folders of their own.
-    Only this photo's files are ever put in it. Raises ValueError for a key outside the watched prefix: stripping
-    nothing from it would let `incoming/x` and `x` share a folder."""
-    if not source_key.startswith(incoming_prefix):
-        raise ValueError(f"{source_key!r} is not under {incoming_prefix!r}")
-    return f"{published_prefix}{source_key.removeprefix(incoming_prefix)}/"
-
-
-S3_MAX_KEY_BYTES = 1024  # S3's longest object key, counted in UTF-8 bytes
-# The longest file name published in a photo's folder: a rendition of the fourth image at the longest size
-# (`4.jpeg`, the fourth variant, is shorter).
-LONGEST_PUBLISHED_NAME = LONGEST_RENDITION_NAME
-
-
-def longest_published_key(source_key: str, incoming_prefix: str, published_prefix: str) -> str:
-    """The longest key this photo's published images can have: what must fit S3's limit before any credit is
-    spent on the photo, since a choice claimed for keys S3 refuses could never be made true."""
-    return published_folder(source_key, incoming_prefix, published_prefix) + LONGEST_PUBLISHED_NAME
-
-
-def published_key(folder: str, position: int, extension: str) -> str:
-    """The Nth chosen variant, with its own extension, in the photo's folder: `…/red shoe.png/1.jpeg`, `…/2.jpeg`.
-    The file name never holds a `/`, so the folder (the photo) is everything before the key's last one."""
-    if not 1 <= position <= 4 or not _FILE_EXTENSION.fullmatch(extension):
-        raise ValueError(f"no published file for variant position {position} with extension {extension!r}")
-    return f"{folder}{position}.{extension}"
-
-
-def _extension(key: str, fmt: str) -> str:
-    ext = posixpath.splitext(key)[1].lstrip(".").lower()
-    return ext or {"jpeg": "jpg"}.get(fmt, fmt)
 
 
 @dataclass
@@ -429,7 +384,7 @@ class Publisher:
             PublishedImage(
                 variant=v,
                 bucket=bucket,
-                key=published_key(folder, position, _extension(outputs[v - 1]["key"], outputs[v - 1]["format"])),
+                key=published_key(folder, position, file_extension(outputs[v - 1]["key"], outputs[v - 1]["format"])),
                 from_key=outputs[v - 1]["key"],
                 format=outputs[v - 1]["format"],
             )
@@ -561,7 +516,7 @@ class Publisher:
                     Key=target.key,
                     CopySource={"Bucket": target.bucket, "Key": target.from_key},
                     MetadataDirective="REPLACE",
-                    ContentType=_CONTENT_TYPES.get(_extension(target.key, target.format), "application/octet-stream"),
+                    ContentType=content_type(file_extension(target.key, target.format)),
                     Metadata={
                         METADATA_JOB: selection.job_id,
                         METADATA_VARIANT: str(target.variant),
@@ -601,7 +556,7 @@ class Publisher:
             Key=rendition.key,
             CopySource={"Bucket": rendition.bucket, "Key": rendition.from_key},
             MetadataDirective="REPLACE",
-            ContentType=_CONTENT_TYPES.get(rendition.format, "application/octet-stream"),
+            ContentType=content_type(rendition.format),
             Metadata=metadata,
         )
 

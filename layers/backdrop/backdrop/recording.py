@@ -14,15 +14,7 @@ from backdrop.config import RecorderConfig
 from backdrop.events import RECORDED, BudgetAlertDetail, GenerationDetail, OutputObject, publish
 from backdrop.ledger import Ledger
 from backdrop.measures import record
-from backdrop.uploads import sniff_image_type
-
-CONTENT_TYPES = {
-    "jpeg": "image/jpeg",
-    "jpg": "image/jpeg",
-    "png": "image/png",
-    "webp": "image/webp",
-    "avif": "image/avif",
-}
+from backdrop.uploads import CONTENT_TYPES, SNIFF_BYTES, content_type, sniff_image_type
 
 
 class DownloadRefused(RuntimeError):
@@ -71,12 +63,10 @@ def keep_temporary_image(
             if len(chunks) > max_bytes:
                 raise DownloadRefused(f"{_safe_url(url)} is larger than {max_bytes:,} bytes")
     # What we keep under the merchant's bucket is the image Claid said, whatever the link served.
-    sniffed = sniff_image_type(bytes(chunks[:64]))
+    sniffed = sniff_image_type(bytes(chunks[:SNIFF_BYTES]))
     if sniffed != CONTENT_TYPES.get(fmt, "").removeprefix("image/"):
         raise DownloadRefused(f"{_safe_url(url)} is not a {fmt} image (its first bytes say {sniffed or 'unknown'})")
-    s3.put_object(
-        Bucket=bucket, Key=key, Body=bytes(chunks), ContentType=CONTENT_TYPES.get(fmt, "application/octet-stream")
-    )
+    s3.put_object(Bucket=bucket, Key=key, Body=bytes(chunks), ContentType=content_type(fmt))
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,12 @@ and size plus format keep one photo's renditions apart: the setting refuses two 
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from backdrop.ids import stable_id
 
 RenditionFormat = Literal["jpeg", "png", "webp", "avif"]
 RenditionFit = Literal["crop", "canvas", "bounds"]
@@ -207,5 +208,5 @@ def plan(
         key=f"{folder}{spec.file_name(position)}",
         from_key=from_key,
         source_key=variant_key,
-        edit_id=hashlib.sha256(f"{bucket}\x1f{from_key}".encode()).hexdigest()[:32],
+        edit_id=stable_id(bucket, from_key),
     )

@@ -1,51 +1,61 @@
-"""Generation settings: one validated model, resolved from defaults < profile < per-object S3 metadata."""
+"""Generation settings: what a merchant can choose about one generation, as one validated model. The values and
+bounds each setting takes are the Claid contract's (backdrop.claid.models); which settings each kind of scene,
+placement and output format carries is read off the contract's models. The layers a setting comes from
+(defaults < profile < object metadata) are resolved in backdrop.setting_layers."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, NamedTuple, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     field_serializer,
     field_validator,
     model_validator,
 )
 
+from backdrop.claid.models import (
+    IMAGES,
+    PERCENT,
+    ROTATION,
+    SCALE,
+    STEPS,
+    UNIT,
+    AbsoluteObject,
+    AspectRatio,
+    AvifFormat,
+    CompressionName,
+    Effect,
+    FormatName,
+    Guidelines,
+    HexColor,
+    JpegFormat,
+    ModelName,
+    OriginalObject,
+    Padding,
+    PaddingObject,
+    PngCompression,
+    PngFormat,
+    Preference,
+    Prompt,
+    PromptScene,
+    ShadowScene,
+    TemplateMode,
+    TemplateScene,
+    View,
+    WebpFormat,
+)
 from backdrop.renditions import RenditionError, RenditionSpec, canonical, parse_renditions
 
-# Claid's OpenAPI `SceneAspectRatioEnum`: the one list of ratios (the prose pages show an older set).
-AspectRatio = Literal["21:9", "1:1", "4:3", "3:2", "2:3", "5:4", "4:5", "3:4", "16:9", "9:16"]
 ASPECT_RATIOS: tuple[str, ...] = get_args(AspectRatio)
-ModelName = Literal["v1", "v2", "v2-beta"]
-OutputFormat = Literal["jpeg", "png", "webp", "avif"]
-Prompt = Annotated[str, Field(min_length=3, max_length=2048)]
-Guidelines = Annotated[str, Field(min_length=3, max_length=1000)]
-Percent = Annotated[int, Field(ge=1, le=100)]
-Unit = Annotated[float, Field(ge=0.0, le=1.0)]
-HexColor = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
-
-
-def _half_at_most(padding: str) -> str:
-    if any(part.endswith("%") and float(part[:-1]) > 50 for part in padding.split(" ")):
-        raise ValueError("padding is at most half the image's size (50%)")
-    return padding
-
-
-# One value for all four sides or two (height, width), each in pixels or per cent of the image; the
-# contract does not spell the grammar out, so this is ours (see docs/decisions.md).
-Padding = Annotated[
-    str,
-    Field(pattern=r"^\d+(\.\d+)?(%|px)?( \d+(\.\d+)?(%|px)?)?$", max_length=64),
-    AfterValidator(_half_at_most),
-]
+Percent = Annotated[int, PERCENT]
+Unit = Annotated[float, UNIT]
 
 SceneKind = Literal["prompt", "template", "shadow"]
 # What happens to the variants once recorded: nothing (none), all or the first published at the photo's stable
@@ -56,58 +66,38 @@ PublishPolicy = Literal["none", "all", "first", "review"]
 NOT_FOR_CLAID = frozenset({"publish", "renditions"})
 PlacementType = Literal["absolute", "original", "padding"]
 
+
+def _filled_by(model: type[BaseModel], **renamed: tuple[str, ...]) -> frozenset[str]:
+    """The settings that fill `model`'s fields: each field's own name, unless `renamed` names the settings that
+    fill it (none, for a field the builder sets itself)."""
+    return frozenset(name for field in model.model_fields for name in renamed.get(field, (field,)))
+
+
 # Which settings each kind of scene, placement and output format can carry: Claid refuses the whole
 # request when a field of another kind is present, so a setting outside its kind is never sent.
+_PROMPT = ("prompt", "autoprompt", "guidelines")  # a written prompt, or a generated one with its guidelines
 SCENE_FIELDS: dict[str, frozenset[str]] = {
-    "prompt": frozenset(
-        {
-            "prompt",
-            "autoprompt",
-            "guidelines",
-            "model",
-            "negative_prompt",
-            "steps",
-            "color",
-            "aspect_ratio",
-            "preference",
-        }
-    ),
-    "template": frozenset(
-        {
-            "template_url",
-            "view",
-            "template_mode",
-            "model",
-            "color",
-            "prompt",
-            "autoprompt",
-            "guidelines",
-            "negative_prompt",
-            "steps",
-        }
-    ),
-    "shadow": frozenset({"effect", "model", "color", "view", "aspect_ratio"}),
+    "prompt": _filled_by(PromptScene, prompt=_PROMPT),
+    "template": _filled_by(TemplateScene, prompt=_PROMPT),
+    "shadow": _filled_by(ShadowScene),
 }
+_OBJECT = {"image_url": (), "placement_type": (), "position": ("position_x", "position_y")}
 PLACEMENT_FIELDS: dict[str, frozenset[str]] = {
-    "absolute": frozenset({"scale", "rotation_degree", "position_x", "position_y"}),
-    "original": frozenset(),
-    "padding": frozenset({"padding"}),
+    "absolute": _filled_by(AbsoluteObject, **_OBJECT),
+    "original": _filled_by(OriginalObject, **_OBJECT),
+    "padding": _filled_by(PaddingObject, **_OBJECT),
 }
+_WEB_COMPRESSION = ("compression", "quality")  # the quality is a lossy compression's
 FORMAT_FIELDS: dict[str, frozenset[str]] = {
-    "jpeg": frozenset({"jpeg_quality", "jpeg_progressive"}),
-    "png": frozenset({"png_compression"}),
-    "webp": frozenset({"compression", "quality"}),
-    "avif": frozenset({"compression", "quality"}),
+    "jpeg": _filled_by(JpegFormat, type=(), quality=("jpeg_quality",), progressive=("jpeg_progressive",)),
+    "png": _filled_by(PngFormat, type=(), compression=("png_compression",)),
+    "webp": _filled_by(WebpFormat, type=(), compression=_WEB_COMPRESSION),
+    "avif": _filled_by(AvifFormat, type=(), compression=_WEB_COMPRESSION),
 }
 SCENE_SETTINGS = frozenset().union(*SCENE_FIELDS.values())
 PLACEMENT_SETTINGS = frozenset().union(*PLACEMENT_FIELDS.values())
 FORMAT_SETTINGS = frozenset().union(*FORMAT_FIELDS.values())
-# A field set to one of these decides a scene kind (a prompt also rides along with a template).
-_KIND_MARKERS: dict[str, SceneKind] = {"effect": "shadow", "template_url": "template"}
 _TRUE = ("true", "1", "yes", "on", "t", "y")
-
-# S3 user metadata keys are read as `backdrop-<field name with '-' for '_'>`, e.g. x-amz-meta-backdrop-prompt.
-METADATA_PREFIX = "backdrop-"
 
 
 class SettingsError(ValueError):
@@ -126,7 +116,7 @@ class SettingNote(BaseModel):
     reason: str
 
 
-def _truthy(value: Any) -> bool:
+def truthy(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.strip().lower() in _TRUE) or value == 1
 
 
@@ -145,7 +135,7 @@ def not_carried(name: str, values: Mapping[str, Any], kind: SceneKind | None = N
     "compression"); None when it can go."""
     value = values.get(name)
     kind = kind or scene_kind(values)
-    if name == "autoprompt" and not _truthy(value):
+    if name == "autoprompt" and not truthy(value):
         return None  # autoprompt=false asks for nothing
     if name in SCENE_SETTINGS and name not in SCENE_FIELDS[kind]:
         return f"a {kind} scene takes no {name} (Claid refuses the request)", "scene"
@@ -153,7 +143,7 @@ def not_carried(name: str, values: Mapping[str, Any], kind: SceneKind | None = N
         return "a template scene takes view top or front, not auto", "scene"
     if name == "color" and value == "transparent" and kind != "shadow":
         return f"a {kind} scene takes a hex colour, not transparent (only the shadows effect does)", "scene"
-    if name == "guidelines" and not _truthy(values.get("autoprompt")):
+    if name == "guidelines" and not truthy(values.get("autoprompt")):
         return "guidelines go only with autoprompt=true", "prompt"
     placement = values.get("placement_type") or "absolute"
     if name in PLACEMENT_SETTINGS and placement in PLACEMENT_FIELDS and name not in PLACEMENT_FIELDS[placement]:
@@ -182,26 +172,27 @@ class Settings(BaseModel):
     model: ModelName = "v1"
     aspect_ratio: AspectRatio | None = None
     color: HexColor | Literal["transparent"] | None = None
-    steps: Annotated[int, Field(ge=1, le=49)] | None = None
-    preference: Literal["fast", "optimal", "best"] | None = None
+    steps: Annotated[int, STEPS] | None = None
+    preference: Preference | None = None
+    # narrower than the contract's Url: we ask Claid to fetch a template over https or from storage only
     template_url: Annotated[str, Field(min_length=1, max_length=4096, pattern=r"^(https://|storage://)")] | None = None
-    template_mode: Literal["transform", "adjust", "lock"] | None = None
-    view: Literal["auto", "top", "front"] | None = None
-    effect: Literal["shadows"] | None = None
+    template_mode: TemplateMode | None = None
+    view: View | None = None
+    effect: Effect | None = None
     # object placement; position_y follows Claid's OpenAPI: 0 is the bottom edge, 1 the top
     placement_type: PlacementType = "absolute"
-    scale: Annotated[float, Field(ge=0.01, le=1.0)] | None = None
-    rotation_degree: Annotated[float, Field(ge=0, le=360)] | None = None
+    scale: Annotated[float, SCALE] | None = None
+    rotation_degree: Annotated[float, ROTATION] | None = None
     position_x: Unit | None = None
     position_y: Unit | None = None
     padding: Padding | None = None
     # output
-    number_of_images: Annotated[int, Field(ge=1, le=4)] = 4
-    output_format: OutputFormat = "jpeg"
+    number_of_images: Annotated[int, IMAGES] = 4
+    output_format: FormatName = "jpeg"
     jpeg_quality: Percent | None = None
     jpeg_progressive: bool | None = None
-    png_compression: Literal["fast", "optimal", "best"] | None = None
-    compression: Literal["lossy", "lossless"] | None = None  # webp / avif
+    png_compression: PngCompression | None = None
+    compression: CompressionName | None = None  # webp / avif
     quality: Percent | None = None  # webp / avif lossy quality
     # after the generation (see backdrop.publishing)
     publish: PublishPolicy = "none"
@@ -264,166 +255,5 @@ class Settings(BaseModel):
         )
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
-    @property
-    def worst_case_images(self) -> int:
-        return self.number_of_images
-
 
 SETTING_NAMES = frozenset(Settings.model_fields)
-
-
-def metadata_keys(metadata: Mapping[str, str]) -> dict[str, str]:
-    """Which metadata key gives each of our names: {"number_of_images": "backdrop-number-of-images"}; other
-    metadata keys are not ours. Raises SettingsError naming both keys when two spellings give one name: S3 keeps
-    `backdrop-number-of-images` and `backdrop-number_of_images` apart, and which one wins would be a guess."""
-    keys: dict[str, str] = {}
-    for key in sorted(metadata):  # sorted: the same message whatever order S3 lists them in
-        lowered = key.lower()
-        if not lowered.startswith(METADATA_PREFIX):
-            continue
-        name = lowered.removeprefix(METADATA_PREFIX).replace("-", "_")
-        if name in keys:
-            raise SettingsError(
-                f"x-amz-meta-{keys[name]} and x-amz-meta-{key} both set {name}: give it once, as "
-                f"x-amz-meta-{METADATA_PREFIX}{name.replace('_', '-')}"
-            )
-        keys[name] = key
-    return keys
-
-
-def metadata_to_values(metadata: Mapping[str, str]) -> dict[str, str]:
-    """`backdrop-number-of-images: 2` -> {"number_of_images": "2"}; other metadata keys are not ours.
-    Raises SettingsError when two keys give one setting (see metadata_keys)."""
-    # `profile` chooses the profile, it is not a setting.
-    return {name: metadata[key].strip() for name, key in metadata_keys(metadata).items() if name != "profile"}
-
-
-class Resolved(NamedTuple):
-    settings: Settings
-    notes: list[SettingNote]
-
-
-def _scene_decided_at(layers: list[Mapping[str, Any]]) -> tuple[SceneKind, int]:
-    """The layer whose choice makes the scene kind: the last to set an effect, a template_url or a prompt,
-    except that a prompt (or autoprompt) over a template refines the template rather than replacing it."""
-    kind: SceneKind = "prompt"
-    layer = -1
-    for index, values in enumerate(layers):
-        marker = next((_KIND_MARKERS[name] for name in ("effect", "template_url") if _given(values.get(name))), None)
-        if marker is not None:
-            kind, layer = marker, index
-        elif (_given(values.get("prompt")) or _truthy(values.get("autoprompt"))) and kind != "template":
-            kind, layer = "prompt", index
-    return kind, layer
-
-
-def _given(value: Any) -> bool:
-    return value is not None and value != ""
-
-
-def resolve(
-    defaults: Mapping[str, Any],
-    profile: Mapping[str, Any] | None,
-    metadata: Mapping[str, Any],
-    *,
-    profile_name: str | None = None,
-) -> Resolved:
-    """Merge the three sources, later wins, and validate the result. Raises SettingsError naming the field.
-
-    A setting the upload's scene kind (or placement, or output format) cannot carry is refused when it was
-    given at the layer that made that choice or a later one; when it only came from an earlier layer (a
-    stack-wide default aspect ratio under a template profile) it is left out, and a note says so."""
-    layers: list[tuple[str, Mapping[str, Any]]] = [("defaults", defaults)]
-    if profile is not None:
-        layers.append((f"profile {profile_name}" if profile_name else "profile", profile))
-    layers.append(("object metadata", metadata))
-    merged: dict[str, Any] = {}
-    layer_of: dict[str, int] = {}
-    sources: dict[str, str] = {}  # which source each merged value came from, for messages
-    given: list[Mapping[str, Any]] = []
-    for index, (source, values) in enumerate(layers):
-        unknown = sorted(set(values) - SETTING_NAMES)
-        if unknown:
-            raise SettingsError(
-                f"{', '.join(unknown)} ({source}): unknown setting; known settings are "
-                + ", ".join(sorted(SETTING_NAMES))
-            )
-        given.append({name: value for name, value in values.items() if _given(value)})
-        for name, value in given[-1].items():
-            merged[name] = value
-            layer_of[name] = index
-            sources[name] = source
-
-    # The layer at which each deciding choice was made; -1 when nobody made it (the default applies).
-    kind, kind_layer = _scene_decided_at(given)
-    deciders = {
-        "scene": kind_layer,
-        "placement": layer_of.get("placement_type", -1),
-        "format": layer_of.get("output_format", -1),
-        "compression": layer_of.get("compression", -1),
-    }
-    # A prompt and an autoprompt from different layers: the later one is the choice.
-    if "prompt" in merged and _truthy(merged.get("autoprompt")):
-        earlier, later = sorted(("prompt", "autoprompt"), key=lambda name: layer_of[name])
-        deciders["prompt"] = layer_of[later]
-        if layer_of[earlier] < layer_of[later]:
-            merged.pop(earlier)
-    else:
-        deciders["prompt"] = max(layer_of.get("prompt", -1), layer_of.get("autoprompt", -1))
-
-    notes: list[SettingNote] = []
-    problems: list[str] = []
-    replaced = {name for name in ("prompt", "autoprompt") if name in layer_of and name not in merged}
-    for name in replaced:
-        notes.append(
-            SettingNote(
-                field=name,
-                value=str(layers[layer_of[name]][1][name]),
-                source=sources[name],
-                reason=f"replaced by the {'autoprompt' if name == 'prompt' else 'prompt'} from "
-                f"{sources['autoprompt' if name == 'prompt' else 'prompt']}",
-            )
-        )
-    for name in list(merged):
-        found = not_carried(name, merged, kind)
-        if found is None:
-            continue
-        reason, decided_by = found
-        if layer_of[name] >= deciders[decided_by]:
-            problems.append(f"{name} ({sources[name]}): {reason}")
-        else:
-            notes.append(SettingNote(field=name, value=str(merged.pop(name)), source=sources[name], reason=reason))
-    if problems:
-        raise SettingsError("; ".join(problems))
-    try:
-        return Resolved(Settings.model_validate(merged), notes)
-    except ValidationError as exc:
-        parts = []
-        for err in exc.errors(include_url=False):
-            message = str(err["msg"]).removeprefix("Value error, ")
-            if err["loc"]:
-                field = str(err["loc"][0])
-                parts.append(f"{field} ({sources.get(field, 'defaults')}): {message}")
-            else:
-                parts.append(_with_sources(message, sources))
-        raise SettingsError("; ".join(parts)) from None
-
-
-def _with_sources(message: str, sources: Mapping[str, str]) -> str:
-    """Settings' own checks say `field: why`; add where each field came from."""
-    parts = []
-    for part in message.split("; "):
-        field, sep, rest = part.partition(": ")
-        parts.append(f"{field} ({sources[field]}): {rest}" if sep and field in sources else part)
-    return "; ".join(parts)
-
-
-def resolve_settings(
-    defaults: Mapping[str, Any],
-    profile: Mapping[str, Any] | None,
-    metadata: Mapping[str, Any],
-    *,
-    profile_name: str | None = None,
-) -> Settings:
-    """`resolve` without the notes."""
-    return resolve(defaults, profile, metadata, profile_name=profile_name).settings

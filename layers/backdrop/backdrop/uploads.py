@@ -16,9 +16,22 @@ from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
 
-from backdrop.settings import METADATA_PREFIX
+from backdrop.setting_layers import METADATA_PREFIX
 
-SNIFF_BYTES = 64
+SNIFF_BYTES = 64  # enough of an image's first bytes to tell its format
+# The content type each image format (or file extension) is stored with.
+CONTENT_TYPES = {
+    "jpeg": "image/jpeg",
+    "jpg": "image/jpeg",
+    "png": "image/png",
+    "webp": "image/webp",
+    "avif": "image/avif",
+}
+
+
+def content_type(name: str) -> str:
+    """The content type of an image format or extension; a name we do not know is stored as plain bytes."""
+    return CONTENT_TYPES.get(name, "application/octet-stream")
 
 
 class UploadRejected(Exception):

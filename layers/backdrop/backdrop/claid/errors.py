@@ -4,9 +4,9 @@ from __future__ import annotations
 
 
 class ClaidError(Exception):
-    """A Claid call that did not produce images. `permanent` errors are recorded; the others are retried."""
+    """A Claid call that did not produce images. Its class says what comes next: most are recorded as the job's
+    failure; out of credits and transient trouble are retried (the callers catch those by class)."""
 
-    permanent = True
     reason = "claid_error"
 
     def __init__(
@@ -51,14 +51,12 @@ class ClaidAuthError(ClaidError):
 class ClaidOutOfCredits(ClaidError):
     """402: the Claid account has no calls left. Stop spending; the job waits in the queue."""
 
-    permanent = False
     reason = "claid_out_of_credits"
 
 
 class ClaidTransientError(ClaidError):
     """Trouble that may pass: retried with backoff, then handed back to the queue."""
 
-    permanent = False
     reason = "claid_unavailable"
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
@@ -86,8 +84,8 @@ class ClaidCallNotStarted(ClaidTransientError):
 class ClaidOutcomeUnknown(ClaidError):
     """The request was sent but no answer came (read timeout, connection dropped mid-response).
 
-    Claid may have generated, stored and charged for the images. Retrying could pay twice, so this is
-    permanent: the job is recorded as failed with this reason, and a person decides (see docs/operations.md).
+    Claid may have generated, stored and charged for the images. Retrying could pay twice, so it is not
+    retried: the job is recorded as failed with this reason, and a person decides (see docs/operations.md).
     """
 
     reason = "claid_outcome_unknown"

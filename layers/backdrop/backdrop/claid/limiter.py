@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 # Requests reach Claid a little later than they leave, and not all equally late: the windows are kept a
@@ -28,6 +29,19 @@ MINUTE_WINDOW = 60.5
 # Bounds the rounds of one reservation: each lost round means the schedule moved, which happens at most once per
 # quiet spell before every later caller takes the atomic path.
 MAX_ROUNDS = 8
+
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+
+
+def _attributes(values: dict[str, Any]) -> dict[str, Any]:
+    """Python values as the low-level client's attribute values: {"next_slot": 3} -> {"next_slot": {"N": "3"}}."""
+    return {name: _SERIALIZER.serialize(value) for name, value in values.items()}
+
+
+def _slot(attribute: Any) -> int:
+    """A stored slot number back as an int."""
+    return int(_DESERIALIZER.deserialize(attribute))
 
 
 @dataclass(frozen=True)
@@ -55,7 +69,7 @@ class ClaidRateLimiter:
     _key: dict[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
-        self._key = {"pk": {"S": f"RATELIMIT#{self.name}"}, "sk": {"S": "STARTS"}}
+        self._key = _attributes({"pk": f"RATELIMIT#{self.name}", "sk": "STARTS"})
 
     @property
     def limits(self) -> list[tuple[int, float]]:
@@ -100,18 +114,14 @@ class ClaidRateLimiter:
                 Key=self._key,
                 UpdateExpression="ADD next_slot :one",
                 ConditionExpression="next_slot BETWEEN :now AND :latest",
-                ExpressionAttributeValues={
-                    ":one": {"N": "1"},
-                    ":now": {"N": str(now_slot)},
-                    ":latest": {"N": str(latest_slot)},
-                },
+                ExpressionAttributeValues=_attributes({":one": 1, ":now": now_slot, ":latest": latest_slot}),
                 ReturnValues="UPDATED_OLD",
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
             return None
-        return int(answer["Attributes"]["next_slot"]["N"])
+        return _slot(answer["Attributes"]["next_slot"])
 
     def _restart_at(self, now_slot: int) -> int | None:
         """The schedule has fallen behind the clock (or does not exist yet): start it again at now."""
@@ -121,7 +131,7 @@ class ClaidRateLimiter:
                 Key=self._key,
                 UpdateExpression="SET next_slot = :after",
                 ConditionExpression="attribute_not_exists(next_slot) OR next_slot < :now",
-                ExpressionAttributeValues={":after": {"N": str(now_slot + 1)}, ":now": {"N": str(now_slot)}},
+                ExpressionAttributeValues=_attributes({":after": now_slot + 1, ":now": now_slot}),
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
@@ -131,7 +141,7 @@ class ClaidRateLimiter:
 
     def _next_slot(self) -> int | None:
         item = self.dynamodb.get_item(TableName=self.table_name, Key=self._key, ConsistentRead=True).get("Item")
-        return int(item["next_slot"]["N"]) if item and "next_slot" in item else None
+        return _slot(item["next_slot"]) if item and "next_slot" in item else None
 
     def wait_for_start(self, latest: float) -> StartSlot:
         """Reserve a start and sleep until it comes. Returns the slot (at None: nothing was reserved)."""

@@ -1,14 +1,51 @@
 """Typed models of Claid's requests and responses (AI Background scene/create and Image Editing), as the
-contracts in shared/ describe them."""
+contracts in shared/ describe them: the one statement of the contract in the library. The settings a merchant
+gives (backdrop.settings) take their allowed values and bounds from the names here."""
 
 from __future__ import annotations
 
 import json
 from typing import Annotated, Any, Literal, TypeAlias
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from annotated_types import Interval
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from backdrop.settings import AspectRatio, Guidelines, HexColor, ModelName, Padding, Prompt
+# --- The contract's values and bounds, named once ----------------------------------------------------------------
+# Claid's OpenAPI `SceneAspectRatioEnum`: the one list of ratios (the prose pages show an older set).
+AspectRatio = Literal["21:9", "1:1", "4:3", "3:2", "2:3", "5:4", "4:5", "3:4", "16:9", "9:16"]
+ModelName = Literal["v1", "v2", "v2-beta"]
+FormatName = Literal["jpeg", "png", "webp", "avif"]
+Preference = Literal["fast", "optimal", "best"]
+TemplateMode = Literal["transform", "adjust", "lock"]
+View = Literal["auto", "top", "front"]  # a template scene takes top or front only
+Effect = Literal["shadows"]
+PngCompression = Literal["fast", "optimal", "best"]
+CompressionName = Literal["lossy", "lossless"]
+Prompt = Annotated[str, Field(min_length=3, max_length=2048)]
+Guidelines = Annotated[str, Field(min_length=3, max_length=1000)]
+HexColor = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
+# Numeric bounds, to be put on an int or a float as the reader needs (the requests read JSON Schema's integer).
+STEPS = Interval(ge=1, le=49)
+PERCENT = Interval(ge=1, le=100)
+UNIT = Interval(ge=0.0, le=1.0)  # a position: 0 is the left (x) or bottom (y) edge
+SCALE = Interval(ge=0.01, le=1.0)
+ROTATION = Interval(ge=0, le=360)
+IMAGES = Interval(ge=1, le=4)  # number_of_images
+
+
+def _half_at_most(padding: str) -> str:
+    if any(part.endswith("%") and float(part[:-1]) > 50 for part in padding.split(" ")):
+        raise ValueError("padding is at most half the image's size (50%)")
+    return padding
+
+
+# One value for all four sides or two (height, width), each in pixels or per cent of the image; the
+# contract does not spell the grammar out, so this is ours (see docs/decisions.md).
+Padding = Annotated[
+    str,
+    Field(pattern=r"^\d+(\.\d+)?(%|px)?( \d+(\.\d+)?(%|px)?)?$", max_length=64),
+    AfterValidator(_half_at_most),
+]
 
 
 def _whole(value: Any) -> Any:
@@ -22,10 +59,10 @@ def _whole(value: Any) -> Any:
 Integer = Annotated[int, BeforeValidator(_whole), Field(strict=True)]
 # URI schemes are case-insensitive (RFC 3986): HTTPS:// is https://.
 Url = Annotated[str, Field(min_length=1, max_length=4096, pattern=r"^(?i:https?://|storage://)")]
-Steps = Annotated[Integer, Field(ge=1, le=49)]
-Percent = Annotated[Integer, Field(ge=1, le=100)]
+Steps = Annotated[Integer, STEPS]
+Percent = Annotated[Integer, PERCENT]
 # 0.01-1; the OpenAPI also lets an integer 0 or 1 through
-Scale = Annotated[int, Field(ge=0, le=1, strict=True)] | Annotated[float, Field(ge=0.01, le=1.0)]
+Scale = Annotated[int, Field(ge=0, le=1, strict=True)] | Annotated[float, SCALE]
 
 
 class _Model(BaseModel):
@@ -47,15 +84,15 @@ class _Model(BaseModel):
 class Position(_Model):
     """Claid's OpenAPI: x 0 is the left edge, y 0 the bottom edge (see docs/decisions.md)."""
 
-    x: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
-    y: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+    x: Annotated[float, UNIT] | None = None
+    y: Annotated[float, UNIT] | None = None
 
 
 class AbsoluteObject(_Model):
     image_url: Url
     placement_type: Literal["absolute"] | None = None  # the default placement
     scale: Scale | None = None
-    rotation_degree: Annotated[float, Field(ge=0, le=360)] | None = None
+    rotation_degree: Annotated[float, ROTATION] | None = None
     position: Position | None = None
 
 
@@ -94,16 +131,16 @@ class PromptScene(_Model):
     steps: Steps | None = None
     color: HexColor | None = None
     aspect_ratio: AspectRatio | None = None
-    preference: Literal["fast", "optimal", "best"] | None = None
+    preference: Preference | None = None
 
 
 class TemplateScene(_Model):
     """`SceneCreateAPISceneTemplateIn`: view is required; no aspect_ratio, no preference."""
 
     template_url: Url
-    view: Literal["top", "front"]
+    view: Literal["top", "front"]  # of View, without auto
     model: ModelName | None = None
-    template_mode: Literal["transform", "adjust", "lock"] | None = None
+    template_mode: TemplateMode | None = None
     color: HexColor | None = None
     prompt: PromptSpec | None = None
     negative_prompt: Prompt | None = None
@@ -113,10 +150,10 @@ class TemplateScene(_Model):
 class ShadowScene(_Model):
     """`SceneCreateAPISceneBackgroundEffectIn`: the shadows effect and nothing but model/color/view/ratio."""
 
-    effect: Literal["shadows"] = "shadows"
+    effect: Effect = "shadows"
     model: ModelName | None = None
     color: HexColor | Literal["transparent"] | None = None
-    view: Literal["auto", "top", "front"] | None = None
+    view: View | None = None
     aspect_ratio: AspectRatio | None = None
 
 
@@ -131,7 +168,7 @@ class JpegFormat(_Model):
 
 class PngFormat(_Model):
     type: Literal["png"]
-    compression: Literal["fast", "optimal", "best"] | None = None  # Claid's default optimal
+    compression: PngCompression | None = None  # Claid's default optimal
 
 
 class Lossy(_Model):
@@ -143,7 +180,7 @@ class Lossless(_Model):
     type: Literal["lossless"]
 
 
-Compression = Literal["lossy", "lossless"] | Lossy | Lossless
+Compression = CompressionName | Lossy | Lossless
 
 
 class WebpFormat(_Model):
@@ -156,7 +193,6 @@ class AvifFormat(_Model):
     compression: Compression | None = None
 
 
-FormatName = Literal["jpeg", "png", "webp", "avif"]
 OutputFormatSpec = FormatName | JpegFormat | PngFormat | WebpFormat | AvifFormat
 
 
@@ -165,7 +201,7 @@ StorageUri = Annotated[str, Field(min_length=1, max_length=4096, pattern=r"^(?i:
 
 class Output(_Model):
     destination: StorageUri | None = None
-    number_of_images: Annotated[Integer, Field(ge=1, le=4)] | None = None
+    number_of_images: Annotated[Integer, IMAGES] | None = None
     format: OutputFormatSpec | None = None
 
 
@@ -176,16 +212,6 @@ class SceneRequest(_Model):
 
     def body(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
-
-    @property
-    def images_requested(self) -> int:
-        if isinstance(self.output, Output) and self.output.number_of_images is not None:
-            return self.output.number_of_images
-        return 4  # Claid's default when number_of_images is omitted
-
-    @property
-    def generates_prompt(self) -> bool:
-        return isinstance(self.scene, PromptScene | TemplateScene) and isinstance(self.scene.prompt, GeneratedPrompt)
 
 
 class ImageInfo(BaseModel):
@@ -337,7 +363,7 @@ class Operations(_Model):
 
 class TiffFormat(_Model):
     type: Literal["tiff"]
-    compression: Literal["lossless", "lossy"] | None = None
+    compression: CompressionName | None = None
 
 
 EditFormatName = Literal["jpeg", "png", "webp", "avif", "tiff"]

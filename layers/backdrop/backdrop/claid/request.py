@@ -3,7 +3,7 @@ edit from a rendition's size, an input URI and a destination."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backdrop.claid.models import (
     AbsoluteObject,
@@ -34,7 +34,9 @@ from backdrop.claid.models import (
     WebpFormat,
 )
 from backdrop.renditions import RenditionSpec
-from backdrop.settings import Settings
+
+if TYPE_CHECKING:  # settings read the contract off backdrop.claid.models, so they import this package
+    from backdrop.settings import Settings
 
 
 def _given(**fields: Any) -> dict[str, Any]:
