@@ -26,10 +26,10 @@ from backdrop.claid import Deadline, shared_client
 from backdrop.config import ProcessorConfig
 from backdrop.events import GenerationDetail
 from backdrop.jobs import Job
-from backdrop.ledger import Ledger
 from backdrop.measures import Measures, collecting
 from backdrop.metrics import add_measures
 from backdrop.processing import HandBack, JobInProgressElsewhere, Processor, profile_loader
+from backdrop.store.reservations import DynamoReservations
 from backdrop.uploads import MalformedMessage, UploadRejected, uploads_from_message
 
 # Cold start: environment, clients, persistence. Everything below is reused across invocations.
@@ -73,7 +73,7 @@ processor = Processor(
     config=config,
     s3=s3,
     events=events,
-    ledger=Ledger(dynamodb, config.app_table_name, monthly_budget=config.monthly_credit_budget),
+    reservations=DynamoReservations(dynamodb, config.app_table_name, monthly_budget=config.monthly_credit_budget),
     load_profile=profile_loader(ssm, config.profiles_parameter_path),
     claid=claid_client,
 )

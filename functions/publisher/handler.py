@@ -13,15 +13,20 @@ from backdrop.events import RECORDED, SOURCE
 from backdrop.measures import collecting
 from backdrop.metrics import add_measures
 from backdrop.publishing import SELECT_VARIANTS, ChoiceOutcome, Publisher
+from backdrop.store.jobs import DynamoJobs
+from backdrop.store.reservations import DynamoReservations
+from backdrop.store.selections import DynamoSelections
 
 config = PublisherConfig.from_env()
 logger = Logger()
 metrics = Metrics()  # SelectionsPublished by ChosenBy, SelectionsRejected by Reason (EMF: no API call)
+dynamodb = boto3.client("dynamodb")
 publisher = Publisher(
     s3=boto3.client("s3"),
-    dynamodb=boto3.client("dynamodb"),
     events=boto3.client("events"),
-    table_name=config.app_table_name,
+    jobs=DynamoJobs(dynamodb, config.app_table_name),
+    selections=DynamoSelections(dynamodb, config.app_table_name),
+    reservations=DynamoReservations(dynamodb, config.app_table_name),
     event_bus_name=config.event_bus_name,
     incoming_prefix=config.incoming_prefix,
     generated_prefix=config.generated_prefix,

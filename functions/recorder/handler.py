@@ -11,8 +11,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from backdrop.config import RecorderConfig
 from backdrop.events import BUDGET_ALERT, GENERATION_DETAIL_TYPES, BudgetAlertDetail, GenerationDetail
-from backdrop.ledger import Ledger
 from backdrop.recording import Recorder
+from backdrop.store.jobs import DynamoJobs
 
 config = RecorderConfig.from_env()
 logger = Logger()
@@ -23,7 +23,7 @@ recorder = Recorder(
     s3=boto3.client("s3"),
     sns=boto3.client("sns"),
     events=boto3.client("events"),
-    ledger=Ledger(dynamodb, config.app_table_name, monthly_budget=config.monthly_credit_budget),
+    jobs=DynamoJobs(dynamodb, config.app_table_name),
     http=httpx.Client(follow_redirects=False),
 )
 

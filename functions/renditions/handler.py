@@ -25,10 +25,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from backdrop.claid import Deadline, shared_client
 from backdrop.config import RenditionsConfig
 from backdrop.editing import Edit, EditInProgressElsewhere, Editor, EditOutcome, HandBack, detail_of
-from backdrop.ledger import Ledger
 from backdrop.measures import Measures, collecting
 from backdrop.metrics import add_measures
 from backdrop.publishing import Publisher
+from backdrop.store.jobs import DynamoJobs
+from backdrop.store.ledger import DynamoLedger
+from backdrop.store.reservations import DynamoReservations
+from backdrop.store.selections import DynamoSelections
 from botocore.config import Config
 from pydantic import ValidationError
 
@@ -68,17 +71,19 @@ claid_client = shared_client(
 _deadline = Deadline.after(900)
 
 
-ledger = Ledger(dynamodb, config.app_table_name, monthly_budget=config.monthly_credit_budget)
+reservations = DynamoReservations(dynamodb, config.app_table_name, monthly_budget=config.monthly_credit_budget)
 editor = Editor(
     config=config,
     s3=s3,
     events=events,
-    ledger=ledger,
+    reservations=reservations,
+    ledger=DynamoLedger(dynamodb, config.app_table_name),
     publisher=Publisher(
         s3=s3,
-        dynamodb=dynamodb,
         events=events,
-        table_name=config.app_table_name,
+        jobs=DynamoJobs(dynamodb, config.app_table_name),
+        selections=DynamoSelections(dynamodb, config.app_table_name),
+        reservations=reservations,
         event_bus_name=config.event_bus_name,
         incoming_prefix=config.incoming_prefix,
         generated_prefix=config.generated_prefix,

@@ -12,7 +12,7 @@ import httpx
 
 from backdrop.config import RecorderConfig
 from backdrop.events import RECORDED, BudgetAlertDetail, GenerationDetail, OutputObject, publish
-from backdrop.ledger import Ledger
+from backdrop.store.jobs import Jobs
 from backdrop.uploads import sniff_image_type
 
 CONTENT_TYPES = {
@@ -93,7 +93,7 @@ class Recorder:
     s3: Any
     sns: Any
     events: Any
-    ledger: Ledger
+    jobs: Jobs
     http: httpx.Client
 
     def keep_temporary_images(self, detail: GenerationDetail) -> GenerationDetail:
@@ -130,12 +130,12 @@ class Recorder:
 
     def record(self, detail: GenerationDetail) -> RecordOutcome:
         detail = self.keep_temporary_images(detail)
-        recorded = self.ledger.record(detail)
+        recorded = self.jobs.put_outcome(detail)
         notified = False
-        job = None if recorded else self.ledger.job(detail.job_id)
-        if recorded or (job is not None and not job.get("notified")):
+        job = None if recorded else self.jobs.get(detail.job_id)
+        if recorded or (job is not None and not job.notified):
             self._notify(detail)
-            self.ledger.mark_notified(detail.job_id)
+            self.jobs.mark_notified(detail.job_id)
             publish(self.events, self.config.event_bus_name, RECORDED, detail)
             notified = True
         return RecordOutcome(detail.job_id, detail.status, recorded, notified, detail.outputs)
