@@ -79,7 +79,7 @@ def test_concurrent_reservations_never_exceed_the_budget(dynamodb, table):
     lock = threading.Lock()
 
     def reserve(i: int) -> None:
-        result = Store(dynamodb, table, monthly_budget=50).reserve(f"job-{i}", MONTH, Decimal(8))
+        result = Store(dynamodb, table, monthly_budget=50).reservations.reserve(f"job-{i}", MONTH, Decimal(8))
         with lock:
             outcomes.append(result.outcome)
 
