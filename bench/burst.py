@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from backdrop.jobs import current_month
-from backdrop.ledger import Ledger
+from backdrop.store.ledger import DynamoLedger
 from backdrop_kit.emulator import EmulatorConfig
 from backdrop_kit.emulator.server import CallRecord
 from backdrop_kit.runner import Invocation, Runner, RunStats
@@ -172,7 +172,7 @@ def run(cfg: BurstConfig, progress: bool = True) -> BurstResult:
                     drained = False
             drain_seconds = time.monotonic() - t0
             items = stack.job_items()
-            usage = Ledger(stack.client("dynamodb"), stack.app_table).month_usage(current_month())["total"]
+            usage = DynamoLedger(stack.client("dynamodb"), stack.app_table).month_usage(current_month())["total"]
             claid_credits = float(stack.emulator.stats()["credits_charged"])
             dead = {q: _queue_depth(stack, q) for q in ("JobsDLQ", "RecorderDLQ")}
             calls = [_shifted(c, t0) for c in stack.emulator.calls]

@@ -25,11 +25,14 @@ from typing import Any
 from urllib.parse import quote_plus, urlparse
 
 from backdrop.config import ProcessorConfig
+from backdrop.credits import credits_for
 from backdrop.jobs import Job
-from backdrop.ledger import Ledger, credits_for, is_outcome
 from backdrop.once import RunsEveryTime
 from backdrop.processing import Processor, profile_loader
 from backdrop.renditions import RENDERED_SIDE
+from backdrop.store.jobs import Jobs
+from backdrop.store.ledger import CreditLedger
+from backdrop.store.reservations import Reservations
 from backdrop.uploads import Upload, UploadRejected
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -49,7 +52,7 @@ def _no_claid() -> Any:
     raise RuntimeError("planning a catalogue never calls Claid")
 
 
-def planning_processor(env: dict[str, str], *, s3: Any, ssm: Any, ledger: Ledger) -> Processor:
+def planning_processor(env: dict[str, str], *, s3: Any, ssm: Any, reservations: Reservations) -> Processor:
     """The processor as deployed (its environment, its profile loader), able to plan and nothing else."""
     from aws_lambda_powertools.utilities.parameters import SSMProvider
 
@@ -58,7 +61,7 @@ def planning_processor(env: dict[str, str], *, s3: Any, ssm: Any, ledger: Ledger
         config=config,
         s3=s3,
         events=None,
-        ledger=ledger,
+        reservations=reservations,
         load_profile=profile_loader(SSMProvider(boto3_client=ssm), config.profiles_parameter_path),
         claid=_no_claid,
         guard=RunsEveryTime,  # plans only: never generates
@@ -174,7 +177,7 @@ def time_to_process(calls: int, per_second: int, per_minute: int, latency: float
 
 
 def plan_catalogue(
-    processor: Processor, uploads: Iterable[Upload], *, progress: Progress | None = None
+    processor: Processor, records: Jobs, uploads: Iterable[Upload], *, progress: Progress | None = None
 ) -> list[Planned]:
     """Each upload planned as the processor would plan it, and checked against the job records."""
 
@@ -187,10 +190,11 @@ def plan_catalogue(
             return Planned(upload, None, outcome.problem.code if outcome.problem else "rejected")
         # The job id is deterministic: a job with a recorded outcome was already paid for (or failed for good). A
         # refusal that a change of settings or budget lifts is not an outcome: the photo is processed again.
-        if is_outcome(processor.ledger.job(outcome.job_id)):
+        record = records.get(outcome.job_id)
+        if record is not None and record.is_outcome:
             return Planned(upload, None, "already_processed")
         # Credits held and no outcome yet: queued by a backfill, or being generated right now.
-        if processor.ledger.holds_reservation(outcome.job_id):
+        if processor.reservations.holds(outcome.job_id):
             return Planned(upload, None, "in_flight")
         return Planned(upload, outcome)
 
@@ -206,6 +210,7 @@ def plan_catalogue(
 
 def estimate(
     processor: Processor,
+    records: Jobs,
     bucket: str,
     prefix: str,
     *,
@@ -214,7 +219,7 @@ def estimate(
     edit_prices: tuple[float, float] = (1.0, 2.0),
 ) -> Estimate:
     """`edit_prices`: the stack's credits per image edit and per upscaled edit (its Rendition*Credits parameters)."""
-    planned = plan_catalogue(processor, list_uploads(processor.s3, bucket, prefix), progress=progress)
+    planned = plan_catalogue(processor, records, list_uploads(processor.s3, bucket, prefix), progress=progress)
     result = Estimate(
         bucket,
         prefix,
@@ -232,12 +237,12 @@ def estimate(
     return result
 
 
-def budget_left(ledger: Ledger, month: str) -> Decimal | None:
+def budget_left(reservations: Reservations, ledger: CreditLedger, month: str) -> Decimal | None:
     """Credits the month's budget still allows (reserved and at-risk credits count as spent); None = no budget."""
-    if not ledger.budget:
+    if not reservations.budget:
         return None
     committed = Decimal(str(ledger.month_usage(month)["total"].get("committed", 0)))
-    return max(Decimal(0), ledger.budget - committed)
+    return max(Decimal(0), reservations.budget - committed)
 
 
 def notification_for(job: Job, now: datetime | None = None) -> dict[str, Any]:
@@ -271,7 +276,7 @@ class Held:
     skipped: Counter[str] = field(default_factory=Counter)
 
 
-def hold_credits(ledger: Ledger, jobs: list[Job], *, progress: Progress | None = None) -> Held:
+def hold_credits(reservations: Reservations, jobs: list[Job], *, progress: Progress | None = None) -> Held:
     """Reserve each job's worst case, as the processor would, before anything is sent: all of them or none. A job
     held or recorded since it was planned (another backfill, the upload's own notification) is left out. Raises
     BudgetTaken, having given back what it held, when the budget cannot hold them all."""
@@ -279,7 +284,7 @@ def hold_credits(ledger: Ledger, jobs: list[Job], *, progress: Progress | None =
     try:
         for done, job in enumerate(jobs, start=1):
             credits = credits_for(job.settings.number_of_images, job.settings.autoprompt)
-            reservation = ledger.reserve(job.job_id, job.month, credits, unless_recorded=True)
+            reservation = reservations.reserve(job.job_id, job.month, credits, unless_recorded=True)
             if reservation.outcome == "reserved":
                 held.jobs.append(job)
             elif reservation.outcome == "already_reserved":
@@ -294,22 +299,27 @@ def hold_credits(ledger: Ledger, jobs: list[Job], *, progress: Progress | None =
             if progress is not None:
                 progress(done, len(jobs))
     except BaseException:  # Ctrl-C and SIGTERM included: a job never sent must hold nothing
-        release(ledger, held.jobs)
+        release(reservations, held.jobs)
         raise
     return held
 
 
-def release(ledger: Ledger, jobs: Iterable[Job]) -> None:
+def release(reservations: Reservations, jobs: Iterable[Job]) -> None:
     """Give back what a backfill holds for jobs it did not send."""
     for job in jobs:
-        ledger.release(job.job_id, job.month, credits_for(job.settings.number_of_images, job.settings.autoprompt))
+        reservations.release(job.job_id, job.month, credits_for(job.settings.number_of_images, job.settings.autoprompt))
 
 
 def send_jobs(
-    sqs: Any, queue_url: str, jobs: list[Job], *, ledger: Ledger | None = None, progress: Progress | None = None
+    sqs: Any,
+    queue_url: str,
+    jobs: list[Job],
+    *,
+    reservations: Reservations | None = None,
+    progress: Progress | None = None,
 ) -> int:
     """Put one notification per job on the jobs queue, ten to a request. Returns how many were sent. With
-    `ledger`, the jobs hold credits (hold_credits): those of jobs not sent are given back if sending stops (a
+    `reservations`, the jobs hold credits (hold_credits): those of jobs not sent are given back if sending stops (a
     message whose fate is unknown too: if it did arrive, the processor reserves for it again, under the budget)."""
     sent = 0
     pending = 0  # jobs[pending:] are not known to be on the queue
@@ -323,8 +333,8 @@ def send_jobs(
                 ],
             )
             failed = {int(entry["Id"]) for entry in answer.get("Failed", [])}
-            if failed and ledger is not None:
-                release(ledger, [job for i, job in enumerate(chunk) if i in failed])
+            if failed and reservations is not None:
+                release(reservations, [job for i, job in enumerate(chunk) if i in failed])
             pending += len(chunk)
             sent += len(chunk) - len(failed)
             if failed:
@@ -333,8 +343,8 @@ def send_jobs(
             if progress is not None:
                 progress(sent, len(jobs))
     except BaseException:  # Ctrl-C and SIGTERM included
-        if ledger is not None:
-            release(ledger, jobs[pending:])
+        if reservations is not None:
+            release(reservations, jobs[pending:])
         raise
     return sent
 

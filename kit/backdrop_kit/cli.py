@@ -137,7 +137,7 @@ def _stack_clients(name: str) -> tuple[Any, Any]:
 def cmd_usage(args: argparse.Namespace) -> int:
     import boto3
     from backdrop.jobs import current_month
-    from backdrop.ledger import Ledger
+    from backdrop.store.ledger import DynamoLedger
     from botocore.exceptions import ClientError
 
     from backdrop_kit.usage import check_month, draw_chart, rows, table
@@ -155,7 +155,7 @@ def cmd_usage(args: argparse.Namespace) -> int:
             env = deployment.processor_environment(boto3.client("lambda"))
             budget = float(env.get("MONTHLY_CREDIT_BUDGET") or 0)
     try:
-        usage = Ledger(boto3.client("dynamodb"), table_name).month_usage(month)
+        usage = DynamoLedger(boto3.client("dynamodb"), table_name).month_usage(month)
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "ResourceNotFoundException":
             raise UsageError(
@@ -193,10 +193,12 @@ def _bar(label: str) -> Callable[[int, int], None]:
 
 
 def _plan(args: argparse.Namespace) -> tuple[Any, Any, Any]:
-    """The stack's deployment, its ledger and the estimate for args.source (UsageError when they cannot be had)."""
+    """The stack's deployment, its reservations and the estimate for args.source (UsageError when they cannot be
+    had)."""
     import boto3
     from backdrop.config import ConfigError
-    from backdrop.ledger import Ledger
+    from backdrop.store.jobs import DynamoJobs
+    from backdrop.store.reservations import DynamoReservations
 
     from backdrop_kit.catalogue import estimate, parse_s3_uri, planning_processor
     from backdrop_kit.deployment import DeploymentNotFound, find_deployment
@@ -211,12 +213,11 @@ def _plan(args: argparse.Namespace) -> tuple[Any, Any, Any]:
                 f"({deployment.output('UploadsBucketName')}): copy the photos there under incoming/"
             )
         env = deployment.processor_environment(boto3.client("lambda"))
-        ledger = Ledger(
-            boto3.client("dynamodb"),
-            deployment.output("AppTableName"),
-            monthly_budget=float(env.get("MONTHLY_CREDIT_BUDGET", "0") or 0),
-        )
-        processor = planning_processor(env, s3=boto3.client("s3"), ssm=boto3.client("ssm"), ledger=ledger)
+        dynamodb, table_name = boto3.client("dynamodb"), deployment.output("AppTableName")
+        budget = float(env.get("MONTHLY_CREDIT_BUDGET", "0") or 0)
+        reservations = DynamoReservations(dynamodb, table_name, monthly_budget=budget)
+        records = DynamoJobs(dynamodb, table_name)
+        processor = planning_processor(env, s3=boto3.client("s3"), ssm=boto3.client("ssm"), reservations=reservations)
     except (ValueError, DeploymentNotFound, ConfigError) as exc:
         raise UsageError(str(exc)) from None
     progress = _bar("planning") if not args.quiet else None
@@ -224,8 +225,8 @@ def _plan(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     # has none, and the template's defaults apply.
     edit, upscale = (float(deployment.parameters.get(name) or default) for name, default in _EDIT_PRICES)
     prices = (edit, upscale)
-    result = estimate(processor, bucket, prefix, latency=args.latency, progress=progress, edit_prices=prices)
-    return deployment, ledger, result
+    result = estimate(processor, records, bucket, prefix, latency=args.latency, progress=progress, edit_prices=prices)
+    return deployment, reservations, result
 
 
 _EDIT_PRICES = (("RenditionEditCredits", 1.0), ("RenditionUpscaleCredits", 2.0))
@@ -242,14 +243,16 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 def cmd_backfill(args: argparse.Namespace) -> int:
     import boto3
     from backdrop.jobs import current_month
+    from backdrop.store.ledger import DynamoLedger
 
     from backdrop_kit.catalogue import BudgetTaken, budget_left, describe, hold_credits, send_jobs
 
-    deployment, ledger, everything = _plan(args)
+    deployment, reservations, everything = _plan(args)
     result = everything.limited(args.limit)
     report = result.as_json()
     # Reserved credits count as spent: those of jobs queued by an earlier backfill and not processed yet too.
-    left = budget_left(ledger, current_month())
+    ledger = DynamoLedger(boto3.client("dynamodb"), deployment.output("AppTableName"))
+    left = budget_left(reservations, ledger, current_month())
     report["budget_left"] = None if left is None else float(left)
     if not args.json:
         print(describe(result), file=sys.stderr)
@@ -272,7 +275,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     # Each job's credits are reserved before its message is sent (all or none), and the processor finds them
     # held for it: what is queued is promised, and the next backfill sees it (catalogue.hold_credits).
     try:
-        held = hold_credits(ledger, result.jobs, progress=None if args.quiet else _bar("reserving"))
+        held = hold_credits(reservations, result.jobs, progress=None if args.quiet else _bar("reserving"))
     except BudgetTaken as exc:
         report["sent"] = 0
         _emit(json.dumps(report, indent=2))
@@ -283,7 +286,11 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         report = {**result.as_json(), "budget_left": report["budget_left"]}
     queue_url = deployment.output("JobsQueueUrl")
     report["sent"] = send_jobs(
-        boto3.client("sqs"), queue_url, held.jobs, ledger=ledger, progress=None if args.quiet else _bar("sending")
+        boto3.client("sqs"),
+        queue_url,
+        held.jobs,
+        reservations=reservations,
+        progress=None if args.quiet else _bar("sending"),
     )
     _emit(json.dumps(report, indent=2))
     return 0

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from backdrop.jobs import current_month
-from backdrop.ledger import Ledger
-from backdrop.publishing import Publisher, renditions_of
+from backdrop.publishing import renditions_of
+from backdrop.store.ledger import DynamoLedger
+from backdrop.store.selections import DynamoSelections
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from backdrop_kit.emulator import EmulatorConfig
@@ -192,7 +193,7 @@ def run_demo(
         runner.drain(timeout=240 + len(keys) * 0.6 + 3 * longest)
         pipeline_seconds = time.monotonic() - uploaded
         rows, sheet_rows = _collect(stack, keys, options.out_dir)
-        usage = Ledger(stack.client("dynamodb"), stack.app_table).month_usage(current_month())
+        usage = DynamoLedger(stack.client("dynamodb"), stack.app_table).month_usage(current_month())
         bill = stack.emulator.stats()
         sheet = draw_contact_sheet(sheet_rows, options.out_dir / "contact-sheet.png") if sheet_rows else None
         with_renditions = [row for row in rows if row.renditions]
@@ -231,13 +232,7 @@ SheetRow = tuple[Path, list[Path], list[int]]  # the input, its variants, the va
 def _collect(stack: LocalStack, keys: dict[str, Path], out_dir: Path) -> tuple[list[JobRow], list[SheetRow]]:
     s3 = stack.client("s3")
     by_key = {item["source_key"]: item for item in stack.job_items()}
-    publisher = Publisher(
-        s3=s3,
-        dynamodb=stack.client("dynamodb"),
-        events=stack.client("events"),
-        table_name=stack.app_table,
-        event_bus_name=stack.event_bus,
-    )
+    selections = DynamoSelections(stack.client("dynamodb"), stack.app_table)
     rows, sheet_rows = [], []
     problems: dict[Path, str] = {}  # the copies of one photo share their input
     for key, path in keys.items():
@@ -257,9 +252,9 @@ def _collect(stack: LocalStack, keys: dict[str, Path], out_dir: Path) -> tuple[l
             local.write_bytes(s3.get_object(Bucket=output["bucket"], Key=output["key"])["Body"].read())
             saved.append(local)
         problem = detail.get("problem") or {}
-        current = publisher.current(stack.uploads_bucket, key)
-        mine = current is not None and current["job_id"] == item["job_id"]
-        targets = json.loads(current["targets"]) if mine and current else []
+        current = selections.current(stack.uploads_bucket, key)
+        mine = current is not None and current.job_id == item["job_id"]
+        targets = json.loads(current.targets) if mine and current else []
         chosen = [int(t["variant"]) for t in targets]
         renditions = _renditions(s3, renditions_of(current) if mine else [], target)
         if path not in problems:

@@ -16,7 +16,7 @@ from typing import Any
 
 from backdrop.events import LIFTABLE_PROBLEMS
 from backdrop.jobs import refusal_id, version_job_id
-from backdrop.ledger import as_attributes, from_attributes
+from backdrop.store.items import as_attributes, from_attributes
 from botocore.exceptions import ClientError
 
 # Every reason an upload of one version can be refused with, each recorded under refusal_id(version, reason).

@@ -599,7 +599,7 @@ class LocalStack:
         return self._drain_queue(self.bus_tap_queue_url)
 
     def job_items(self) -> list[dict[str, Any]]:
-        from backdrop.ledger import from_attributes
+        from backdrop.store.items import from_attributes
 
         ddb = self.client("dynamodb")
         items: list[dict[str, Any]] = []

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 from backdrop.jobs import current_month
-from backdrop.ledger import Ledger
+from backdrop.store.ledger import DynamoLedger
 from backdrop_kit.emulator import EmulatorConfig
 from backdrop_kit.runner import Runner
 from backdrop_kit.stack import LocalStack, StackOptions
@@ -74,7 +74,7 @@ def test_chaos_invariants_hold():
                 QueueUrl=stack.queue_url("JobsDLQ"), AttributeNames=["ApproximateNumberOfMessages"]
             )["Attributes"]["ApproximateNumberOfMessages"]
         )
-        usage = Ledger(stack.client("dynamodb"), stack.app_table).month_usage(current_month())["total"]
+        usage = DynamoLedger(stack.client("dynamodb"), stack.app_table).month_usage(current_month())["total"]
 
     # Every upload has a record, and at most one outcome: the refusals a bigger budget would lift (a budget freed
     # by a release may let a later delivery through) are recorded beside it, never as its verdict.

@@ -27,9 +27,9 @@ def test_wrong_api_key_is_a_failed_job_with_claids_code_and_request_id(make_pipe
     assert note["attributes"]["status"] == "failed"
     total = p.stack.client("dynamodb")  # reservation released: nothing committed
     from backdrop.jobs import current_month
-    from backdrop.ledger import Ledger
+    from backdrop.store.ledger import DynamoLedger
 
-    usage = Ledger(total, p.stack.app_table).month_usage(current_month())["total"]
+    usage = DynamoLedger(total, p.stack.app_table).month_usage(current_month())["total"]
     assert usage["committed"] == 0 and usage["credits_reserved"] == 0
 
 
@@ -50,9 +50,9 @@ SETTLE_QUICKLY = {"ClaidUnknownOutcomeSettleSeconds": "3"}
 
 def _month_total(p: Pipeline) -> dict:
     from backdrop.jobs import current_month
-    from backdrop.ledger import Ledger
+    from backdrop.store.ledger import DynamoLedger
 
-    return Ledger(p.stack.client("dynamodb"), p.stack.app_table).month_usage(current_month())["total"]
+    return DynamoLedger(p.stack.client("dynamodb"), p.stack.app_table).month_usage(current_month())["total"]
 
 
 def test_no_answer_before_claid_charged_settles_as_failed_with_nothing_charged(make_pipeline):
@@ -147,7 +147,7 @@ def test_unreadable_api_key_keeps_the_job_and_holds_no_credits(make_pipeline):
     assert p.jobs() == {} and p.scene_calls() == []
     assert p.queue_depth("JobsDLQ") == 1  # kept for a redrive once the secret is back
     from backdrop.jobs import current_month
-    from backdrop.ledger import Ledger
+    from backdrop.store.ledger import DynamoLedger
 
-    usage = Ledger(p.stack.client("dynamodb"), p.stack.app_table).month_usage(current_month())["total"]
+    usage = DynamoLedger(p.stack.client("dynamodb"), p.stack.app_table).month_usage(current_month())["total"]
     assert usage["committed"] == 0 and usage["credits_reserved"] == 0

@@ -5,13 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 from backdrop.jobs import current_month
-from backdrop.ledger import Ledger
+from backdrop.store.ledger import DynamoLedger
 
 from .conftest import Pipeline
 
 
 def usage(p: Pipeline) -> dict:
-    return Ledger(p.stack.client("dynamodb"), p.stack.app_table).month_usage(current_month())["total"]
+    return DynamoLedger(p.stack.client("dynamodb"), p.stack.app_table).month_usage(current_month())["total"]
 
 
 def test_duplicated_notification_pays_once(make_pipeline):

@@ -6,15 +6,28 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import boto3
 import pytest
 from backdrop.events import Credits, GenerationDetail, Problem, SourceObject
 from backdrop.jobs import refusal_id
-from backdrop.ledger import Ledger, as_attributes
+from backdrop.store.items import as_attributes
+from backdrop.store.jobs import DynamoJobs
+from backdrop.store.ledger import DynamoLedger
+from backdrop.store.reservations import DynamoReservations
 from backdrop_kit.moto_server import MotoServer
 
 MONTH = "2026-11"
+
+
+class Store:
+    """The three stores these tests write through, over one table."""
+
+    def __init__(self, dynamodb: Any, table: str, *, monthly_budget: float = 0) -> None:
+        self.reservations = DynamoReservations(dynamodb, table, monthly_budget=monthly_budget)
+        self.jobs = DynamoJobs(dynamodb, table)
+        self.ledger = DynamoLedger(dynamodb, table)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +58,7 @@ def table(dynamodb, request) -> str:
 
 def detail(job_id: str, images: int, reserved: float, status: str = "succeeded") -> GenerationDetail:
     return GenerationDetail(
-        status=status,  # type: ignore[arg-type]
+        status=status,
         job_id=job_id,
         source=SourceObject(bucket="b", key=f"incoming/{job_id}.png"),
         images=images,
@@ -54,19 +67,19 @@ def detail(job_id: str, images: int, reserved: float, status: str = "succeeded")
 
 
 def test_reservation_is_once_per_job(dynamodb, table):
-    ledger = Ledger(dynamodb, table, monthly_budget=100)
-    assert ledger.reserve("j1", MONTH, Decimal(8)).outcome == "reserved"
-    assert ledger.reserve("j1", MONTH, Decimal(8)).outcome == "already_reserved"
-    assert ledger.month_usage(MONTH)["total"]["committed"] == Decimal(8)
+    store = Store(dynamodb, table, monthly_budget=100)
+    assert store.reservations.reserve("j1", MONTH, Decimal(8)).outcome == "reserved"
+    assert store.reservations.reserve("j1", MONTH, Decimal(8)).outcome == "already_reserved"
+    assert store.ledger.month_usage(MONTH)["total"]["committed"] == Decimal(8)
 
 
 def test_concurrent_reservations_never_exceed_the_budget(dynamodb, table):
-    ledger = Ledger(dynamodb, table, monthly_budget=50)
+    store = Store(dynamodb, table, monthly_budget=50)
     outcomes: list[str] = []
     lock = threading.Lock()
 
     def reserve(i: int) -> None:
-        result = Ledger(dynamodb, table, monthly_budget=50).reserve(f"job-{i}", MONTH, Decimal(8))
+        result = Store(dynamodb, table, monthly_budget=50).reservations.reserve(f"job-{i}", MONTH, Decimal(8))
         with lock:
             outcomes.append(result.outcome)
 
@@ -77,56 +90,56 @@ def test_concurrent_reservations_never_exceed_the_budget(dynamodb, table):
         t.join()
     assert outcomes.count("reserved") == 6  # 6 x 8 = 48 <= 50 < 56
     assert outcomes.count("over_budget") == 18
-    assert ledger.month_usage(MONTH)["total"]["committed"] == Decimal(48)
+    assert store.ledger.month_usage(MONTH)["total"]["committed"] == Decimal(48)
 
 
 def test_crossing_thresholds_is_reported_once(dynamodb, table):
-    ledger = Ledger(dynamodb, table, monthly_budget=10)
-    assert ledger.reserve("a", MONTH, Decimal(6)).crossed == ()
-    assert ledger.reserve("b", MONTH, Decimal(2)).crossed == (80,)
-    assert ledger.reserve("c", MONTH, Decimal(2)).crossed == (100,)
-    assert ledger.reserve("d", MONTH, Decimal(2)).outcome == "over_budget"
+    store = Store(dynamodb, table, monthly_budget=10)
+    assert store.reservations.reserve("a", MONTH, Decimal(6)).crossed == ()
+    assert store.reservations.reserve("b", MONTH, Decimal(2)).crossed == (80,)
+    assert store.reservations.reserve("c", MONTH, Decimal(2)).crossed == (100,)
+    assert store.reservations.reserve("d", MONTH, Decimal(2)).outcome == "over_budget"
 
 
 def test_record_settles_the_reservation_and_is_exactly_once(dynamodb, table):
-    ledger = Ledger(dynamodb, table, monthly_budget=100)
-    ledger.reserve("j1", MONTH, Decimal(8))
-    assert ledger.record(detail("j1", images=3, reserved=8)) is True
-    assert ledger.record(detail("j1", images=3, reserved=8)) is False  # redelivery
-    total = ledger.month_usage(MONTH)["total"]
+    store = Store(dynamodb, table, monthly_budget=100)
+    store.reservations.reserve("j1", MONTH, Decimal(8))
+    assert store.jobs.put_outcome(detail("j1", images=3, reserved=8)) is True
+    assert store.jobs.put_outcome(detail("j1", images=3, reserved=8)) is False  # redelivery
+    total = store.ledger.month_usage(MONTH)["total"]
     assert total["credits_used"] == Decimal(6)
     assert total["credits_reserved"] == 0 and total["committed"] == Decimal(6)
     assert total["jobs_succeeded"] == 1 and total["images"] == 3
-    assert ledger.job("j1")["credits"] == Decimal(6)
+    assert store.jobs.get("j1").credits == Decimal(6)
 
 
 def test_release_gives_back_once(dynamodb, table):
-    ledger = Ledger(dynamodb, table, monthly_budget=10)
-    ledger.reserve("j1", MONTH, Decimal(8))
-    assert ledger.release("j1", MONTH, Decimal(8)) is True
-    assert ledger.release("j1", MONTH, Decimal(8)) is False
-    assert ledger.month_usage(MONTH)["total"]["committed"] == 0
-    assert ledger.reserve("j2", MONTH, Decimal(8)).outcome == "reserved"
+    store = Store(dynamodb, table, monthly_budget=10)
+    store.reservations.reserve("j1", MONTH, Decimal(8))
+    assert store.reservations.release("j1", MONTH, Decimal(8)) is True
+    assert store.reservations.release("j1", MONTH, Decimal(8)) is False
+    assert store.ledger.month_usage(MONTH)["total"]["committed"] == 0
+    assert store.reservations.reserve("j2", MONTH, Decimal(8)).outcome == "reserved"
 
 
 def test_ledger_equals_sum_of_jobs(dynamodb, table):
-    ledger = Ledger(dynamodb, table)
+    store = Store(dynamodb, table)
     for i, images in enumerate([4, 0, 2, 1]):
         status = "succeeded" if images else "failed"
-        ledger.reserve(f"j{i}", MONTH, Decimal(8))
-        ledger.record(detail(f"j{i}", images=images, reserved=8, status=status))
-    total = ledger.month_usage(MONTH)["total"]
-    assert total["credits_used"] == Decimal(14) == sum(ledger.job(f"j{i}")["credits"] for i in range(4))
+        store.reservations.reserve(f"j{i}", MONTH, Decimal(8))
+        store.jobs.put_outcome(detail(f"j{i}", images=images, reserved=8, status=status))
+    total = store.ledger.month_usage(MONTH)["total"]
+    assert total["credits_used"] == Decimal(14) == sum(store.jobs.get(f"j{i}").credits for i in range(4))
     assert total["jobs_failed"] == 1 and total["jobs_succeeded"] == 3
 
 
 def test_the_days_add_up_to_the_month_and_its_profiles(dynamodb, table):
-    ledger = Ledger(dynamodb, table)
+    store = Store(dynamodb, table)
     for i, (images, profile) in enumerate([(4, "summer"), (1, None), (2, "summer"), (0, None)]):
         job = detail(f"j{i}", images=images, reserved=0, status="succeeded" if images else "failed")
-        ledger.record(job.model_copy(update={"profile": profile}))
-        ledger.record(job.model_copy(update={"profile": profile}))  # a redelivery counts nowhere
-    usage = ledger.month_usage(MONTH)
+        store.jobs.put_outcome(job.model_copy(update={"profile": profile}))
+        store.jobs.put_outcome(job.model_copy(update={"profile": profile}))  # a redelivery counts nowhere
+    usage = store.ledger.month_usage(MONTH)
     [day] = usage["days"].values()  # recorded today
     assert {p: c["credits_used"] for p, c in day.items()} == {"summer": 12, "-": 2}
     assert sum(c["credits_used"] for c in day.values()) == usage["total"]["credits_used"] == 14
@@ -135,60 +148,61 @@ def test_the_days_add_up_to_the_month_and_its_profiles(dynamodb, table):
 
 
 def test_an_alert_is_claimed_once_per_period(dynamodb, table):
-    ledger = Ledger(dynamodb, table)
-    assert ledger.claim_alert(MONTH, "budget_exhausted") is True
-    assert ledger.claim_alert(MONTH, "budget_exhausted") is False
-    assert ledger.claim_alert("2026-12", "budget_exhausted") is True
+    store = Store(dynamodb, table)
+    assert store.reservations.claim_alert(MONTH, "budget_exhausted") is True
+    assert store.reservations.claim_alert(MONTH, "budget_exhausted") is False
+    assert store.reservations.claim_alert("2026-12", "budget_exhausted") is True
 
 
 # --- a refusal is not a verdict; what a backfill queues is held ---------------------------------------------
 def test_credits_a_backfill_holds_are_the_jobs_in_their_month_and_topped_up_under_the_budget(dynamodb, table):
-    ledger = Ledger(dynamodb, table, monthly_budget=10)
-    assert ledger.reserve("queued", "2026-10", Decimal(4), unless_recorded=True).outcome == "reserved"
+    store = Store(dynamodb, table, monthly_budget=10)
+    assert store.reservations.reserve("queued", "2026-10", Decimal(4), unless_recorded=True).outcome == "reserved"
     # The processor, a month later, with settings asking for 4 images: the job's credits stay in October's budget.
-    held = ledger.reserve("queued", MONTH, Decimal(2))
+    held = store.reservations.reserve("queued", MONTH, Decimal(2))
     assert (held.outcome, held.credits, held.month) == ("already_reserved", Decimal(4), "2026-10")
-    topped = ledger.reserve("queued", MONTH, Decimal(8))
+    topped = store.reservations.reserve("queued", MONTH, Decimal(8))
     assert (topped.outcome, topped.credits, topped.month) == ("reserved", Decimal(8), "2026-10")
-    assert ledger.month_usage("2026-10")["total"]["committed"] == Decimal(8)
-    assert ledger.reserve("other", "2026-10", Decimal(2)).outcome == "reserved"  # October's 10 are committed
-    assert ledger.reserve("queued", MONTH, Decimal(10)).outcome == "over_budget"
-    assert ledger.release_held("queued") == Decimal(8) and ledger.release_held("queued") == 0
-    assert ledger.month_usage("2026-10")["total"]["committed"] == Decimal(2)
+    assert store.ledger.month_usage("2026-10")["total"]["committed"] == Decimal(8)
+    other = store.reservations.reserve("other", "2026-10", Decimal(2))
+    assert other.outcome == "reserved"  # October's 10 are committed
+    assert store.reservations.reserve("queued", MONTH, Decimal(10)).outcome == "over_budget"
+    assert store.reservations.release_held("queued") == Decimal(8) and store.reservations.release_held("queued") == 0
+    assert store.ledger.month_usage("2026-10")["total"]["committed"] == Decimal(2)
 
 
 def test_a_backfill_holds_nothing_for_a_job_already_recorded(dynamodb, table):
-    ledger = Ledger(dynamodb, table, monthly_budget=100)
-    ledger.record(detail("done", images=1, reserved=0))
-    assert ledger.reserve("done", MONTH, Decimal(8), unless_recorded=True).outcome == "already_recorded"
-    assert ledger.month_usage(MONTH)["total"]["committed"] == Decimal(2)
+    store = Store(dynamodb, table, monthly_budget=100)
+    store.jobs.put_outcome(detail("done", images=1, reserved=0))
+    assert store.reservations.reserve("done", MONTH, Decimal(8), unless_recorded=True).outcome == "already_recorded"
+    assert store.ledger.month_usage(MONTH)["total"]["committed"] == Decimal(2)
 
 
 def version_detail(job_id: str, status: str, code: str | None = None, **fields: object) -> GenerationDetail:
     problem = Problem(code=code, message=code) if code else None
     images = 2 if status == "succeeded" else 0
     return GenerationDetail(
-        status=status,  # type: ignore[arg-type]
+        status=status,
         job_id=job_id,
         source=SourceObject(bucket="b", key="incoming/cup.png", version_id="v1", sequencer="0A"),
         images=images,
         credits=Credits(month=MONTH, used=2.0 * images),
         problem=problem,
-        **fields,  # type: ignore[arg-type]
+        **fields,
     )
 
 
 def test_a_refusal_gives_way_to_the_outcome_of_its_version_and_a_verdict_to_nothing(dynamodb, table):
-    ledger = Ledger(dynamodb, table)
+    store = Store(dynamodb, table)
     refusal = version_detail("r1", "rejected", "budget_exhausted")
     assert refusal.final is False
-    assert ledger.record(refusal) is True and ledger.latest_job_id("b", "incoming/cup.png") == "r1"
-    assert ledger.record(version_detail("j1", "succeeded")) is True
-    assert ledger.latest_job_id("b", "incoming/cup.png") == "j1"
+    assert store.jobs.put_outcome(refusal) is True and store.jobs.latest_job_id("b", "incoming/cup.png") == "r1"
+    assert store.jobs.put_outcome(version_detail("j1", "succeeded")) is True
+    assert store.jobs.latest_job_id("b", "incoming/cup.png") == "j1"
     # A refusal of the same version delivered late never hides the outcome.
-    assert ledger.record(version_detail("r2", "rejected", "unknown_profile")) is True
-    assert ledger.latest_job_id("b", "incoming/cup.png") == "j1"
-    assert (ledger.job("r1")["final"], ledger.job("j1")["final"]) == (False, True)
+    assert store.jobs.put_outcome(version_detail("r2", "rejected", "unknown_profile")) is True
+    assert store.jobs.latest_job_id("b", "incoming/cup.png") == "j1"
+    assert (store.jobs.get("r1").final, store.jobs.get("j1").final) == (False, True)
 
 
 def _as_recorded_before_refusals_had_ids(dynamodb, table: str, job_id: str) -> None:
@@ -205,18 +219,18 @@ def _as_recorded_before_refusals_had_ids(dynamodb, table: str, job_id: str) -> N
 def test_kept_refusal_moves_off_job_id(dynamodb, table, refused_again_meanwhile):
     """A budget refusal recorded under the job's id, as before refusals had ids of their own, moves out of the way
     of that job's outcome when the photo is sent again: the outcome is recorded and the counters stay true."""
-    ledger = Ledger(dynamodb, table)
+    store = Store(dynamodb, table)
     legacy = version_detail("j1", "rejected", "budget_exhausted")
-    assert ledger.record(legacy) is True
+    assert store.jobs.put_outcome(legacy) is True
     _as_recorded_before_refusals_had_ids(dynamodb, table, "j1")
     moved_id = refusal_id("b", "incoming/cup.png", "v1", "budget_exhausted")
     if refused_again_meanwhile:  # sent again after the upgrade while the budget was still spent
-        assert ledger.record(version_detail(moved_id, "rejected", "budget_exhausted")) is True
-    assert ledger.record(legacy) is False  # the old refusal delivered again is still a redelivery
-    assert ledger.record(version_detail("j1", "succeeded")) is True
-    assert ledger.record(version_detail("j1", "succeeded")) is False
-    assert ledger.job("j1")["status"] == "succeeded" and ledger.latest_job_id("b", "incoming/cup.png") == "j1"
-    kept = ledger.job(moved_id)
-    assert (kept["status"], kept["reason"], kept["final"]) == ("rejected", "budget_exhausted", False)
-    total = ledger.month_usage(MONTH)["total"]
+        assert store.jobs.put_outcome(version_detail(moved_id, "rejected", "budget_exhausted")) is True
+    assert store.jobs.put_outcome(legacy) is False  # the old refusal delivered again is still a redelivery
+    assert store.jobs.put_outcome(version_detail("j1", "succeeded")) is True
+    assert store.jobs.put_outcome(version_detail("j1", "succeeded")) is False
+    assert store.jobs.get("j1").status == "succeeded" and store.jobs.latest_job_id("b", "incoming/cup.png") == "j1"
+    kept = store.jobs.get(moved_id)
+    assert (kept.status, kept.reason, kept.final) == ("rejected", "budget_exhausted", False)
+    total = store.ledger.month_usage(MONTH)["total"]
     assert (total["jobs_rejected"], total["jobs_succeeded"], total["credits_used"]) == (1, 1, Decimal(4))

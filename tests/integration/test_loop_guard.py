@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 from backdrop.jobs import current_month
-from backdrop.ledger import Ledger
+from backdrop.store.ledger import DynamoLedger
 from backdrop_kit.runner import API_CALLS
 
 from .conftest import Pipeline
@@ -54,6 +54,6 @@ def test_output_under_a_misconfigured_filter_is_never_generated_again(make_pipel
     assert not touched & set(generated)
     assert len(p.scene_calls()) == 1
     assert list(p.jobs()) == ["incoming/espresso-cup.png"]  # no record for the variants either
-    total = Ledger(p.stack.client("dynamodb"), p.stack.app_table).month_usage(current_month())["total"]
+    total = DynamoLedger(p.stack.client("dynamodb"), p.stack.app_table).month_usage(current_month())["total"]
     assert total["credits_used"] == Decimal(4) and total["credits_reserved"] == 0
     assert p.queue_depth("JobsQueue") == 0 and p.queue_depth("JobsDLQ") == 0

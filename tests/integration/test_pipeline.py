@@ -7,13 +7,13 @@ from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 from backdrop.jobs import current_month
-from backdrop.ledger import Ledger
+from backdrop.store.ledger import DynamoLedger
 
 from .conftest import VASE, Pipeline
 
 
 def ledger_total(p: Pipeline) -> dict:
-    return Ledger(p.stack.client("dynamodb"), p.stack.app_table).month_usage(current_month())["total"]
+    return DynamoLedger(p.stack.client("dynamodb"), p.stack.app_table).month_usage(current_month())["total"]
 
 
 def test_connected_storage_upload_becomes_variants_record_and_notification(pipeline: Pipeline):
@@ -98,7 +98,7 @@ def test_profile_from_key_prefix_and_ssm(pipeline: Pipeline):
     assert img.format == "PNG" and img.width > img.height
     [note] = pipeline.stack.notifications()
     assert note["attributes"]["profile"] == "summer"
-    usage = Ledger(pipeline.stack.client("dynamodb"), pipeline.stack.app_table).month_usage(current_month())
+    usage = DynamoLedger(pipeline.stack.client("dynamodb"), pipeline.stack.app_table).month_usage(current_month())
     assert usage["profiles"]["summer"]["credits_used"] == Decimal(2)
 
 

@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 import pytest
-from backdrop.ledger import as_attributes, from_attributes
 from backdrop.publishing import METADATA_JOB, METADATA_VARIANT, METADATA_VERSION
+from backdrop.store.items import as_attributes, from_attributes
 
 from .conftest import VASE, Pipeline
 from .test_secrets import _invoke_processor_once as invoke_processor_once

@@ -10,7 +10,8 @@ from collections import Counter
 from decimal import Decimal
 
 from backdrop.jobs import current_month, version_job_id
-from backdrop.ledger import Ledger, as_attributes, from_attributes
+from backdrop.store.items import as_attributes, from_attributes
+from backdrop.store.ledger import DynamoLedger
 from backdrop_kit.cli import main
 from backdrop_kit.runner import Runner
 
@@ -26,7 +27,7 @@ def run(capsys, *argv: str) -> tuple[int, dict]:
 
 
 def usage(p: Pipeline) -> dict:
-    return Ledger(p.stack.client("dynamodb"), p.stack.app_table).month_usage(current_month())["total"]
+    return DynamoLedger(p.stack.client("dynamodb"), p.stack.app_table).month_usage(current_month())["total"]
 
 
 def change(p: Pipeline, **parameters: str) -> None:

@@ -9,7 +9,8 @@ import json
 from typing import Any
 
 from backdrop.jobs import current_month
-from backdrop.ledger import Ledger, as_attributes, from_attributes
+from backdrop.store.items import as_attributes, from_attributes
+from backdrop.store.ledger import DynamoLedger
 from backdrop_kit.emulator import EmulatorConfig
 
 from .conftest import Pipeline
@@ -21,7 +22,7 @@ SIZES = {"2048.webp": (2048, 2048), "800.jpeg": (800, 800), "600x800.png": (600,
 
 
 def month(p: Pipeline) -> dict[str, Any]:
-    return Ledger(p.stack.client("dynamodb"), p.stack.app_table).month_usage(current_month())
+    return DynamoLedger(p.stack.client("dynamodb"), p.stack.app_table).month_usage(current_month())
 
 
 def edits(p: Pipeline) -> list[Any]:

@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any
 
-from backdrop.ledger import Ledger
+from backdrop.store.jobs import DynamoJobs
 from backdrop_kit.runner import sqs_event
 from backdrop_kit.stack import ACCOUNT, REGION
 
@@ -104,7 +104,9 @@ def test_the_newest_version_decides_whatever_order_its_notifications_arrive(make
     jobs = {json.loads(j["detail"])["source"]["version_id"]: j for j in jobs_of(p, key)}
     # Both versions were generated, recorded and charged: the older one is history, not lost.
     assert {v: (j["status"], j["credits"]) for v, j in jobs.items()} == {red: ("succeeded", 2), blue: ("succeeded", 2)}
-    assert Ledger(p.stack.client("dynamodb"), p.stack.app_table).latest_job_id(p.bucket, key) == jobs[blue]["job_id"]
+    assert (
+        DynamoJobs(p.stack.client("dynamodb"), p.stack.app_table).latest_job_id(p.bucket, key) == jobs[blue]["job_id"]
+    )
     published = p.s3.get_object(Bucket=p.bucket, Key="published/mug.png/1.jpeg")
     assert published["Metadata"]["backdrop-job-id"] == jobs[blue]["job_id"]
     [blue_variant] = json.loads(jobs[blue]["detail"])["outputs"]

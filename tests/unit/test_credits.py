@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 import pytest
-from backdrop.ledger import credits_for
+from backdrop.credits import credits_for
 
 
 @pytest.mark.parametrize(

@@ -22,9 +22,10 @@ from backdrop.editing import (
     EditRefused,
 )
 from backdrop.handback import HandBack
-from backdrop.ledger import Reservation
 from backdrop.once import RunsEveryTime
 from backdrop.renditions import RenditionSpec, plan
+from backdrop.store.reservations import Reservation
+from backdrop.store.selections import SelectionRecord
 from botocore.exceptions import ClientError
 
 BUCKET = "shop"
@@ -80,7 +81,7 @@ class FakeLedger:
         self.committed -= credits
         return True
 
-    def record_edit(self, *, attempt_id: str, **fields: Any) -> bool:
+    def commit_edit(self, *, attempt_id: str, **fields: Any) -> bool:
         if any(r["attempt_id"] == attempt_id for r in self.recorded):
             return False
         self.recorded.append({"attempt_id": attempt_id, **fields})
@@ -116,11 +117,11 @@ class FakeClaid:
 
 
 class FakePublisher:
-    def __init__(self, record: dict[str, Any] | None) -> None:
+    def __init__(self, record: SelectionRecord | None) -> None:
         self.record = record
         self.converged = 0
 
-    def current(self, bucket: str, key: str) -> dict[str, Any] | None:
+    def current(self, bucket: str, key: str) -> SelectionRecord | None:
         return self.record
 
     def converge(self, bucket: str, key: str, *, images: bool = True) -> list[str]:
@@ -163,7 +164,7 @@ def editor(
     answer: Any = None,
     keys: set[str] | None = None,
     ledger: FakeLedger | None = None,
-    record: dict[str, Any] | None = None,
+    record: SelectionRecord | None = None,
     config: RenditionsConfig = CONFIG,
 ) -> tuple[Editor, FakeS3, FakeLedger, FakeClaid, FakeEvents]:
     s3, claid, events = FakeS3({VARIANT} if keys is None else keys), FakeClaid(answer or made()), FakeEvents()
@@ -172,6 +173,7 @@ def editor(
         config=config,
         s3=s3,
         events=events,
+        reservations=ledger,  # type: ignore[arg-type]
         ledger=ledger,  # type: ignore[arg-type]
         publisher=FakePublisher(record),  # type: ignore[arg-type]
         claid=lambda: claid,  # type: ignore[arg-type,return-value]
@@ -307,8 +309,16 @@ def test_without_a_connector_the_variant_goes_as_a_presigned_url_and_the_answer_
     assert body["input"].startswith("https://shop.s3.amazonaws.com/") and "destination" not in body["output"]
 
 
-def record_of(version: int, renditions: list[Any]) -> dict[str, Any]:
-    return {"version": version, "renditions": json.dumps([r.model_dump() for r in renditions])}
+def record_of(version: int, renditions: list[Any]) -> SelectionRecord:
+    return SelectionRecord(
+        bucket=BUCKET,
+        source_key="incoming/cup.png",
+        version=version,
+        job_id="j" * 32,
+        selection="{}",
+        targets="[]",
+        renditions=json.dumps([r.model_dump() for r in renditions]),
+    )
 
 
 def planned(spec: str, width: int, variant: int = 1, position: int = 1) -> Any:

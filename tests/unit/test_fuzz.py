@@ -150,7 +150,7 @@ def test_every_upload_ends_in_one_outcome_and_rejections_cost_nothing(key, meta,
         config=CONFIG,
         s3=s3,
         events=events,
-        ledger=ledger,  # type: ignore[arg-type]
+        reservations=ledger,  # type: ignore[arg-type]
         load_profile=profile_loader(FakeSSM(document), "/backdrop/test/profiles/"),
         claid=lambda: calls.append(1) or client,  # type: ignore[func-returns-value]
         guard=RunsEveryTime,

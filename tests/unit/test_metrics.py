@@ -10,8 +10,8 @@ import httpx
 import pytest
 from aws_lambda_powertools import Metrics
 from backdrop.claid import ClaidCallNotStarted, ClaidError, ClaidOutcomeUnknown, ClaidRateLimited
-from backdrop.ledger import Reservation
 from backdrop.measures import Measures, collecting, emit, record
+from backdrop.store.reservations import Reservation
 
 from .test_claid_client import OK, REQUEST, client_for
 from .test_processor_rules import FakeClaid, FakeLedger, deadline, job, processor

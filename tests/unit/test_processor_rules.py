@@ -13,10 +13,10 @@ from backdrop.config import ProcessorConfig
 from backdrop.events import ClaidCall, Credits, GenerationDetail, Problem, SourceObject
 from backdrop.handback import HandBack
 from backdrop.jobs import Job, plan_job, refusal_id
-from backdrop.ledger import Reservation
 from backdrop.once import InProgressElsewhere, RunsEveryTime
 from backdrop.processing import Processor, Refused
 from backdrop.settings import Settings
+from backdrop.store.reservations import Reservation
 from backdrop.uploads import Upload
 
 CONFIG = ProcessorConfig(
@@ -85,7 +85,7 @@ def processor(
         config=CONFIG,
         s3=s3 or FakeS3(),
         events=None,
-        ledger=ledger or FakeLedger(),  # type: ignore[arg-type]
+        reservations=ledger or FakeLedger(),  # type: ignore[arg-type]
         load_profile=lambda _: None,
         claid=lambda: claid,
         guard=lambda generate: RunsEveryTime(step or generate),
@@ -286,7 +286,7 @@ def test_a_request_that_cannot_be_built_is_a_failed_refusal_and_holds_nothing():
         config=CONFIG.model_copy(update={"claid_storage_prefix": "incoming/"}),
         s3=FakeS3(),
         events=None,
-        ledger=ledger,  # type: ignore[arg-type]
+        reservations=ledger,  # type: ignore[arg-type]
         load_profile=lambda _: None,
         claid=lambda: None,
         guard=RunsEveryTime,

@@ -21,6 +21,9 @@ from backdrop.publishing import (
     Publisher,
     renditions_of,
 )
+from backdrop.store.jobs import DynamoJobs
+from backdrop.store.reservations import DynamoReservations
+from backdrop.store.selections import DynamoSelections
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
@@ -126,7 +129,12 @@ class World:
     def __init__(self) -> None:
         self.db, self.s3, self.events = FakeDynamoDB(), FakeS3(), FakeEvents()
         self.publisher = Publisher(
-            s3=self.s3, dynamodb=self.db, events=self.events, table_name="app", event_bus_name="bus"
+            s3=self.s3,
+            events=self.events,
+            jobs=DynamoJobs(self.db, "app"),  # type: ignore[arg-type]
+            selections=DynamoSelections(self.db, "app"),  # type: ignore[arg-type]
+            reservations=DynamoReservations(self.db, "app"),  # type: ignore[arg-type]
+            event_bus_name="bus",
         )
 
     def job(
@@ -252,7 +260,7 @@ def test_a_policy_attempt_that_died_after_its_claim_is_completed_by_the_redelive
     assert world.published() == {}
     assert world.publisher.apply_policy(detail) is None  # the redelivered event: no second claim ...
     assert world.published() == {f"{FOLDER}1.jpeg": f"{JOB_A}:1".encode(), f"{FOLDER}2.jpeg": f"{JOB_A}:2".encode()}
-    assert world.publisher.current(BUCKET, PHOTO)["version"] == 1  # ... and the record it made is what is live
+    assert world.publisher.current(BUCKET, PHOTO).version == 1  # ... and the record it made is what is live
 
 
 def test_a_person_who_chose_first_is_not_overridden_by_the_policy(world):
@@ -378,7 +386,7 @@ def test_choosing_one_variant_for_cup_leaves_cup_2_s_image(world):
     }
     record = world.publisher.current(BUCKET, "incoming/cup-2.png")
     assert record is not None
-    assert [t["key"] for t in json.loads(record["targets"])] == ["published/cup-2.png/1.jpeg"]
+    assert [t["key"] for t in json.loads(record.targets)] == ["published/cup-2.png/1.jpeg"]
 
 
 def test_red_png_and_red_jpg_are_two_photos_with_two_folders(world):
@@ -493,7 +501,7 @@ def test_a_key_already_gone_is_not_deleted_again(world):
     assert world.publisher.choose(JOB_A, [2], chosen_by="person", actor="ana").ok
     assert world.s3.deleted == [f"{FOLDER}2.jpeg", f"{FOLDER}3.jpeg"]
     record = world.publisher.current(BUCKET, PHOTO)
-    assert record is not None and json.loads(record["retired"]) == [f"{FOLDER}2.jpeg", f"{FOLDER}3.jpeg"]
+    assert record is not None and json.loads(record.retired) == [f"{FOLDER}2.jpeg", f"{FOLDER}3.jpeg"]
 
 
 def test_a_photo_outside_the_watched_prefix_is_refused_not_published_elsewhere(world):
@@ -530,7 +538,7 @@ def test_a_slow_copy_of_an_older_version_cannot_outlive_the_newer_record(world):
     world.s3.on_copy = a_newer_choice_lands_first
     assert world.publisher.choose(JOB_A, [1, 2], chosen_by="person", actor="ana").ok
     record = world.publisher.current(BUCKET, PHOTO)
-    assert record is not None and record["version"] == 2
+    assert record is not None and record.version == 2
     assert world.published() == {f"{FOLDER}1.jpeg": f"{JOB_A}:4".encode()}
     head = world.s3.head_object(Bucket=BUCKET, Key=f"{FOLDER}1.jpeg")["Metadata"]
     assert head[METADATA_VERSION] == "2" and head[METADATA_VARIANT] == "4"
@@ -659,7 +667,7 @@ def test_a_late_rendition_copy_of_an_older_version_is_undone_by_the_re_read(worl
 
     world.s3.on_copy = a_newer_choice_lands_first
     world.publisher.converge(BUCKET, PHOTO)  # the renditions function, publishing v1's image and rendition
-    assert world.publisher.current(BUCKET, PHOTO)["version"] == 2  # type: ignore[index]
+    assert world.publisher.current(BUCKET, PHOTO).version == 2  # type: ignore[union-attr]
     assert world.published() == {f"{FOLDER}1.jpeg": f"{JOB_A}:4".encode()}
 
 

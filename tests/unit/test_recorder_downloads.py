@@ -30,7 +30,7 @@ def recorder_serving(body: bytes, content_type: str | None) -> tuple[Recorder, F
 
     s3 = FakeS3()
     http = httpx.Client(transport=httpx.MockTransport(handle))
-    return Recorder(config=CONFIG, s3=s3, sns=None, events=None, ledger=None, http=http), s3  # type: ignore[arg-type]
+    return Recorder(config=CONFIG, s3=s3, sns=None, events=None, jobs=None, http=http), s3  # type: ignore[arg-type]
 
 
 URL = "https://tmp.claid.ai/t/1.png?X-Amz-Signature=secret"

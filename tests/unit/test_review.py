@@ -15,6 +15,7 @@ from typing import Any, cast
 
 import httpx
 import pytest
+from backdrop.store.selections import SelectionRecord
 from backdrop_kit.review.server import STATIC, ReviewServer, choice, upload_filter
 from backdrop_kit.review.service import (
     Image,
@@ -85,12 +86,14 @@ def test_trying_again_costs_what_the_job_settings_would() -> None:
 
 
 def test_the_current_selection_as_the_page_shows_it() -> None:
-    item = {
-        "version": 2,
-        "job_id": "abc",
-        "selection": json.dumps({"variants": [3, 1], "chosen_by": "person"}),
-        "targets": json.dumps([{"key": "published/cup.png/1.jpeg"}, {"key": "published/cup.png/2.jpeg"}]),
-    }
+    item = SelectionRecord(
+        bucket="shop",
+        source_key="incoming/cup.png",
+        version=2,
+        job_id="abc",
+        selection=json.dumps({"variants": [3, 1], "chosen_by": "person"}),
+        targets=json.dumps([{"key": "published/cup.png/1.jpeg"}, {"key": "published/cup.png/2.jpeg"}]),
+    )
     assert describe_selection(item) == {
         "version": 2,
         "job_id": "abc",
@@ -382,13 +385,15 @@ def test_a_selection_shows_its_renditions_and_which_are_made() -> None:
         ).model_dump()
         for size in (2048, 800)
     ]
-    item = {
-        "version": 1,
-        "job_id": "abc",
-        "selection": json.dumps({"variants": [3], "chosen_by": "person"}),
-        "targets": json.dumps([{"key": "published/cup.png/1.jpeg"}]),
-        "renditions": json.dumps(renditions),
-    }
+    item = SelectionRecord(
+        bucket="shop",
+        source_key="incoming/cup.png",
+        version=1,
+        job_id="abc",
+        selection=json.dumps({"variants": [3], "chosen_by": "person"}),
+        targets=json.dumps([{"key": "published/cup.png/1.jpeg"}]),
+        renditions=json.dumps(renditions),
+    )
     shown = describe_selection(item, made=lambda key: key.endswith("2048.webp"))
     assert shown is not None and shown["renditions"] == [
         {

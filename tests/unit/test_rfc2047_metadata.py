@@ -89,7 +89,7 @@ def plan(metadata: dict[str, str]) -> Any:
         config=CONFIG,
         s3=HeadOnlyS3(metadata),
         events=None,
-        ledger=FakeLedger(),  # type: ignore[arg-type]
+        reservations=FakeLedger(),  # type: ignore[arg-type]
         load_profile=lambda _: None,
         claid=lambda: None,  # type: ignore[arg-type, return-value]
         guard=RunsEveryTime,

@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from backdrop.ledger import as_attributes, credits_for, from_attributes
+from backdrop.credits import credits_for
 from backdrop.publishing import ChoiceOutcome, Publisher, renditions_of
+from backdrop.store.jobs import DynamoJobs
+from backdrop.store.reservations import DynamoReservations
+from backdrop.store.selections import DynamoSelections, SelectionRecord
 from botocore.exceptions import ClientError
 
 from backdrop_kit.deployment import Deployment
@@ -23,7 +26,6 @@ from backdrop_kit.deployment import Deployment
 STATUSES = ("succeeded", "failed", "rejected")
 MAX_DAYS = 90
 MAX_UPLOADS = 200  # newest first; a page of more than this is not reviewed by a person in one sitting
-INDEX_NAME = "JobsByDay"
 # Served with their own type; anything else (an upload can claim any Content-Type) as an opaque download.
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/avif", "image/gif"})
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound", "NoSuchVersion"})
@@ -84,18 +86,18 @@ def retry_credits(settings: dict[str, Any]) -> float | None:
     return float(credits_for(int(settings["number_of_images"]), bool(settings.get("autoprompt"))))
 
 
-def describe_selection(current: dict[str, Any] | None, made: Any = None) -> dict[str, Any] | None:
+def describe_selection(current: SelectionRecord | None, made: Any = None) -> dict[str, Any] | None:
     """The photo's current selection item as the page shows it. `made(key)` says whether a rendition is at its key
     yet (a selection's renditions follow its images); without it none is said to be."""
     if current is None:
         return None
-    selection = json.loads(current["selection"])
+    selection = json.loads(current.selection)
     return {
-        "version": int(current["version"]),
-        "job_id": current["job_id"],
+        "version": current.version,
+        "job_id": current.job_id,
         "variants": selection["variants"],
         "chosen_by": selection["chosen_by"],
-        "published": [target["key"] for target in json.loads(current["targets"])],
+        "published": [target["key"] for target in json.loads(current.targets)],
         "renditions": [
             {
                 "key": r.key,
@@ -137,11 +139,13 @@ class ReviewService:
     @classmethod
     def for_deployment(cls, deployment: Deployment, session: Any) -> ReviewService:
         """Clients from the person's session (boto3.Session()), names from the stack's outputs."""
+        dynamodb, table_name = session.client("dynamodb"), deployment.output("AppTableName")
         publisher = Publisher(
             s3=session.client("s3"),
-            dynamodb=session.client("dynamodb"),
             events=session.client("events"),
-            table_name=deployment.output("AppTableName"),
+            jobs=DynamoJobs(dynamodb, table_name),
+            selections=DynamoSelections(dynamodb, table_name),
+            reservations=DynamoReservations(dynamodb, table_name),
             event_bus_name=deployment.output("EventBusName"),
             incoming_prefix=deployment.output("UploadPrefix"),
             generated_prefix=deployment.output("GeneratedPrefix"),
@@ -160,21 +164,12 @@ class ReviewService:
     def _recent(self, days: int) -> Iterator[dict[str, Any]]:
         today = datetime.now(UTC).date()
         for back in range(days):
-            yield from self._recorded_on((today - timedelta(days=back)).isoformat())
-
-    def _recorded_on(self, day: str) -> Iterator[dict[str, Any]]:
-        paginator = self.publisher.dynamodb.get_paginator("query")
-        for page in paginator.paginate(
-            TableName=self.publisher.table_name,
-            IndexName=INDEX_NAME,
-            KeyConditionExpression="recorded_day = :day",
-            ExpressionAttributeValues=as_attributes({":day": day}),
-        ):
-            yield from (from_attributes(item) for item in page.get("Items", []))
+            yield from self.publisher.jobs.recorded_on((today - timedelta(days=back)).isoformat())
 
     def _describe(self, row: dict[str, Any]) -> dict[str, Any]:
-        job = self.publisher.ledger.job(str(row["job_id"])) or row
-        detail = json.loads(job["detail"]) if "detail" in job else {}
+        # The index holds some fields of each job; the rest (its detail, the reason's message) are in its record.
+        job = self.publisher.jobs.get(str(row["job_id"]))
+        detail = json.loads(job.detail) if job else {}
         current = self.publisher.current(str(row["source_bucket"]), str(row["source_key"]))
         return {
             "job_id": row["job_id"],
@@ -182,13 +177,13 @@ class ReviewService:
             "profile": row.get("profile"),
             "status": row.get("status"),
             "reason": row.get("reason"),
-            "reason_message": job.get("reason_message"),
+            "reason_message": job.reason_message if job else None,
             "recorded_at": row.get("recorded_at"),
             "awaiting": awaiting_review(row),
             "variants": self._variant_keys(detail),
             # The renditions are looked at only for the selection this job holds (an upload awaiting review has none).
             "selection": describe_selection(
-                current, self._in_bucket if current and current["job_id"] == row["job_id"] else None
+                current, self._in_bucket if current and current.job_id == row["job_id"] else None
             ),
             "retry_credits": retry_credits(detail.get("settings") or {}),
         }
@@ -232,10 +227,10 @@ class ReviewService:
 
     def retry(self, job_id: str) -> dict[str, Any]:
         """Generate new variants of the job's photo through the upload path: copy the photo onto itself."""
-        job = self.publisher.ledger.job(job_id)
+        job = self.publisher.jobs.get(job_id)
         if job is None:
             raise ReviewError(404, f"no job {job_id} in this stack")
-        bucket, key = str(job["source_bucket"]), str(job["source_key"])
+        bucket, key = job.source_bucket, job.source_key
         try:
             head = self.publisher.s3.head_object(Bucket=bucket, Key=key)
         except ClientError as exc:
@@ -253,7 +248,7 @@ class ReviewService:
             Metadata=head.get("Metadata", {}),
             ContentType=head.get("ContentType", "binary/octet-stream"),
         )
-        detail = json.loads(job["detail"]) if "detail" in job else {}
+        detail = json.loads(job.detail)
         return {
             "job_id": job_id,
             "source_key": key,

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from backdrop.events import BUDGET_ALERT, BudgetAlertDetail, publish
-from backdrop.ledger import Ledger
+from backdrop.store.reservations import Reservations
 
 
 def send_alert(
-    ledger: Ledger,
+    reservations: Reservations,
     events: Any,
     bus_name: str,
     kind: str,
@@ -21,6 +21,6 @@ def send_alert(
     **fields: Any,
 ) -> None:
     """Puts a Budget Alert on the bus; with `once_per`, only the first of that kind in that period."""
-    if once_per is not None and not ledger.claim_alert(once_per, kind):
+    if once_per is not None and not reservations.claim_alert(once_per, kind):
         return
     publish(events, bus_name, BUDGET_ALERT, BudgetAlertDetail(kind=kind, month=month, message=message, **fields))

@@ -50,12 +50,13 @@ from backdrop.events import (
 )
 from backdrop.handback import HandBack
 from backdrop.jobs import current_month, storage_uri
-from backdrop.ledger import Ledger
 from backdrop.measures import record, side_by_side
 from backdrop.once import Guarded, InProgressElsewhere, Step
 from backdrop.publishing import Publisher, VariantsPublishedDetail, renditions_of
 from backdrop.recording import keep_temporary_image
 from backdrop.renditions import PlannedRendition, RenditionSpec
+from backdrop.store.ledger import CreditLedger
+from backdrop.store.reservations import Reservations
 
 RENDITIONS_PUBLISHED = "Renditions Published"
 RENDITIONS_FAILED = "Renditions Failed"
@@ -192,7 +193,8 @@ class Editor:
     config: RenditionsConfig
     s3: Any
     events: Any
-    ledger: Ledger
+    reservations: Reservations  # credits held for each edit attempt
+    ledger: CreditLedger  # edit attempts and their credits
     publisher: Publisher
     claid: Callable[[], ClaidClient]  # built on first use: the API key is read from Secrets Manager then
     http: httpx.Client  # temporary-bucket mode: the tmp_url downloads
@@ -208,7 +210,7 @@ class Editor:
         Raises pydantic's ValidationError for a detail that is not one (the message ends in the DLQ)."""
         published = VariantsPublishedDetail.model_validate(detail)
         current = self.publisher.current(published.source.bucket, published.source.key)
-        if current is None or int(current["version"]) != published.version:
+        if current is None or current.version != published.version:
             record("RenditionsSuperseded")
             return None
         planned = renditions_of(current)
@@ -326,8 +328,8 @@ class Editor:
         request = build_edit_request(edit.rendition, input_uri, destination, upscale=edit.upscale)
         attempt_id = uuid.uuid4().hex
         price = Decimal(str(edit.credits))
-        reservation = self.ledger.reserve(attempt_id, edit.month, price)
-        budget = self.ledger.budget
+        reservation = self.reservations.reserve(attempt_id, edit.month, price)
+        budget = self.reservations.budget
         if reservation.outcome == "over_budget":
             self._alert(
                 "budget_exhausted",
@@ -482,7 +484,7 @@ class Editor:
         source = work.detail.source
         self.publisher.converge(source.bucket, source.key, images=False)
         current = self.publisher.current(source.bucket, source.key)
-        if current is None or int(current["version"]) != work.detail.version:
+        if current is None or current.version != work.detail.version:
             record("RenditionsSuperseded")
             return None
         ready, failed = [], []
@@ -565,7 +567,7 @@ class Editor:
         return True
 
     def _release(self, attempt_id: str, month: str, credits: Decimal) -> None:
-        if self.ledger.release(attempt_id, month, credits):
+        if self.reservations.release(attempt_id, month, credits):
             record("CreditsReleased", float(credits))
 
     def _record(self, edit: Edit, outcome: EditOutcome) -> bool:
@@ -582,7 +584,7 @@ class Editor:
             fields["reason"] = outcome.problem.code
         if outcome.claid is not None and outcome.claid.request_id:
             fields["claid_request_id"] = outcome.claid.request_id
-        return self.ledger.record_edit(
+        return self.ledger.commit_edit(
             edit_id=edit.edit_id,
             attempt_id=outcome.attempt_id,
             month=outcome.credits.month,
@@ -596,7 +598,14 @@ class Editor:
 
     def _alert(self, kind: str, month: str, message: str, *, once_per: str | None = None, **fields: Any) -> None:
         send_alert(
-            self.ledger, self.events, self.config.event_bus_name, kind, month, message, once_per=once_per, **fields
+            self.reservations,
+            self.events,
+            self.config.event_bus_name,
+            kind,
+            month,
+            message,
+            once_per=once_per,
+            **fields,
         )
 
 

@@ -25,6 +25,7 @@ from backdrop.claid import (
 )
 from backdrop.claid.errors import ClaidAuthError, ClaidOutOfCredits
 from backdrop.config import ProcessorConfig
+from backdrop.credits import credits_for
 from backdrop.events import (
     ClaidCall,
     Credits,
@@ -46,12 +47,12 @@ from backdrop.jobs import (
     version_job_id,
 )
 from backdrop.keys import S3_MAX_KEY_BYTES, longest_published_key
-from backdrop.ledger import Ledger, credits_for
 from backdrop.limits import check_metadata, check_profile_document, check_profile_name
 from backdrop.measures import record
 from backdrop.once import Guarded, InProgressElsewhere, Step
 from backdrop.setting_layers import metadata_to_values, resolve
 from backdrop.settings import SettingsError
+from backdrop.store.reservations import Reservations
 from backdrop.uploads import Upload, UploadRejected, check_key, inspect_upload, profile_from_key
 
 ProfileLoader = Callable[[str], Mapping[str, Any] | None]
@@ -157,7 +158,7 @@ class Processor:
     config: ProcessorConfig
     s3: Any
     events: Any
-    ledger: Ledger
+    reservations: Reservations
     load_profile: ProfileLoader
     claid: Callable[[], ClaidClient]  # built on first use: the API key is read from Secrets Manager then
     guard: Guard
@@ -258,15 +259,15 @@ class Processor:
         except ValueError as exc:  # pydantic's ValidationError included
             problem = Problem(code="bad_configuration", message=f"no valid Claid request could be built: {exc}")
             raise refused(job, "failed", problem) from None
-        reservation = self.ledger.reserve(job.job_id, job.month, worst)
+        reservation = self.reservations.reserve(job.job_id, job.month, worst)
         if reservation.outcome == "reserved":
             record("CreditsReserved", float(worst))
-        if reservation.outcome != "over_budget" and self.ledger.budget > 0 and reservation.committed is not None:
-            record("BudgetCommittedPercent", float(reservation.committed * 100 / self.ledger.budget), "Percent")
+        if reservation.outcome != "over_budget" and self.reservations.budget > 0 and reservation.committed is not None:
+            record("BudgetCommittedPercent", float(reservation.committed * 100 / self.reservations.budget), "Percent")
         if reservation.outcome == "over_budget":
             # Credits a backfill held for this job are given back: it is not running now, and will be sent again.
-            self.ledger.release_held(job.job_id)
-            budget = self.ledger.budget
+            self.reservations.release_held(job.job_id)
+            budget = self.reservations.budget
             self._alert(
                 "budget_exhausted",
                 job.month,
@@ -295,7 +296,7 @@ class Processor:
                 once_per=f"{job.month}/{threshold}",
                 threshold_percent=threshold,
                 committed=float(reservation.committed or 0),
-                budget=float(self.ledger.budget),
+                budget=float(self.reservations.budget),
             )
         reserved = Credits(month=job.month, reserved=float(held))
         try:
@@ -331,7 +332,7 @@ class Processor:
         return self._succeeded(job, result, reserved, input_kind, destination, base)
 
     def _release(self, job: Job, credits: Decimal) -> None:
-        if self.ledger.release(job.job_id, job.month, credits):
+        if self.reservations.release(job.job_id, job.month, credits):
             record("CreditsReleased", float(credits))
 
     def _succeeded(
@@ -402,7 +403,7 @@ class Processor:
         its profile gone) gives them back. The version is the one the backfill's message names."""
         version = upload.version_id or upload.etag
         if version:
-            self.ledger.release_held(version_job_id(upload.bucket, upload.key, version))
+            self.reservations.release_held(version_job_id(upload.bucket, upload.key, version))
 
     def _run(self, job: Job, deadline: Deadline) -> GenerationDetail | HandBack:
         budget = self.config.claid_call_budget_seconds
@@ -492,7 +493,14 @@ class Processor:
 
     def _alert(self, kind: str, month: str, message: str, *, once_per: str | None = None, **fields: Any) -> None:
         send_alert(
-            self.ledger, self.events, self.config.event_bus_name, kind, month, message, once_per=once_per, **fields
+            self.reservations,
+            self.events,
+            self.config.event_bus_name,
+            kind,
+            month,
+            message,
+            once_per=once_per,
+            **fields,
         )
 
 

@@ -14,17 +14,13 @@ and owns their keys as it owns the images'. The renditions function has Claid ma
 objects match the record copies the renditions already made and removes, from a rendition key, whatever an older
 selection left there, so a rendition of an older choice never stands in for, or outlives, a newer one's.
 
-Items in the application table (beside the ledger's, see ledger.py):
-  PUBLISHED#<bucket>/<source key> / SELECTION   the photo's current selection: version, job, variants, the
-                                               published keys it maps to (`targets`), its renditions
-                                               (`renditions`), and every key an earlier selection of this photo
-                                               listed (`retired`). The version is per photo, so it orders choices
-                                               across re-uploads too.
-  JOB#<job_id> / JOB                           gains `selection` (the same, as it was when chosen for this job)
+The records: each photo's current selection (backdrop.store.selections: version, job, variants, the published
+keys it maps to, its renditions, and every key an earlier selection of this photo listed), and the job records it
+is chosen from (backdrop.store.jobs). The version is per photo, so it orders choices across re-uploads too.
 
-Races: a choice claims version N+1 with a conditional write on the photo's item (in one transaction with the job
-record); a second choice made against the same N loses and changes nothing (`version_conflict`). Copying the
-images happens after the claim, so a slow copy of an older version can land after a newer one: every chooser
+Races: a choice claims version N+1 with a conditional write on the photo's record (in one transaction with the job
+record, `Selections.claim`); a second choice made against the same N loses and changes nothing (`version_conflict`).
+Copying the images happens after the claim, so a slow copy of an older version can land after a newer one: every chooser
 re-reads the item after copying and applies what it holds until the two agree, so the objects end as the
 record says and keys the winning selection no longer uses are deleted. The record is the only owner: a key is
 deleted only if the photo's own record lists it, never because of its name.
@@ -33,7 +29,7 @@ deleted only if the photo's own record lists it, never because of its name.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, unquote
@@ -41,12 +37,14 @@ from urllib.parse import quote, unquote
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from backdrop.events import SCHEMA_VERSION, EventDetail, SourceObject, Timestamp, open_set, publish
+from backdrop.events import SCHEMA_VERSION, EventDetail, OutputObject, SourceObject, Timestamp, open_set, publish
 from backdrop.keys import file_extension, published_folder, published_key
-from backdrop.ledger import Ledger, as_attributes, from_attributes
 from backdrop.measures import record
 from backdrop.renditions import PlannedRendition, parse_renditions, plan
 from backdrop.settings import PublishPolicy
+from backdrop.store.jobs import JobRecord, Jobs
+from backdrop.store.reservations import Reservations
+from backdrop.store.selections import SelectionRecord, Selections
 from backdrop.uploads import content_type
 
 __all__ = ["PublishPolicy", "Publisher", "SelectVariantsCommand"]
@@ -196,18 +194,14 @@ class Publisher:
     variants to their stable keys, removes the photo's keys no longer chosen, and says so on the bus."""
 
     s3: Any
-    dynamodb: Any
     events: Any
-    table_name: str
+    jobs: Jobs  # the records choices are made from
+    selections: Selections  # each photo's selection
+    reservations: Reservations  # read only: a job holding credits is still being generated
     event_bus_name: str
     incoming_prefix: str = "incoming/"
     generated_prefix: str = "generated/"
     published_prefix: str = "published/"
-    # Reads the items the ledger owns (job records, a source's latest job, reservations) in the same table.
-    ledger: Ledger = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.ledger = Ledger(self.dynamodb, self.table_name)
 
     # --- the three ways in -------------------------------------------------------------------------------
     def apply_policy(self, detail: dict[str, Any]) -> ChoiceOutcome | None:
@@ -219,7 +213,7 @@ class Publisher:
             return None
         bucket, source_key = str(detail["source"]["bucket"]), str(detail["source"]["key"])
         current = self.current(bucket, source_key)
-        if current is not None and current.get("job_id") == job_id:
+        if current is not None and current.job_id == job_id:
             # Already chosen for this job (a redelivery, or a person was quicker): theirs stands. A redelivery may
             # follow an attempt that died between its claim and its copies, so the objects are made to match the
             # record again (copies of the same variants: harmless when they are already there).
@@ -287,12 +281,12 @@ class Publisher:
                     request_id=request_id,
                 )
             )
-        removed = self.converge(job["source_bucket"], job["source_key"])
-        detail_json = json.loads(job["detail"])
+        removed = self.converge(job.source_bucket, job.source_key)
+        generation = job.generation()
         published = VariantsPublishedDetail(
             job_id=job_id,
-            source=SourceObject.model_validate(detail_json["source"]),
-            profile=detail_json.get("profile"),
+            source=generation.source,
+            profile=generation.profile,
             version=selection.version,
             selection=selection,
             published=targets,
@@ -316,14 +310,9 @@ class Publisher:
         return ChoiceOutcome(rejected=rejected)
 
     # --- reading ----------------------------------------------------------------------------------------
-    def current(self, bucket: str, source_key: str) -> dict[str, Any] | None:
-        """The photo's current selection item (version, job_id, variants, targets), or None."""
-        item = self.dynamodb.get_item(
-            TableName=self.table_name,
-            Key=as_attributes({"pk": f"PUBLISHED#{bucket}/{source_key}", "sk": "SELECTION"}),
-            ConsistentRead=True,
-        ).get("Item")
-        return from_attributes(item) if item else None
+    def current(self, bucket: str, source_key: str) -> SelectionRecord | None:
+        """The photo's current selection, or None."""
+        return self.selections.current(bucket, source_key)
 
     # --- claiming a version -------------------------------------------------------------------------------
     def _claim(
@@ -334,23 +323,22 @@ class Publisher:
         actor: str,
         expected_version: int | None,
         only_latest: bool,
-    ) -> tuple[Selection, dict[str, Any], list[PublishedImage], list[PlannedRendition]]:
-        job = self.ledger.job(job_id)
+    ) -> tuple[Selection, JobRecord, list[PublishedImage], list[PlannedRendition]]:
+        job = self.jobs.get(job_id)
         if job is None:
-            if self.ledger.holds_reservation(job_id):
+            if self.reservations.holds(job_id):
                 raise SelectionRefused(
                     "job_in_flight", f"job {job_id} is still being generated; choose once it is recorded"
                 )
             raise SelectionRefused("unknown_job", f"no job {job_id} in this stack")
-        if job["status"] != "succeeded":
+        if job.status != "succeeded":
             raise SelectionRefused(
                 "job_not_succeeded",
-                f"job {job_id} {job['status']} ({job.get('reason', 'no reason')}): it has no variants",
+                f"job {job_id} {job.status} ({job.reason or 'no reason'}): it has no variants",
             )
         # Only images the pipeline wrote under the generated prefix are ever published.
-        job_detail = json.loads(job["detail"])
-        written = job_detail.get("outputs", [])
-        outputs = [o for o in written if str(o.get("key")).startswith(self.generated_prefix)]
+        generation = job.generation()
+        outputs = [o for o in generation.outputs if str(o.key).startswith(self.generated_prefix)]
         if len(set(variants)) != len(variants) or not variants:
             raise SelectionRefused("no_such_variant", f"variants {variants}: name each variant once, at least one")
         missing = [v for v in variants if not 1 <= v <= len(outputs)]
@@ -359,11 +347,11 @@ class Publisher:
                 "no_such_variant",
                 f"variant {', '.join(map(str, missing))} of {len(outputs)}: job {job_id} has variants 1-{len(outputs)}",
             )
-        bucket, source_key = str(job["source_bucket"]), str(job["source_key"])
-        if only_latest and self.ledger.latest_job_id(bucket, source_key) not in (None, job_id):
+        bucket, source_key = job.source_bucket, job.source_key
+        if only_latest and self.jobs.latest_job_id(bucket, source_key) not in (None, job_id):
             raise SelectionRefused("superseded_job", f"{source_key} has a newer job than {job_id}")
         current = self.current(bucket, source_key)
-        version = int(current["version"]) if current else 0
+        version = current.version if current else 0
         if expected_version is not None and expected_version != version:
             raise SelectionRefused(
                 "version_conflict",
@@ -384,9 +372,9 @@ class Publisher:
             PublishedImage(
                 variant=v,
                 bucket=bucket,
-                key=published_key(folder, position, file_extension(outputs[v - 1]["key"], outputs[v - 1]["format"])),
-                from_key=outputs[v - 1]["key"],
-                format=outputs[v - 1]["format"],
+                key=published_key(folder, position, file_extension(str(outputs[v - 1].key), outputs[v - 1].format)),
+                from_key=str(outputs[v - 1].key),
+                format=outputs[v - 1].format,
             )
             for position, v in enumerate(variants, start=1)
         ]
@@ -400,7 +388,7 @@ class Publisher:
                     "generated prefix? Try again to generate new variants",
                     current_version=version,
                 ) from None
-        renditions = self._plan_renditions(job_detail, targets, outputs, folder, bucket)
+        renditions = self._plan_renditions(generation.settings or {}, targets, outputs, folder, bucket)
         selection = Selection(
             version=version + 1, job_id=job_id, variants=variants, chosen_by=chosen_by, actor=actor, chosen_at=_now()
         )
@@ -409,69 +397,36 @@ class Publisher:
         # chooser, and a record from before decisions 33 hands its `published/cup-2.jpeg` on to be cleaned up.
         earlier = set(_retired(current)) | set(_listed(current))
         keep = {t.key for t in targets} | {r.key for r in renditions}
-        item = {
-            "pk": f"PUBLISHED#{bucket}/{source_key}",
-            "sk": "SELECTION",
-            "version": selection.version,
-            "job_id": job_id,
-            "selection": selection.model_dump_json(),
-            "targets": json.dumps([t.model_dump() for t in targets]),
-            "renditions": json.dumps([r.model_dump() for r in renditions]),
-            "retired": json.dumps(sorted(earlier - keep)),
-        }
-        condition = "attribute_not_exists(pk)" if current is None else "version = :seen"
-        put: dict[str, Any] = {
-            "TableName": self.table_name,
-            "Item": as_attributes(item),
-            "ConditionExpression": condition,
-        }
-        if current is not None:
-            put["ExpressionAttributeValues"] = as_attributes({":seen": version})
-        try:
-            self.dynamodb.transact_write_items(
-                TransactItems=[
-                    {"Put": put},
-                    {
-                        "Update": {
-                            "TableName": self.table_name,
-                            "Key": as_attributes({"pk": f"JOB#{job_id}", "sk": "JOB"}),
-                            "UpdateExpression": "SET selection = :selection, selection_version = :version",
-                            "ConditionExpression": "#status = :succeeded",
-                            "ExpressionAttributeNames": {"#status": "status"},
-                            "ExpressionAttributeValues": as_attributes(
-                                {
-                                    ":selection": selection.model_dump_json(),
-                                    ":version": selection.version,
-                                    ":succeeded": "succeeded",
-                                }
-                            ),
-                        }
-                    },
-                ]
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "TransactionCanceledException":
-                raise
+        record = SelectionRecord(
+            bucket=bucket,
+            source_key=source_key,
+            version=selection.version,
+            job_id=job_id,
+            selection=selection.model_dump_json(),
+            targets=json.dumps([t.model_dump() for t in targets]),
+            renditions=json.dumps([r.model_dump() for r in renditions]),
+            retired=json.dumps(sorted(earlier - keep)),
+        )
+        if not self.selections.claim(record):
             now = self.current(bucket, source_key)
             raise SelectionRefused(
                 "version_conflict",
                 f"another choice for {source_key} was made at the same time and won (version "
-                f"{now['version'] if now else '?'}); this one changed nothing",
-                current_version=int(now["version"]) if now else None,
-            ) from None
+                f"{now.version if now else '?'}); this one changed nothing",
+                current_version=now.version if now else None,
+            )
         return selection, job, targets, renditions
 
     @staticmethod
     def _plan_renditions(
-        job_detail: dict[str, Any],
+        settings: dict[str, Any],
         targets: list[PublishedImage],
-        outputs: list[dict[str, Any]],
+        outputs: list[OutputObject],
         folder: str,
         bucket: str,
     ) -> list[PlannedRendition]:
         """The job's `renditions` setting for each published image, in the order chosen. The setting was checked
         when the upload was planned; a record from before it simply has none."""
-        settings = job_detail.get("settings") or {}
         specs = parse_renditions(str(settings.get("renditions") or ""), str(settings.get("output_format") or "jpeg"))
         planned = []
         for position, target in enumerate(targets, start=1):
@@ -485,7 +440,7 @@ class Publisher:
                         bucket=bucket,
                         folder=folder,
                         variant_key=target.from_key,
-                        source_size=(output.get("width"), output.get("height")),
+                        source_size=(output.width, output.height),
                     )
                 )
         return planned
@@ -500,15 +455,15 @@ class Publisher:
         applied = None
         for _ in range(_MAX_CONVERGE_ROUNDS):
             record = self.current(bucket, source_key)
-            if record is None or record["version"] == applied:
+            if record is None or record.version == applied:
                 return removed
             removed += self._apply(bucket, source_key, record, images)
-            applied = record["version"]
+            applied = record.version
         return removed
 
-    def _apply(self, bucket: str, source_key: str, record: dict[str, Any], images: bool = True) -> list[str]:
-        targets = [PublishedImage.model_validate(t) for t in json.loads(record["targets"])]
-        selection = Selection.model_validate_json(record["selection"])
+    def _apply(self, bucket: str, source_key: str, record: SelectionRecord, images: bool = True) -> list[str]:
+        targets = [PublishedImage.model_validate(t) for t in json.loads(record.targets)]
+        selection = Selection.model_validate_json(record.selection)
         for target in targets if images else ():
             try:
                 self.s3.copy_object(
@@ -597,20 +552,20 @@ class Publisher:
         return True
 
 
-def _retired(record: dict[str, Any] | None) -> list[str]:
+def _retired(record: SelectionRecord | None) -> list[str]:
     """The keys earlier selections of the photo listed (none in a record from before decisions 33)."""
-    return list(json.loads(record["retired"])) if record and "retired" in record else []
+    return list(json.loads(record.retired)) if record and record.retired is not None else []
 
 
-def renditions_of(record: dict[str, Any] | None) -> list[PlannedRendition]:
+def renditions_of(record: SelectionRecord | None) -> list[PlannedRendition]:
     """The renditions a selection asks for (none in a record from before renditions, decisions 38)."""
-    if not record or "renditions" not in record:
+    if not record or record.renditions is None:
         return []
-    return [PlannedRendition.model_validate(r) for r in json.loads(record["renditions"])]
+    return [PlannedRendition.model_validate(r) for r in json.loads(record.renditions)]
 
 
-def _listed(record: dict[str, Any] | None) -> list[str]:
+def _listed(record: SelectionRecord | None) -> list[str]:
     """Every stable key the selection lists: its images and its renditions."""
     if not record:
         return []
-    return [t["key"] for t in json.loads(record["targets"])] + [r.key for r in renditions_of(record)]
+    return [t["key"] for t in json.loads(record.targets)] + [r.key for r in renditions_of(record)]

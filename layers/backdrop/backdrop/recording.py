@@ -12,8 +12,8 @@ import httpx
 
 from backdrop.config import RecorderConfig
 from backdrop.events import RECORDED, BudgetAlertDetail, GenerationDetail, OutputObject, publish
-from backdrop.ledger import Ledger
 from backdrop.measures import record
+from backdrop.store.jobs import Jobs
 from backdrop.uploads import CONTENT_TYPES, SNIFF_BYTES, content_type, sniff_image_type
 
 
@@ -84,7 +84,7 @@ class Recorder:
     s3: Any
     sns: Any
     events: Any
-    ledger: Ledger
+    jobs: Jobs
     http: httpx.Client
 
     def keep_temporary_images(self, detail: GenerationDetail) -> GenerationDetail:
@@ -121,12 +121,12 @@ class Recorder:
 
     def record(self, detail: GenerationDetail) -> RecordOutcome:
         detail = self.keep_temporary_images(detail)
-        recorded = self.ledger.record(detail)
+        recorded = self.jobs.put_outcome(detail)
         notified = False
-        job = None if recorded else self.ledger.job(detail.job_id)
-        if recorded or (job is not None and not job.get("notified")):
+        job = None if recorded else self.jobs.get(detail.job_id)
+        if recorded or (job is not None and not job.notified):
             self._notify(detail)
-            self.ledger.mark_notified(detail.job_id)
+            self.jobs.mark_notified(detail.job_id)
             publish(self.events, self.config.event_bus_name, RECORDED, detail)
             notified = True
         if recorded:  # counted once per job, like the ledger

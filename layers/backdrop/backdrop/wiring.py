@@ -16,11 +16,14 @@ from backdrop.config import ProcessorConfig, PublisherConfig, RecorderConfig, Re
 from backdrop.editing import Edit, Editor, EditOutcome
 from backdrop.events import GenerationDetail
 from backdrop.jobs import Job
-from backdrop.ledger import Ledger
 from backdrop.once import Once
 from backdrop.processing import Processor, profile_loader
 from backdrop.publishing import Publisher
 from backdrop.recording import Recorder
+from backdrop.store.jobs import DynamoJobs
+from backdrop.store.ledger import DynamoLedger
+from backdrop.store.reservations import DynamoReservations
+from backdrop.store.selections import DynamoSelections
 
 # The Secrets Manager provider keeps the Claid key this long before it reads it again (a rotated key is picked up).
 API_KEY_MAX_AGE_SECONDS = 300
@@ -38,7 +41,9 @@ def processor(config: ProcessorConfig, clients: Clients | None = None) -> Proces
         config=config,
         s3=clients.s3,
         events=clients.events,
-        ledger=Ledger(clients.dynamodb, config.app_table_name, monthly_budget=config.monthly_credit_budget),
+        reservations=DynamoReservations(
+            clients.dynamodb, config.app_table_name, monthly_budget=config.monthly_credit_budget
+        ),
         load_profile=profile_loader(
             on_first_use(lambda: SSMProvider(boto3_client=clients.ssm)), config.profiles_parameter_path
         ),
@@ -65,14 +70,20 @@ def processor(config: ProcessorConfig, clients: Clients | None = None) -> Proces
     )
 
 
-def publisher(config: PublisherConfig | RenditionsConfig, clients: Clients | None = None) -> Publisher:
+def publisher(
+    config: PublisherConfig | RenditionsConfig,
+    clients: Clients | None = None,
+    reservations: DynamoReservations | None = None,
+) -> Publisher:
     """PublisherFunction (and the renditions, which publish what they make): chosen variants to stable keys."""
     clients = clients or Clients().warm("s3", "dynamodb", "events")
+    table = config.app_table_name
     return Publisher(
         s3=clients.s3,
-        dynamodb=clients.dynamodb,
         events=clients.events,
-        table_name=config.app_table_name,
+        jobs=DynamoJobs(clients.dynamodb, table),
+        selections=DynamoSelections(clients.dynamodb, table),
+        reservations=reservations or DynamoReservations(clients.dynamodb, table),
         event_bus_name=config.event_bus_name,
         incoming_prefix=config.incoming_prefix,
         generated_prefix=config.generated_prefix,
@@ -88,7 +99,7 @@ def recorder(config: RecorderConfig, clients: Clients | None = None) -> Recorder
         s3=clients.s3,
         sns=clients.sns,
         events=clients.events,
-        ledger=Ledger(clients.dynamodb, config.app_table_name, monthly_budget=config.monthly_credit_budget),
+        jobs=DynamoJobs(clients.dynamodb, config.app_table_name),
         http=httpx.Client(follow_redirects=False),
     )
 
@@ -98,12 +109,16 @@ def editor(config: RenditionsConfig, clients: Clients | None = None) -> Editor:
     selection's edits run side by side and share the clients: one pooled connection each."""
     clients = clients or Clients(pool=config.parallel_edits + 5).warm("s3", "dynamodb", "events")
     secrets = _secrets(clients)
+    reservations = DynamoReservations(
+        clients.dynamodb, config.app_table_name, monthly_budget=config.monthly_credit_budget
+    )
     return Editor(
         config=config,
         s3=clients.s3,
         events=clients.events,
-        ledger=Ledger(clients.dynamodb, config.app_table_name, monthly_budget=config.monthly_credit_budget),
-        publisher=publisher(config, clients),
+        reservations=reservations,
+        ledger=DynamoLedger(clients.dynamodb, config.app_table_name),
+        publisher=publisher(config, clients, reservations),
         claid=shared_client(
             lambda: str(secrets.get(config.claid_api_key_secret_arn, max_age=API_KEY_MAX_AGE_SECONDS)),
             dynamodb=clients.dynamodb,
