@@ -45,6 +45,11 @@ class MotoServer:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> str:
+        self.launch()
+        return self.wait_until_listening(timeout)
+
+    def launch(self) -> None:
+        """Start the process without waiting for it to listen (so several servers can start side by side)."""
         env = {**os.environ, **LOCAL_CREDENTIALS}
         log = open(self._log_file, "ab") if self._log_file else subprocess.DEVNULL  # noqa: SIM115
         self._proc = subprocess.Popen(
@@ -53,6 +58,10 @@ class MotoServer:
             stderr=log,
             env=env,
         )
+
+    def wait_until_listening(self, timeout: float = 30.0) -> str:
+        if self._proc is None:
+            raise RuntimeError("moto server not launched")
         try:
             end = time.monotonic() + timeout
             while time.monotonic() < end:
