@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from backdrop_kit import s3_fidelity
+from backdrop_kit import dynamodb_transactions, s3_fidelity
 
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "test",
@@ -96,6 +96,7 @@ def serve(port: int) -> None:
     from werkzeug.serving import run_simple
 
     s3_fidelity.install()  # S3 as S3 behaves where backdrop depends on it, before the first request
+    dynamodb_transactions.install()  # a transaction's cost independent of the table's size
     os.environ.setdefault("MOTO_PORT", str(port))
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
