@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from backdrop_kit import dynamodb_transactions, s3_fidelity, sqs_costs
+from backdrop_kit import dynamodb_transactions, moto_costs, s3_fidelity
 
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "test",
@@ -97,7 +97,7 @@ def serve(port: int) -> None:
 
     s3_fidelity.install()  # S3 as S3 behaves where backdrop depends on it, before the first request
     dynamodb_transactions.install()  # a transaction's cost independent of the table's size
-    sqs_costs.install()  # a receive's cost independent of how many messages wait
+    moto_costs.install()  # a receive's cost independent of how many messages wait, an event's of its targets
     os.environ.setdefault("MOTO_PORT", str(port))
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
