@@ -2,7 +2,9 @@
 
 moto's backends are not safe under concurrent requests (two TransactWriteItems with conditions can both
 pass), while DynamoDB's conditional writes and transactions are atomic. The server here handles one request
-at a time, so concurrency tests see AWS's guarantees rather than moto's races.
+at a time, so concurrency tests see AWS's guarantees rather than moto's races. The local stack runs two (see
+DATA_SERVICES in stack.py), and each installs the kit's corrections to moto before its first request: S3's
+behaviour (s3_fidelity), and costs that grew with moto's state (dynamodb_transactions, moto_costs).
 """
 
 from __future__ import annotations
