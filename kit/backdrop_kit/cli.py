@@ -615,7 +615,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     start.add_argument("--mode", choices=["connected", "temporary"], default="connected", help="Claid's output mode")
     start.add_argument("--latency", type=latency, default=0.0, help="the emulator's median seconds per call")
-    start.add_argument("--port", type=port, default=0, help="the AWS endpoint's port on 127.0.0.1 (0: any free one)")
+    start.add_argument(
+        "--port",
+        type=port,
+        default=0,
+        help="the AWS endpoints' port on 127.0.0.1, and the next one for DynamoDB, Secrets Manager and SSM "
+        "(0: any free ones)",
+    )
     start.add_argument("--json", action="store_true", help="print how to reach it as one JSON line")
     invoke = _command(
         local_sub,

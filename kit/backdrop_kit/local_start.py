@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backdrop_kit.emulator import EmulatorConfig
-from backdrop_kit.moto_server import LOCAL_CREDENTIALS
 from backdrop_kit.runner import Runner
 from backdrop_kit.stack import LocalStack, StackOptions
 from backdrop_kit.stopping import Stopped
@@ -64,7 +63,7 @@ def reach(stack: LocalStack) -> dict[str, Any]:
         webhook = {"url": first.endpoint, "header": first.header_name, "secret": first.header_value}
     return {
         "stack": stack.publish(),
-        "environment": {**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": stack.moto.url},
+        "environment": stack.endpoints(),
         "claid_emulator": stack.emulator.base_url,
         "outputs": outputs,
         "parameters": {k: v for k, v in stack.parameters.items() if k in stack.template.parameters()},

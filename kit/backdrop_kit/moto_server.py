@@ -2,7 +2,9 @@
 
 moto's backends are not safe under concurrent requests (two TransactWriteItems with conditions can both
 pass), while DynamoDB's conditional writes and transactions are atomic. The server here handles one request
-at a time, so concurrency tests see AWS's guarantees rather than moto's races.
+at a time, so concurrency tests see AWS's guarantees rather than moto's races. The local stack runs two (see
+DATA_SERVICES in stack.py), and each installs the kit's corrections to moto before its first request: S3's
+behaviour (s3_fidelity), and costs that grew with moto's state (dynamodb_transactions, moto_costs).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from backdrop_kit import s3_fidelity
+from backdrop_kit import dynamodb_transactions, moto_costs, s3_fidelity
 
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "test",
@@ -45,6 +47,11 @@ class MotoServer:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> str:
+        self.launch()
+        return self.wait_until_listening(timeout)
+
+    def launch(self) -> None:
+        """Start the process without waiting for it to listen (so several servers can start side by side)."""
         env = {**os.environ, **LOCAL_CREDENTIALS}
         log = open(self._log_file, "ab") if self._log_file else subprocess.DEVNULL  # noqa: SIM115
         self._proc = subprocess.Popen(
@@ -53,6 +60,10 @@ class MotoServer:
             stderr=log,
             env=env,
         )
+
+    def wait_until_listening(self, timeout: float = 30.0) -> str:
+        if self._proc is None:
+            raise RuntimeError("moto server not launched")
         try:
             end = time.monotonic() + timeout
             while time.monotonic() < end:
@@ -87,6 +98,8 @@ def serve(port: int) -> None:
     from werkzeug.serving import run_simple
 
     s3_fidelity.install()  # S3 as S3 behaves where backdrop depends on it, before the first request
+    dynamodb_transactions.install()  # a transaction's cost independent of the table's size
+    moto_costs.install()  # a receive's cost independent of how many messages wait, an event's of its targets
     os.environ.setdefault("MOTO_PORT", str(port))
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -27,6 +28,10 @@ from backdrop_kit.forwarder import forward_once
 from backdrop_kit.stack import ACCOUNT, LOCAL_VISIBILITY_TIMEOUT, REGION, EventSource, LocalStack, WebhookTarget
 
 IN_FLIGHT_VISIBILITY_TIMEOUT = 300
+# Powertools warns on each invocation that adds no metric (a test event, a repeated record). In Lambda the line goes
+# to the function's log; here it would reach the kit command's stderr (and break the promise that `--json` prints
+# one document and nothing else), so the runner does not show it.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 _import_lock = threading.Lock()
 # Which function made an AWS call: a context variable, so threads a handler starts with its context copied

@@ -26,6 +26,11 @@ LOCAL_API_KEY = "local-test-key"
 # Queues keep the template's redrive policy; only the visibility timeout is shortened, so a failed message
 # comes back in seconds instead of the deployed minutes.
 LOCAL_VISIBILITY_TIMEOUT = 2
+# Services moto never calls from inside itself (no S3 notification, rule or subscription delivers to them), served
+# by a moto server of their own: DynamoDB's conditional writes no longer wait in the one request lane that S3, SQS,
+# SNS and EventBridge share, and the two servers use both cores. botocore sends each to its own endpoint through
+# AWS_ENDPOINT_URL_<SERVICE> (the names are the services' ids as botocore writes them).
+DATA_SERVICES = {"dynamodb": "DYNAMODB", "secretsmanager": "SECRETS_MANAGER", "ssm": "SSM"}
 
 
 @dataclass
@@ -71,18 +76,24 @@ class StackOptions:
     emulator: EmulatorConfig | None = None
     log_dir: Path | None = None
     log_level: str = "INFO"  # the functions' POWERTOOLS_LOG_LEVEL (template parameter LogLevel)
-    moto_port: int = 0  # 0: any free port; `backdrop local start --port` keeps the endpoint the same across runs
+    # 0: any free ports; `backdrop local start --port` keeps the endpoints the same across runs (the data
+    # services' server listens on the next port)
+    moto_port: int = 0
 
 
 class LocalStack:
-    """Start with `with LocalStack() as stack:`; `stack.clients` are boto3 clients on the moto endpoint."""
+    """Start with `with LocalStack() as stack:`; `stack.client(service)` is a boto3 client on that service's moto
+    server: `data` for DATA_SERVICES, `moto` for the rest."""
 
     def __init__(self, options: StackOptions | None = None, template: Template | None = None) -> None:
         self.options = options or StackOptions()
         self.template = template or load_template()
-        self.moto = MotoServer(
-            port=self.options.moto_port or None,
-            log_file=(self.options.log_dir / "moto.log") if self.options.log_dir else None,
+        log_dir, port = self.options.log_dir, self.options.moto_port
+        if port >= 65535:
+            raise ValueError(f"port {port}: the local stack listens on it and on the next one")
+        self.moto = MotoServer(port=port or None, log_file=(log_dir / "moto.log") if log_dir else None)
+        self.data = MotoServer(
+            port=port + 1 if port else None, log_file=(log_dir / "moto-data.log") if log_dir else None
         )
         emulator_config = self.options.emulator or EmulatorConfig()
         self.emulator = ClaidEmulator(emulator_config)
@@ -105,16 +116,17 @@ class LocalStack:
         self.stop()
 
     def start(self) -> LocalStack:
-        endpoint = self.moto.start()
+        for server in (self.moto, self.data):
+            server.launch()  # side by side: each takes seconds to import moto
+        try:
+            endpoint = self.moto.wait_until_listening()
+            self.data.wait_until_listening()
+        except BaseException:
+            self.stop()
+            raise
         # Process-wide, because Powertools reads this at call time, not only at import: no EMF metric lines
         # from local runs (a test that reads them lifts it).
-        self._set_env(
-            {
-                **LOCAL_CREDENTIALS,
-                "AWS_ENDPOINT_URL": endpoint,
-                "POWERTOOLS_METRICS_DISABLED": "true",
-            }
-        )
+        self._set_env({**self.endpoints(), "POWERTOOLS_METRICS_DISABLED": "true"})
         self.emulator.config.s3_endpoint_url = endpoint
         claid_url = self.emulator.start()
         self.parameters = {
@@ -155,6 +167,7 @@ class LocalStack:
     def stop(self) -> None:
         self.emulator.stop()
         self.moto.stop()
+        self.data.stop()
         for name, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -168,8 +181,18 @@ class LocalStack:
             os.environ[name] = value
 
     # --- clients and names ----------------------------------------------------------------------------
+    def endpoints(self) -> dict[str, str]:
+        """The environment that points AWS SDKs and the AWS CLI at this stack: credentials and each service's
+        endpoint."""
+        return {
+            **LOCAL_CREDENTIALS,
+            "AWS_ENDPOINT_URL": self.moto.url,
+            **{f"AWS_ENDPOINT_URL_{name}": self.data.url for name in DATA_SERVICES.values()},
+        }
+
     def client(self, service: str) -> Any:
-        return boto3.client(service, endpoint_url=self.moto.url, region_name=REGION)  # type: ignore[call-overload]
+        url = self.data.url if service in DATA_SERVICES else self.moto.url
+        return boto3.client(service, endpoint_url=url, region_name=REGION)  # type: ignore[call-overload]
 
     @property
     def uploads_bucket(self) -> str:
@@ -200,10 +223,9 @@ class LocalStack:
     def function_environment(self, function_id: str) -> dict[str, str]:
         spec = self.template.functions()[function_id]
         env = {name: str(self.resolve(value)) for name, value in spec.environment.items()}
-        env.update(LOCAL_CREDENTIALS)
+        env.update(self.endpoints())
         env.update(
             {
-                "AWS_ENDPOINT_URL": self.moto.url,
                 "AWS_LAMBDA_FUNCTION_NAME": f"{STACK_NAME}-{function_id}",
                 "POWERTOOLS_METRICS_DISABLED": "true",
                 # Only locally: the emulator serves tmp_urls over plain http on 127.0.0.1.

@@ -257,10 +257,8 @@ def test_demo_stopped_while_draining_ends_interrupted_and_takes_its_moto_server(
 
 
 def test_review_of_a_stack_stops_on_sigterm(start: Callable[..., Command], pipeline: Pipeline) -> None:
-    # The local stack found by name, as a deployed one is; the command's AWS endpoint is its moto server.
-    review = start(
-        "review", "--stack", pipeline.stack.publish(), "--no-browser", env={"AWS_ENDPOINT_URL": pipeline.stack.moto.url}
-    )
+    # The local stack found by name, as a deployed one is; the command's AWS endpoints are its moto servers.
+    review = start("review", "--stack", pipeline.stack.publish(), "--no-browser", env=pipeline.stack.endpoints())
     review.wait_for("backdrop review: ")
     assert review.stop(signal.SIGTERM) == 0, review.errors()
     assert "review stopped" in review.errors()

@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from backdrop_kit.emulator import edits, images
+from backdrop_kit.emulator import edits, images, variants
 from backdrop_kit.emulator.edit_schema import Refused, parse_edit
 from backdrop_kit.emulator.latency import LatencyModel
 from backdrop_kit.emulator.schema import Invalid, destination_parts, parse, unpaired_surrogates
@@ -645,7 +645,7 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.owner
         try:
             data = owner.fetch(request.image_url)
-            call.input_sha256 = hashlib.sha256(data).hexdigest()
+            digest = call.input_sha256 = hashlib.sha256(data).hexdigest()
             product = images.load_product(data)
         except ValueError as exc:
             raise _Reply(400, *NOT_RETRIEVABLE, str(exc), {"object.image_url": [str(exc)]}) from None
@@ -663,8 +663,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 file_name = dest_path
         for index in range(request.output.number_of_images):
-            variant = images.compose(product, request.scene, request.placement, size, index)
-            encoded = images.encode(variant, request.output)
+            encoded = variants.variant(digest, product, request.scene, request.placement, size, index, request.output)
             # Optional fields that do not apply are left out, as Claid does, not sent as null.
             entry: dict[str, Any] = {
                 "ext": ext,
