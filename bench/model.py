@@ -292,7 +292,10 @@ def _peak_overlap(runs: Sequence[Invocation]) -> int:
 
 def calibrate(measured: Measured) -> Timing:
     """The recorder's time and instances as measured; the processor's own time per record (`before_call`) fitted
-    so the modelled median full-batch invocation matches the measured one. The makespans are then predictions."""
+    so the modelled median full-batch invocation matches the measured one. The makespans are then predictions.
+
+    Where the schedule holds the invocations (their records wait for slots), the own time changes them little and
+    the fit is loose: it then stands for whatever keeps the processors from asking sooner."""
     recorder = Timing(
         recorder_seconds=statistics.median(r.seconds for r in measured.recorder_runs) if measured.recorder_runs else 0,
         recorders=_peak_overlap(measured.recorder_runs),
