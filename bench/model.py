@@ -188,7 +188,7 @@ def simulate(design: Design, timing: Timing, latencies: Sequence[float]) -> Outc
             if queue[0][0] > now:
                 push(queue[0][0], "poll", instance)
                 continue
-            taken = []
+            taken: list[int] = []
             while queue and queue[0][0] <= now and len(taken) < design.batch_size:
                 taken.append(heapq.heappop(queue)[1])
             batch = _Batch(instance, now + timing.invoke_seconds, taken, len(taken))

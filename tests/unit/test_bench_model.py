@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from itertools import pairwise
 
 import pytest
 
@@ -68,14 +69,14 @@ def test_one_recorder_serves_events_in_turn() -> None:
 
 
 def test_a_slot_beyond_the_start_window_is_handed_back_and_taken_later() -> None:
-    """One slot a second, three places, a window of 1 s: the third record's slot (2 s) is out of reach."""
-    design = model.Design(batch_size=3, instances=1, side_by_side=3, per_second=1, per_minute=0, start_window=1.0)
-    design = replace(design, per_second=2)  # SECOND_WINDOW 1.1 s / 1 = 1.1 s apart
+    """Slots 1.1 s apart (2 per 1.1 s window), three records at once, a window of 1 s: the third slot (2.2 s) is
+    out of reach."""
+    design = model.Design(batch_size=3, instances=1, side_by_side=3, per_second=2, per_minute=0, start_window=1.0)
     outcome = model.simulate(design, model.Timing(), [0.5, 0.5, 0.5])
     assert outcome.hand_backs >= 1
     assert len(outcome.calls) == 3  # every upload is called once in the end
     starts = [start for start, _ in outcome.calls]
-    assert all(b - a >= design.spacing - 1e-9 for a, b in zip(starts, starts[1:], strict=False))
+    assert all(b - a >= design.spacing - 1e-9 for a, b in pairwise(starts))
 
 
 def test_the_design_is_read_from_the_template() -> None:
