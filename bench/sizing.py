@@ -136,8 +136,8 @@ def shapes(design: model.Design, timing: model.Timing, uploads: int = 1000) -> l
                 )
             )
     return [
-        f"The model, {uploads:,} uploads, the same drawn latencies for every shape (seed 0), the timing calibrated "
-        f"from the last burst (own time per record {timing.before_call:.2f} s, recorder "
+        f"The model, {uploads:,} uploads, the same drawn latencies for every shape (seed 0), the stack's own time "
+        f"as calibrated on the last full run's burst, if any (own time per record {timing.before_call:.2f} s, recorder "
         f"{timing.recorder_seconds * 1000:.0f} ms on {timing.recorders or 'unbounded'} instance(s)). Both shapes "
         "hold the same number of records at most.",
         "",
@@ -147,7 +147,7 @@ def shapes(design: model.Design, timing: model.Timing, uploads: int = 1000) -> l
                 "shape",
                 "last terminal record",
                 "/ best for the latencies",
-                "processor seconds per record",
+                "processor seconds billed per upload",
                 "hand-backs",
             ),
             rows,
