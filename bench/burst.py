@@ -50,6 +50,8 @@ class BurstConfig:
     mode: str = "connected"
     timeout: float = 900.0
     max_concurrency: int | None = None  # ProcessorMaxConcurrency (None: the template's default)
+    # Any other template parameters, e.g. (("ProcessorBatchSize", "1"),): a processor shape on the real stack.
+    overrides: tuple[tuple[str, str], ...] = ()
 
     @property
     def scaled_per_second(self) -> int:
@@ -86,6 +88,7 @@ class BurstResult:
     drained: bool = True  # False: the queues were still busy at the timeout
     processor_memory_mb: int = 512
     recorder_memory_mb: int = 512
+    parameters: dict[str, str] = field(default_factory=dict)  # the template parameters the stack ran with
 
     @property
     def charged(self) -> list[CallRecord]:
@@ -136,6 +139,7 @@ def run(cfg: BurstConfig, progress: bool = True) -> BurstResult:
         parameters["ClaidUnknownOutcomeSettleSeconds"] = str(cfg.settle_seconds)
     if cfg.max_concurrency is not None:
         parameters["ProcessorMaxConcurrency"] = str(cfg.max_concurrency)
+    parameters.update(cfg.overrides)
     emulator = EmulatorConfig(
         latency=cfg.scaled_latency,
         rate_per_second=cfg.scaled_per_second,
@@ -213,6 +217,7 @@ def run(cfg: BurstConfig, progress: bool = True) -> BurstResult:
         drained=drained,
         processor_memory_mb=memory.get("ProcessorFunction", 512),
         recorder_memory_mb=memory.get("RecorderFunction", 512),
+        parameters=parameters,
     )
 
 
@@ -247,32 +252,33 @@ def crowded_429s(result: BurstResult) -> list[float]:
     return sorted(gaps)
 
 
+def raw(result: BurstResult) -> dict[str, Any]:
+    """The raw timeline, as plain data (what bench.model.Measured reads)."""
+    return {
+        "summary": summary(result),
+        "parameters": result.parameters,
+        "calls": [
+            {
+                "started": c.started,
+                "finished": c.finished,
+                "status": c.status,
+                "latency": c.latency,
+                "answered": c.answered,
+                "credits": c.credits_charged,
+                "image_url": c.image_url,
+            }
+            for c in result.calls
+        ],
+        "invocations": [i.__dict__ for i in result.invocations],
+        "record_times": result.record_times,
+        "errors": [[*key, n] for key, n in result.traffic.errors.items()],
+    }
+
+
 def dump(result: BurstResult, path: Path) -> None:
     """The raw timeline (out/ is git-ignored), for whoever wants to look closer than the report."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        json.dumps(
-            {
-                "summary": summary(result),
-                "calls": [
-                    {
-                        "started": c.started,
-                        "finished": c.finished,
-                        "status": c.status,
-                        "latency": c.latency,
-                        "answered": c.answered,
-                        "credits": c.credits_charged,
-                        "image_url": c.image_url,
-                    }
-                    for c in result.calls
-                ],
-                "invocations": [i.__dict__ for i in result.invocations],
-                "record_times": result.record_times,
-                "errors": [[*key, n] for key, n in result.traffic.errors.items()],
-            },
-            indent=1,
-        )
-    )
+    path.write_text(json.dumps(raw(result), indent=1))
 
 
 def summary(result: BurstResult) -> dict[str, Any]:

@@ -1,5 +1,14 @@
-"""Each function's cold start (its handler module's import, module-level clients included) against a bare
-`import boto3`, timed inside fresh interpreters so nothing is already imported."""
+"""Each function's cold start (its handler module's import, module-level clients included) against its floor: a
+bare script that imports the same libraries and creates the same clients, timed in fresh interpreters so nothing
+is already imported.
+
+The floor is found by observation, not kept as a list: one child imports the handler with botocore's and httpx's
+client constructors wrapped and reports which AWS clients (by service) and httpx clients the import created, and
+every module it loaded. The floor script imports those modules, except the project's own (the function's code and
+the backdrop layer), in the order the handler loaded them, and creates the same clients. So when a handler makes
+a client lazily, on first use, the floor loses that client too, and what the ratio measures is what the project's
+own code adds at import: its modules, its configuration, its objects.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +23,9 @@ from pathlib import Path
 from backdrop_kit.stack import LocalStack
 
 REPETITIONS = 7
+ROOT = Path(__file__).resolve().parents[1]
+OWN_CODE = (ROOT / "functions", ROOT / "layers")
 
-BARE = "import time; t = time.perf_counter(); import boto3; print(time.perf_counter() - t)"
 HANDLER = """
 import importlib.util, sys, time
 t = time.perf_counter()
@@ -25,24 +35,99 @@ spec.loader.exec_module(module)
 print(time.perf_counter() - t)
 """
 
+# Imports the handler with the client constructors wrapped (its timing is not used), then reports what it made.
+OBSERVE = """
+import importlib.util, json, sys
+import botocore.session, httpx
+made = {{"aws": [], "httpx": []}}
+create_client = botocore.session.Session.create_client
+def recording_create_client(self, service_name, *args, **kwargs):
+    made["aws"].append(service_name)
+    return create_client(self, service_name, *args, **kwargs)
+botocore.session.Session.create_client = recording_create_client
+for cls in (httpx.Client, httpx.AsyncClient):
+    def recording_init(self, *args, _init=cls.__init__, _name=cls.__name__, **kwargs):
+        made["httpx"].append(_name)
+        _init(self, *args, **kwargs)
+    cls.__init__ = recording_init
+before = set(sys.modules)
+spec = importlib.util.spec_from_file_location({name!r}, {path!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+modules = []
+for name, mod in list(sys.modules.items()):
+    if name in before or name == {name!r}:
+        continue
+    modules.append([name, getattr(mod, "__file__", None) or ""])
+print(json.dumps({{"clients": made, "modules": modules}}))
+"""
+
+
+@dataclass(frozen=True)
+class Floor:
+    """What a handler's import brings in that is not the project's own: libraries and clients."""
+
+    modules: tuple[str, ...]
+    aws_clients: tuple[str, ...]  # service names, as created (a service twice: two clients)
+    httpx_clients: tuple[str, ...]  # "Client" / "AsyncClient"
+
+    def script(self) -> str:
+        lines = [
+            "import importlib, time",
+            "t = time.perf_counter()",
+            f"for name in {list(self.modules)!r}:",
+            "    try:",
+            "        importlib.import_module(name)",
+            "    except Exception:",  # a module only its parent can load (a vendored alias): the parent did
+            "        pass",
+        ]
+        if self.aws_clients:
+            lines += ["import boto3", *[f"boto3.client({service!r})" for service in self.aws_clients]]
+        if self.httpx_clients:
+            lines += ["import httpx", *[f"httpx.{cls}()" for cls in self.httpx_clients]]
+        lines.append("print(time.perf_counter() - t)")
+        return "\n".join(lines)
+
+    def describe(self) -> str:
+        clients = [*self.aws_clients, *(f"httpx.{c}" for c in self.httpx_clients)]
+        return ", ".join(clients) or "none"
+
 
 @dataclass(frozen=True)
 class ColdStart:
     function_id: str
     seconds: float  # median import time of the handler module
-    boto3_seconds: float  # median bare `import boto3`, measured interleaved with it
+    floor_seconds: float  # median time of its floor script, measured interleaved with it
+    floor: Floor
     heaviest: tuple[tuple[str, float], ...] = ()  # top-level packages by cumulative import seconds
 
     @property
     def ratio(self) -> float:
-        return self.seconds / self.boto3_seconds
+        return self.seconds / self.floor_seconds
+
+
+def _is_own(path: str) -> bool:
+    return bool(path) and any(Path(path).resolve().is_relative_to(own) for own in OWN_CODE)
+
+
+def observe_floor(name: str, path: Path, env: dict[str, str]) -> Floor:
+    out = _run(OBSERVE.format(name=name, path=str(path)), env).stdout
+    seen = json.loads(out.strip().splitlines()[-1])
+    return Floor(
+        modules=tuple(module for module, file in seen["modules"] if not _is_own(file)),
+        aws_clients=tuple(seen["clients"]["aws"]),
+        httpx_clients=tuple(seen["clients"]["httpx"]),
+    )
+
+
+def _run(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, timeout=120
+    )
 
 
 def _time(code: str, env: dict[str, str]) -> float:
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, timeout=120
-    ).stdout
-    return float(out.strip().splitlines()[-1])
+    return float(_run(code, env).stdout.strip().splitlines()[-1])
 
 
 def measure(stack: LocalStack, repetitions: int = REPETITIONS) -> list[ColdStart]:
@@ -50,17 +135,20 @@ def measure(stack: LocalStack, repetitions: int = REPETITIONS) -> list[ColdStart
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
     for function_id, spec in stack.template.functions(stack.parameters).items():
         env = {**base, **stack.function_environment(function_id)}
-        code = HANDLER.format(name=spec.module_file.stem, path=str(Path(spec.module_file)))
-        handler_times, bare_times = [], []
-        _time(code, env)  # the first run may write bytecode caches; Lambda ships them
+        name, path = spec.module_file.stem, Path(spec.module_file)
+        code = HANDLER.format(name=name, path=str(path))
+        floor = observe_floor(name, path, env)  # also writes the bytecode caches; Lambda ships them
+        bare = floor.script()
+        handler_times, floor_times = [], []
         for _ in range(repetitions):
-            bare_times.append(_time(BARE, env))
+            floor_times.append(_time(bare, env))
             handler_times.append(_time(code, env))
         results.append(
             ColdStart(
                 function_id,
                 statistics.median(handler_times),
-                statistics.median(bare_times),
+                statistics.median(floor_times),
+                floor,
                 heaviest_imports(code, env),
             )
         )
@@ -92,4 +180,13 @@ def _import_times(code: str, env: dict[str, str]) -> dict[str, float]:
 
 
 def summary(results: list[ColdStart]) -> str:
-    return json.dumps({r.function_id: {"seconds": r.seconds, "boto3": r.boto3_seconds} for r in results})
+    return json.dumps(
+        {
+            r.function_id: {
+                "seconds": round(r.seconds, 4),
+                "floor": round(r.floor_seconds, 4),
+                "ratio": round(r.ratio, 2),
+            }
+            for r in results
+        }
+    )

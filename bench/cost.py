@@ -114,3 +114,13 @@ def per_thousand_images(burst: BurstResult) -> tuple[list[Line], float]:
     secrets = sum(n for (who, svc, _), n in t.calls.items() if svc == "secretsmanager" and who != "kit") * per
     lines.append(Line("Secrets Manager calls", f"{secrets:,.0f}", secrets * SECRETS_API_CALL))
     return lines, CLAID_CREDITS_PER_IMAGE * 1000.0
+
+
+def lambda_usd(seconds: float, invocations: int, memory_mb: int) -> float:
+    """Lambda's price for this many invocations lasting `seconds` in all, at `memory_mb`."""
+    return seconds * memory_mb / 1024 * LAMBDA_ARM_GB_SECOND + invocations * LAMBDA_REQUEST
+
+
+def lambda_items(lines: list[Line]) -> list[Line]:
+    """The per-function lines (durations and requests) of per_thousand_images."""
+    return [line for line in lines if line.item.endswith(("Function duration", "Function requests"))]
