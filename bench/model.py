@@ -38,9 +38,9 @@ from backdrop_kit.template import Template, load_template
 class Design:
     """The processor's shape and the limits, as the template deploys them (or as a what-if changes them)."""
 
-    batch_size: int = 10
-    instances: int = 5  # the event source's MaximumConcurrency
-    side_by_side: int = 10  # records of one invocation handled at once (PARALLEL_RECORDS)
+    batch_size: int = 1
+    instances: int = 50  # the event source's MaximumConcurrency
+    side_by_side: int = 1  # records of one invocation handled at once (PARALLEL_RECORDS; 1 when not set)
     per_second: int = 4  # ClaidRequestsPerSecond (0: not limited)
     per_minute: int = 120  # ClaidRequestsPerMinute (0: not limited)
     start_window: float = 45.0  # seconds after an invocation starts in which a call may still start

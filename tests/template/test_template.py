@@ -573,8 +573,8 @@ def test_the_topic_key_admits_cloudwatch_alarms():
 def _code_metric_names() -> set[str]:
     """Backdrop metric names the code emits: every measure the layer records (the one metrics path)."""
     layer = "\n".join(p.read_text() for p in (ROOT / "layers" / "backdrop" / "backdrop").rglob("*.py"))
-    names = set(re.findall(r'\brecord\(\s*"([A-Za-z0-9]+)"', layer))
-    if 'record(f"Jobs{detail.status.title()}")' in layer:
+    names = set(re.findall(r'\bmeasure\(\s*"([A-Za-z0-9]+)"', layer))
+    if 'measure(f"Jobs{detail.status.title()}")' in layer:
         names |= {"JobsSucceeded", "JobsFailed", "JobsRejected"}
     return names
 

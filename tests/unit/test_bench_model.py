@@ -81,7 +81,7 @@ def test_a_slot_beyond_the_start_window_is_handed_back_and_taken_later() -> None
 
 def test_the_design_is_read_from_the_template() -> None:
     design = model.Design.from_template()
-    assert (design.batch_size, design.instances, design.side_by_side) == (10, 5, 10)
+    assert (design.batch_size, design.instances, design.side_by_side) == (1, 50, 1)
     assert (design.per_second, design.per_minute) == (4, 120)
     assert design.start_window == 45.0  # Timeout 135 for the 90 s call budget
     assert model.Design.from_template({"ProcessorMaxConcurrency": "40"}).instances == 40
@@ -115,6 +115,7 @@ def test_calibration_recovers_the_stacks_own_time() -> None:
 def test_more_instances_are_needed_at_ten_times_the_limits() -> None:
     design = model.Design.from_template()
     latencies = model.draw_latencies(3000)
-    assert model.instances_needed(design, model.Timing(), latencies) == design.instances
+    enough = model.instances_needed(design, model.Timing(), latencies)
+    assert enough is not None and enough <= design.instances  # the template's default keeps up with the limits
     needed = model.instances_needed(design.scaled_limits(10), model.Timing(), latencies)
     assert needed is not None and needed > design.instances

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from aws_lambda_powertools import Metrics
 from backdrop.claid import ClaidCallNotStarted, ClaidError, ClaidOutcomeUnknown, ClaidRateLimited
-from backdrop.measures import Measures, collecting, emit, record
+from backdrop.measures import Measures, collecting, emit, measure
 from backdrop.store.reservations import Reservation
 
 from .test_claid_client import OK, REQUEST, client_for
@@ -90,7 +90,7 @@ def test_budget_committed_percent_follows_each_reservation():
 
 
 def test_nothing_is_collected_outside_a_record():
-    record("ClaidRetries")  # no error, and no list grows anywhere
+    measure("ClaidRetries")  # no error, and no list grows anywhere
 
 
 def test_each_thread_collects_only_its_own_record():
@@ -99,7 +99,7 @@ def test_each_thread_collects_only_its_own_record():
     def work(i: int) -> None:
         with collecting() as measures:
             for _ in range(i + 1):
-                record("ClaidRetries")
+                measure("ClaidRetries")
             seen[i] = measures
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
@@ -115,10 +115,10 @@ def test_measures_become_emf_with_their_dimension(capsys, monkeypatch):
     metrics = Metrics(namespace="Backdrop", service="backdrop")
     metrics.clear_metrics()  # Metrics instances share one set; a disabled flush elsewhere leaves it full
     with collecting() as measures:
-        record("ClaidLatency", 1234.0, "Milliseconds")
-        record("ClaidCalls", dimension=("Status", "429"))
-        record("ClaidCalls", dimension=("Status", "429"))
-        record("UploadsRejected", dimension=("Reason", "not_an_image"))
+        measure("ClaidLatency", 1234.0, "Milliseconds")
+        measure("ClaidCalls", dimension=("Status", "429"))
+        measure("ClaidCalls", dimension=("Status", "429"))
+        measure("UploadsRejected", dimension=("Reason", "not_an_image"))
     emit(metrics, measures)
     metrics.flush_metrics()
     documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
@@ -134,6 +134,6 @@ def test_measures_become_emf_with_their_dimension(capsys, monkeypatch):
 def test_nothing_is_printed_while_metrics_are_disabled(capsys, monkeypatch):
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     with collecting() as measures:
-        record("ClaidCalls", dimension=("Status", "200"))
+        measure("ClaidCalls", dimension=("Status", "200"))
     emit(Metrics(namespace="Backdrop", service="backdrop"), measures)
     assert capsys.readouterr().out == ""

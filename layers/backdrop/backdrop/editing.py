@@ -50,7 +50,7 @@ from backdrop.events import (
 )
 from backdrop.handback import HandBack
 from backdrop.jobs import current_month, storage_uri
-from backdrop.measures import record, side_by_side
+from backdrop.measures import measure, side_by_side
 from backdrop.once import Guarded, InProgressElsewhere, Step
 from backdrop.publishing import Publisher, VariantsPublishedDetail, renditions_of
 from backdrop.recording import keep_temporary_image
@@ -211,7 +211,7 @@ class Editor:
         published = VariantsPublishedDetail.model_validate(detail)
         current = self.publisher.current(published.source.bucket, published.source.key)
         if current is None or current.version != published.version:
-            record("RenditionsSuperseded")
+            measure("RenditionsSuperseded")
             return None
         planned = renditions_of(current)
         if not planned:
@@ -267,10 +267,10 @@ class Editor:
             return settled
         if settled.recorded and self._record(edit, settled):
             if settled.status == "succeeded":
-                record("EditsMade")
+                measure("EditsMade")
             else:
-                record("EditsFailed")
-            record("EditCreditsUsed", settled.credits.used)
+                measure("EditsFailed")
+            measure("EditCreditsUsed", settled.credits.used)
         if settled.output_key != edit.output_key and not self._exists(edit.bucket, edit.output_key):
             # Claid wrote the file under another name than the one it was given: moved (a server-side copy) to
             # the name the record publishes from.
@@ -350,9 +350,9 @@ class Editor:
                     **base,
                 )
             )
-        record("CreditsReserved", float(price))
+        measure("CreditsReserved", float(price))
         if budget > 0 and reservation.committed is not None:
-            record("BudgetCommittedPercent", float(reservation.committed * 100 / budget), "Percent")
+            measure("BudgetCommittedPercent", float(reservation.committed * 100 / budget), "Percent")
         for threshold in reservation.crossed:
             self._alert(
                 "budget_threshold",
@@ -485,7 +485,7 @@ class Editor:
         self.publisher.converge(source.bucket, source.key, images=False)
         current = self.publisher.current(source.bucket, source.key)
         if current is None or current.version != work.detail.version:
-            record("RenditionsSuperseded")
+            measure("RenditionsSuperseded")
             return None
         ready, failed = [], []
         for rendition in work.planned:
@@ -533,8 +533,8 @@ class Editor:
         publish(self.events, self.config.event_bus_name, detail.detail_type, detail)
         if failed:
             for item in failed:
-                record("RenditionsFailed", dimension=("Reason", item.problem.code))
-        record("RenditionsPublished", float(len(ready)))
+                measure("RenditionsFailed", dimension=("Reason", item.problem.code))
+        measure("RenditionsPublished", float(len(ready)))
         return detail
 
     # --- helpers ----------------------------------------------------------------------------------------------
@@ -568,7 +568,7 @@ class Editor:
 
     def _release(self, attempt_id: str, month: str, credits: Decimal) -> None:
         if self.reservations.release(attempt_id, month, credits):
-            record("CreditsReleased", float(credits))
+            measure("CreditsReleased", float(credits))
 
     def _record(self, edit: Edit, outcome: EditOutcome) -> bool:
         assert outcome.attempt_id is not None

@@ -1,10 +1,9 @@
 """The one metrics path: the logic records numbers (Claid latency and statuses, retries, rejections, credits)
-with `record()`, without touching a metrics library; the handler collects them per invocation (`collecting()`)
+with `measure()`, without touching a metrics library; the handler collects them per invocation (`collecting()`)
 and `emit()`s them as Powertools metrics (CloudWatch EMF on stdout: no API call), from one thread.
 
-A batch's records run in worker threads, each in its own copy of the invocation's context: `collecting()` puts
-a fresh `Measures` into that context, so what a thread records is that record's alone, and nothing shared is
-written from two threads at once."""
+Work done side by side in worker threads (a selection's edits) runs each in its own copy of the context, with
+a fresh `Measures` of its own (`side_by_side`), so nothing shared is written from two threads at once."""
 
 from __future__ import annotations
 
@@ -57,7 +56,7 @@ def collecting() -> Iterator[Measures]:
         _current.reset(token)
 
 
-def record(name: str, value: float = 1.0, unit: Unit = "Count", dimension: tuple[str, str] | None = None) -> None:
+def measure(name: str, value: float = 1.0, unit: Unit = "Count", dimension: tuple[str, str] | None = None) -> None:
     """Adds a measure to the record being handled; outside `collecting()` (tools, tests) it is dropped."""
     measures = _current.get()
     if measures is not None:

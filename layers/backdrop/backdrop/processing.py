@@ -48,7 +48,7 @@ from backdrop.jobs import (
 )
 from backdrop.keys import S3_MAX_KEY_BYTES, longest_published_key
 from backdrop.limits import check_metadata, check_profile_document, check_profile_name
-from backdrop.measures import record
+from backdrop.measures import measure
 from backdrop.once import Guarded, InProgressElsewhere, Step
 from backdrop.setting_layers import metadata_to_values, resolve
 from backdrop.settings import SettingsError
@@ -261,9 +261,9 @@ class Processor:
             raise refused(job, "failed", problem) from None
         reservation = self.reservations.reserve(job.job_id, job.month, worst)
         if reservation.outcome == "reserved":
-            record("CreditsReserved", float(worst))
+            measure("CreditsReserved", float(worst))
         if reservation.outcome != "over_budget" and self.reservations.budget > 0 and reservation.committed is not None:
-            record("BudgetCommittedPercent", float(reservation.committed * 100 / self.reservations.budget), "Percent")
+            measure("BudgetCommittedPercent", float(reservation.committed * 100 / self.reservations.budget), "Percent")
         if reservation.outcome == "over_budget":
             # Credits a backfill held for this job are given back: it is not running now, and will be sent again.
             self.reservations.release_held(job.job_id)
@@ -333,7 +333,7 @@ class Processor:
 
     def _release(self, job: Job, credits: Decimal) -> None:
         if self.reservations.release(job.job_id, job.month, credits):
-            record("CreditsReleased", float(credits))
+            measure("CreditsReleased", float(credits))
 
     def _succeeded(
         self,
@@ -382,7 +382,7 @@ class Processor:
         try:
             planned = self.plan(upload)
         except UploadRejected as exc:
-            record("KeysIgnored", dimension=("Reason", exc.reason))
+            measure("KeysIgnored", dimension=("Reason", exc.reason))
             raise
         if isinstance(planned, GenerationDetail):
             outcome: GenerationDetail | HandBack = planned
@@ -391,11 +391,11 @@ class Processor:
             outcome = self._run(planned, deadline)
         if isinstance(outcome, GenerationDetail):
             publish(self.events, self.config.event_bus_name, outcome.detail_type, outcome)
-            record("Uploads", dimension=("Status", outcome.status))
+            measure("Uploads", dimension=("Status", outcome.status))
             if outcome.status == "rejected" and outcome.problem is not None:
-                record("UploadsRejected", dimension=("Reason", outcome.problem.code))
+                measure("UploadsRejected", dimension=("Reason", outcome.problem.code))
         else:
-            record("HandBacks", dimension=("Reason", outcome.reason))
+            measure("HandBacks", dimension=("Reason", outcome.reason))
         return outcome
 
     def _release_backfill_hold(self, upload: Upload) -> None:

@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from backdrop.events import SCHEMA_VERSION, EventDetail, OutputObject, SourceObject, Timestamp, open_set, publish
 from backdrop.keys import file_extension, published_folder, published_key
-from backdrop.measures import record
+from backdrop.measures import measure
 from backdrop.renditions import PlannedRendition, parse_renditions, plan
 from backdrop.settings import PublishPolicy
 from backdrop.store.jobs import JobRecord, Jobs
@@ -300,13 +300,13 @@ class Publisher:
         publish(self.events, self.event_bus_name, VARIANTS_PUBLISHED, published)
         # Counted where measures are collected: the publisher function (a person's choice is made on their own
         # machine, by `backdrop review`, outside any Lambda).
-        record("SelectionsPublished", dimension=("ChosenBy", chosen_by))
+        measure("SelectionsPublished", dimension=("ChosenBy", chosen_by))
         return ChoiceOutcome(published=published)
 
     def _reject(self, rejected: SelectionRejectedDetail) -> ChoiceOutcome:
         """Every refusal ends the same way: said on the bus and counted, nothing else changed."""
         publish(self.events, self.event_bus_name, SELECTION_REJECTED, rejected)
-        record("SelectionsRejected", dimension=("Reason", rejected.reason))
+        measure("SelectionsRejected", dimension=("Reason", rejected.reason))
         return ChoiceOutcome(rejected=rejected)
 
     # --- reading ----------------------------------------------------------------------------------------

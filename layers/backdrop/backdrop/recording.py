@@ -12,7 +12,7 @@ import httpx
 
 from backdrop.config import RecorderConfig
 from backdrop.events import RECORDED, BudgetAlertDetail, GenerationDetail, OutputObject, publish
-from backdrop.measures import record
+from backdrop.measures import measure
 from backdrop.store.jobs import Jobs
 from backdrop.uploads import CONTENT_TYPES, SNIFF_BYTES, content_type, sniff_image_type
 
@@ -130,9 +130,9 @@ class Recorder:
             publish(self.events, self.config.event_bus_name, RECORDED, detail)
             notified = True
         if recorded:  # counted once per job, like the ledger
-            record(f"Jobs{detail.status.title()}")
-            record("CreditsUsed", detail.credits.used)
-            record("ImagesGenerated", detail.images)
+            measure(f"Jobs{detail.status.title()}")
+            measure("CreditsUsed", detail.credits.used)
+            measure("ImagesGenerated", detail.images)
         return RecordOutcome(detail.job_id, detail.status, recorded, notified, detail.outputs)
 
     def _notify(self, detail: GenerationDetail) -> None:

@@ -26,7 +26,7 @@ from backdrop.claid.errors import (
 from backdrop.claid.limiter import ClaidRateLimiter
 from backdrop.claid.models import EditRequest, EditResponse, ErrorBody, SceneRequest, SceneResponse
 from backdrop.clients import Lazy
-from backdrop.measures import record
+from backdrop.measures import measure
 
 # Claid generates synchronously: a call may take tens of seconds. The call budget is the longest we wait for one
 # answer (the p99 of Claid's latency plus a margin); a call starts only when the time left covers it.
@@ -191,7 +191,7 @@ class ClaidClient:
 
     @staticmethod
     def _unreadable(what: str, request_id: str | None, attempts: int) -> ClaidOutcomeUnknown:
-        record("ClaidOutcomeUnknown")
+        measure("ClaidOutcomeUnknown")
         return ClaidOutcomeUnknown(
             f"Claid answered 200 with a body that is not {what}", status=200, request_id=request_id, attempts=attempts
         )
@@ -215,7 +215,7 @@ class ClaidClient:
                         exc.retry_after = wait
                     raise
                 retried.append(str(exc.status) if exc.status else "connect")
-                record("ClaidRetries")
+                measure("ClaidRetries")
                 self._sleep(wait)
 
     def _once(self, url: str, body: dict[str, Any], budget: float, attempt: int) -> tuple[Any, str | None]:
@@ -230,17 +230,17 @@ class ClaidClient:
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # Nothing reached Claid: safe to try again.
-            record("ClaidCalls", dimension=("Status", "connect_error"))
+            measure("ClaidCalls", dimension=("Status", "connect_error"))
             raise ClaidUnavailable(f"could not connect to Claid: {type(exc).__name__}", attempts=attempt) from None
         except httpx.TransportError as exc:
-            record("ClaidCalls", dimension=("Status", "no_answer"))
-            record("ClaidOutcomeUnknown")
+            measure("ClaidCalls", dimension=("Status", "no_answer"))
+            measure("ClaidOutcomeUnknown")
             raise ClaidOutcomeUnknown(
                 f"Claid did not answer ({type(exc).__name__}); it may have generated and charged",
                 attempts=attempt,
             ) from None
-        record("ClaidLatency", (time.monotonic() - started) * 1000, "Milliseconds")
-        record("ClaidCalls", dimension=("Status", str(response.status_code)))
+        measure("ClaidLatency", (time.monotonic() - started) * 1000, "Milliseconds")
+        measure("ClaidCalls", dimension=("Status", str(response.status_code)))
         if response.status_code != 200:
             raise _error_from(response, attempt)
         request_id = response.headers.get("x-request-id")
