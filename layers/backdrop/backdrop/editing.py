@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 from botocore.exceptions import ClientError
@@ -57,6 +57,10 @@ from backdrop.recording import keep_temporary_image
 from backdrop.renditions import PlannedRendition, RenditionSpec
 from backdrop.store.ledger import CreditLedger
 from backdrop.store.reservations import Reservations
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_s3 import S3Client
 
 RENDITIONS_PUBLISHED = "Renditions Published"
 RENDITIONS_FAILED = "Renditions Failed"
@@ -191,8 +195,8 @@ Guard = Callable[[Step[Edit, EditOutcome]], Guarded[Edit, EditOutcome]]
 @dataclass
 class Editor:
     config: RenditionsConfig
-    s3: Any
-    events: Any
+    s3: S3Client
+    events: EventBridgeClient
     reservations: Reservations  # credits held for each edit attempt
     ledger: CreditLedger  # edit attempts and their credits
     publisher: Publisher

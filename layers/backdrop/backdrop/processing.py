@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import PurePosixPath
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
@@ -54,6 +54,10 @@ from backdrop.setting_layers import metadata_to_values, resolve
 from backdrop.settings import SettingsError
 from backdrop.store.reservations import Reservations
 from backdrop.uploads import Upload, UploadRejected, check_key, inspect_upload, profile_from_key
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_s3 import S3Client
 
 ProfileLoader = Callable[[str], Mapping[str, Any] | None]
 # Wraps the step that spends credits so that it runs at most once per job: once.Once in Lambda (Powertools
@@ -156,8 +160,8 @@ def rejection(upload: Upload, problem: UploadRejected, *, profile: str | None = 
 @dataclass
 class Processor:
     config: ProcessorConfig
-    s3: Any
-    events: Any
+    s3: S3Client
+    events: EventBridgeClient
     reservations: Reservations
     load_profile: ProfileLoader
     claid: Callable[[], ClaidClient]  # built on first use: the API key is read from Secrets Manager then

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import quote, unquote
 
 from botocore.exceptions import ClientError
@@ -46,6 +46,10 @@ from backdrop.store.jobs import JobRecord, Jobs
 from backdrop.store.reservations import Reservations
 from backdrop.store.selections import SelectionRecord, Selections
 from backdrop.uploads import content_type
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_s3 import S3Client
 
 __all__ = ["PublishPolicy", "Publisher", "SelectVariantsCommand"]
 
@@ -193,8 +197,8 @@ class Publisher:
     """Validates a choice against the job's record, claims the next selection version, copies the chosen
     variants to their stable keys, removes the photo's keys no longer chosen, and says so on the bus."""
 
-    s3: Any
-    events: Any
+    s3: S3Client
+    events: EventBridgeClient
     jobs: Jobs  # the records choices are made from
     selections: Selections  # each photo's selection
     reservations: Reservations  # read only: a job holding credits is still being generated

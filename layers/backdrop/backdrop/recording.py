@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -15,6 +15,11 @@ from backdrop.events import RECORDED, BudgetAlertDetail, GenerationDetail, Outpu
 from backdrop.measures import measure
 from backdrop.store.jobs import Jobs
 from backdrop.uploads import CONTENT_TYPES, SNIFF_BYTES, content_type, sniff_image_type
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sns import SNSClient
 
 
 class DownloadRefused(RuntimeError):
@@ -81,9 +86,9 @@ class RecordOutcome:
 @dataclass
 class Recorder:
     config: RecorderConfig
-    s3: Any
-    sns: Any
-    events: Any
+    s3: S3Client
+    sns: SNSClient
+    events: EventBridgeClient
     jobs: Jobs
     http: httpx.Client
 

@@ -7,15 +7,17 @@ mode) when first used."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import httpx
 from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 
-from backdrop.claid import shared_client
+from backdrop.claid import ClaidClient, shared_client
 from backdrop.clients import Clients, on_first_use
 from backdrop.config import ProcessorConfig, PublisherConfig, RecorderConfig, RenditionsConfig
-from backdrop.editing import Edit, Editor, EditOutcome
+from backdrop.editing import Editor, EditOutcome
 from backdrop.events import GenerationDetail
-from backdrop.jobs import Job
 from backdrop.once import Once
 from backdrop.processing import Processor, profile_loader
 from backdrop.publishing import Publisher
@@ -29,14 +31,43 @@ from backdrop.store.selections import DynamoSelections
 API_KEY_MAX_AGE_SECONDS = 300
 
 
-def _secrets(clients: Clients) -> SecretsProvider:
-    return on_first_use(lambda: SecretsProvider(boto3_client=clients.secretsmanager))
+def _claid(
+    config: ProcessorConfig | RenditionsConfig, clients: Clients, http: httpx.Client, **endpoint: str
+) -> Callable[[], ClaidClient]:
+    """The Claid client, made at the first call (the API key is read from Secrets Manager then), on the schedule
+    every function shares."""
+    secrets: SecretsProvider = on_first_use(lambda: SecretsProvider(boto3_client=clients.secretsmanager))
+    return shared_client(
+        lambda: str(secrets.get(config.claid_api_key_secret_arn, max_age=API_KEY_MAX_AGE_SECONDS)),
+        dynamodb=clients.dynamodb,
+        table_name=config.app_table_name,
+        per_second=config.claid_requests_per_second,
+        per_minute=config.claid_requests_per_minute,
+        base_url=config.claid_base_url,
+        http=http,
+        call_budget=config.claid_call_budget_seconds,
+        **endpoint,
+    )
+
+
+def _once(
+    config: ProcessorConfig | RenditionsConfig, clients: Clients, *, key: str, outcome: type[Any], stored_as: str
+) -> Callable[[Any], Once[Any, Any]]:
+    """Guards a step with Powertools' idempotency on the function's idempotency table."""
+    return lambda step: Once(
+        step,
+        key=key,
+        outcome=outcome,
+        table_name=config.idempotency_table_name,
+        dynamodb=clients.dynamodb,
+        ttl_seconds=config.idempotency_ttl_seconds,
+        stored_as=stored_as,
+    )
 
 
 def processor(config: ProcessorConfig, clients: Clients | None = None) -> Processor:
     """ProcessorFunction: an upload in, one guarded Claid generation, an event out."""
     clients = clients or Clients().warm("s3", "dynamodb", "events")
-    secrets = _secrets(clients)
     return Processor(
         config=config,
         s3=clients.s3,
@@ -47,26 +78,8 @@ def processor(config: ProcessorConfig, clients: Clients | None = None) -> Proces
         load_profile=profile_loader(
             on_first_use(lambda: SSMProvider(boto3_client=clients.ssm)), config.profiles_parameter_path
         ),
-        claid=shared_client(
-            lambda: str(secrets.get(config.claid_api_key_secret_arn, max_age=API_KEY_MAX_AGE_SECONDS)),
-            dynamodb=clients.dynamodb,
-            table_name=config.app_table_name,
-            per_second=config.claid_requests_per_second,
-            per_minute=config.claid_requests_per_minute,
-            base_url=config.claid_base_url,
-            scene_path=config.claid_scene_path,
-            http=httpx.Client(),
-            call_budget=config.claid_call_budget_seconds,
-        ),
-        guard=lambda generate: Once[Job, GenerationDetail](
-            generate,
-            key="job_id",
-            outcome=GenerationDetail,
-            table_name=config.idempotency_table_name,
-            dynamodb=clients.dynamodb,
-            ttl_seconds=config.idempotency_ttl_seconds,
-            stored_as="generate_once",
-        ),
+        claid=_claid(config, clients, httpx.Client(), scene_path=config.claid_scene_path),
+        guard=_once(config, clients, key="job_id", outcome=GenerationDetail, stored_as="generate_once"),
     )
 
 
@@ -108,7 +121,6 @@ def editor(config: RenditionsConfig, clients: Clients | None = None) -> Editor:
     """RenditionsFunction: a published selection in, each rendition made once (guarded), an event out. A
     selection's edits run side by side and share the clients: one pooled connection each."""
     clients = clients or Clients(pool=config.parallel_edits + 5).warm("s3", "dynamodb", "events")
-    secrets = _secrets(clients)
     reservations = DynamoReservations(
         clients.dynamodb, config.app_table_name, monthly_budget=config.monthly_credit_budget
     )
@@ -119,25 +131,12 @@ def editor(config: RenditionsConfig, clients: Clients | None = None) -> Editor:
         reservations=reservations,
         ledger=DynamoLedger(clients.dynamodb, config.app_table_name),
         publisher=publisher(config, clients, reservations),
-        claid=shared_client(
-            lambda: str(secrets.get(config.claid_api_key_secret_arn, max_age=API_KEY_MAX_AGE_SECONDS)),
-            dynamodb=clients.dynamodb,
-            table_name=config.app_table_name,
-            per_second=config.claid_requests_per_second,
-            per_minute=config.claid_requests_per_minute,
-            base_url=config.claid_base_url,
+        claid=_claid(
+            config,
+            clients,
+            httpx.Client(limits=httpx.Limits(max_connections=config.parallel_edits + 2)),
             edit_path=config.claid_edit_path,
-            http=httpx.Client(limits=httpx.Limits(max_connections=config.parallel_edits + 2)),
-            call_budget=config.claid_call_budget_seconds,
         ),
         http=httpx.Client(follow_redirects=False),
-        guard=lambda attempt: Once[Edit, EditOutcome](
-            attempt,
-            key="edit_id",
-            outcome=EditOutcome,
-            table_name=config.idempotency_table_name,
-            dynamodb=clients.dynamodb,
-            ttl_seconds=config.idempotency_ttl_seconds,
-            stored_as="edit_once",
-        ),
+        guard=_once(config, clients, key="edit_id", outcome=EditOutcome, stored_as="edit_once"),
     )
