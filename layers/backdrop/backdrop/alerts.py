@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from backdrop.events import BUDGET_ALERT, BudgetAlertDetail, publish
+from backdrop.events import BUDGET_ALERT, AlertKind, BudgetAlertDetail, publish
 from backdrop.store.reservations import Reservations
 
 
@@ -13,7 +13,7 @@ def send_alert(
     reservations: Reservations,
     events: Any,
     bus_name: str,
-    kind: str,
+    kind: AlertKind,
     month: str,
     message: str,
     *,

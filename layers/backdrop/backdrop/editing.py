@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import httpx
 from botocore.exceptions import ClientError
@@ -40,9 +40,11 @@ from backdrop.claid.errors import ClaidOutOfCredits
 from backdrop.config import RenditionsConfig
 from backdrop.events import (
     SCHEMA_VERSION,
+    AlertKind,
     ClaidCall,
     Credits,
     EventDetail,
+    InputKind,
     Problem,
     SourceObject,
     Timestamp,
@@ -127,6 +129,16 @@ class EditOutcome(_Detail):
         return self.attempt_id is not None
 
 
+class _Place(TypedDict):
+    """Which rendition a Renditions Published or Failed entry is about, and its stable key."""
+
+    position: int
+    variant: int
+    spec: str
+    bucket: str
+    key: str
+
+
 class RenditionReady(_Detail):
     position: int  # of the published image it is made from (1 = the main image)
     variant: int
@@ -190,6 +202,13 @@ class Work:
 # Wraps the step that spends credits so that it runs at most once per edit: once.Once in Lambda (Powertools
 # idempotency on DynamoDB), once.RunsEveryTime in unit tests.
 Guard = Callable[[Step[Edit, EditOutcome]], Guarded[Edit, EditOutcome]]
+
+
+class _Route(TypedDict):
+    """How an edit's call reaches Claid, known before it is made: the ClaidCall fields that say so."""
+
+    input: InputKind
+    destination: str | None
 
 
 @dataclass
@@ -368,7 +387,7 @@ class Editor:
                 budget=float(budget),
             )
         reserved = Credits(month=edit.month, reserved=float(price))
-        call = {"input": input_kind, "destination": destination}
+        call: _Route = {"input": input_kind, "destination": destination}
         try:
             result = self.claid().edit_image(request, deadline)
         except (ClaidTransientError, ClaidOutOfCredits) as exc:
@@ -420,7 +439,7 @@ class Editor:
         attempt_id: str,
         result: EditResult,
         reserved: Credits,
-        call: dict[str, Any],
+        call: _Route,
         base: dict[str, Any],
     ) -> EditOutcome:
         image = result.response.data.output
@@ -494,7 +513,7 @@ class Editor:
         ready, failed = [], []
         for rendition in work.planned:
             outcome = outcomes[rendition.edit_id]
-            where = {
+            where: _Place = {
                 "position": rendition.position,
                 "variant": rendition.variant,
                 "spec": rendition.spec,
@@ -542,7 +561,7 @@ class Editor:
         return detail
 
     # --- helpers ----------------------------------------------------------------------------------------------
-    def _input(self, edit: Edit) -> tuple[str, Literal["storage", "presigned_url"]]:
+    def _input(self, edit: Edit) -> tuple[str, InputKind]:
         """Claid reads the variant it wrote: through the connector when there is one (a storage:// URI stays under
         the prose's 512 characters; a generated key is written once, so no version needs pinning), else through a
         presigned GET (the temporary-bucket mode has no connector)."""
@@ -600,7 +619,7 @@ class Editor:
             fields=fields,
         )
 
-    def _alert(self, kind: str, month: str, message: str, *, once_per: str | None = None, **fields: Any) -> None:
+    def _alert(self, kind: AlertKind, month: str, message: str, *, once_per: str | None = None, **fields: Any) -> None:
         send_alert(
             self.reservations,
             self.events,

@@ -134,11 +134,15 @@ class Problem(EventDetail):
     claid_error_details: dict[str, Any] | None = None
 
 
+# How Claid was given the input image: through the storage connector, or a presigned GET.
+InputKind = Literal["storage", "presigned_url"]
+
+
 class ClaidCall(EventDetail):
     request_id: str | None = None
     attempts: int = 0
     retried: list[str] = Field(default_factory=list)
-    input: Literal["storage", "presigned_url"] | None = None
+    input: InputKind | None = None
     destination: str | None = None  # storage:// folder, or None for the temporary bucket
     # The call got no answer and the outcome was settled from what Claid wrote to the output folder.
     reconciled: bool = False

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from botocore.exceptions import ClientError
 
@@ -27,9 +27,11 @@ from backdrop.claid.errors import ClaidAuthError, ClaidOutOfCredits
 from backdrop.config import ProcessorConfig
 from backdrop.credits import credits_for
 from backdrop.events import (
+    AlertKind,
     ClaidCall,
     Credits,
     GenerationDetail,
+    InputKind,
     OutputObject,
     Problem,
     SourceObject,
@@ -51,7 +53,7 @@ from backdrop.limits import check_metadata, check_profile_document, check_profil
 from backdrop.measures import measure
 from backdrop.once import Guarded, InProgressElsewhere, Step
 from backdrop.setting_layers import metadata_to_values, resolve
-from backdrop.settings import SettingsError
+from backdrop.settings import SettingNote, SettingsError
 from backdrop.store.reservations import Reservations
 from backdrop.uploads import Upload, UploadRejected, check_key, inspect_upload, profile_from_key
 
@@ -63,6 +65,18 @@ ProfileLoader = Callable[[str], Mapping[str, Any] | None]
 # Wraps the step that spends credits so that it runs at most once per job: once.Once in Lambda (Powertools
 # idempotency on DynamoDB), once.RunsEveryTime in unit tests.
 Guard = Callable[[Step[Job, GenerationDetail]], Guarded[Job, GenerationDetail]]
+
+
+class _JobFields(TypedDict):
+    """What a generation's detail says about its job, whatever the outcome."""
+
+    job_id: str
+    source: SourceObject
+    profile: str | None
+    settings: dict[str, Any]
+    notes: list[SettingNote]
+    output_prefix: str
+    autoprompt: bool
 
 
 class Refused(Exception):
@@ -209,7 +223,7 @@ class Processor:
             notes=tuple(notes),
         )
 
-    def _input_url(self, job: Job) -> tuple[str, str]:
+    def _input_url(self, job: Job) -> tuple[str, InputKind]:
         """Claid reads exactly the bytes that were checked: a presigned GET pinned to the version. A storage://
         URI cannot name a version, so uploads never go as one; the connector serves Claid's output only
         (docs/decisions.md 34). Without versioning (never this stack's bucket) there is nothing to pin."""
@@ -237,7 +251,7 @@ class Processor:
         ClaidOutOfCredits (reservation released) when the job should go back to the queue."""
         settings = job.settings
         worst = credits_for(settings.number_of_images, settings.autoprompt)
-        base = {
+        base: _JobFields = {
             "job_id": job.job_id,
             "source": SourceObject(
                 bucket=job.bucket,
@@ -344,9 +358,9 @@ class Processor:
         job: Job,
         result: SceneResult,
         reserved: Credits,
-        input_kind: str,
+        input_kind: InputKind,
         destination: str | None,
-        base: dict[str, Any],
+        base: _JobFields,
     ) -> GenerationDetail:
         outputs = []
         for image in result.response.data.output:
@@ -495,7 +509,7 @@ class Processor:
                 )
         return sorted(found, key=lambda o: o.key or "")
 
-    def _alert(self, kind: str, month: str, message: str, *, once_per: str | None = None, **fields: Any) -> None:
+    def _alert(self, kind: AlertKind, month: str, message: str, *, once_per: str | None = None, **fields: Any) -> None:
         send_alert(
             self.reservations,
             self.events,
@@ -527,7 +541,7 @@ def _claid_problem(exc: ClaidError) -> Problem:
     )
 
 
-def _claid_call(exc: ClaidError, input_kind: str, destination: str | None) -> ClaidCall:
+def _claid_call(exc: ClaidError, input_kind: InputKind, destination: str | None) -> ClaidCall:
     return ClaidCall(request_id=exc.request_id, attempts=exc.attempts, input=input_kind, destination=destination)
 
 
