@@ -73,7 +73,7 @@ def _in_flight_plot(m: Measures) -> None:
     cfg = p.config
     sustained = cfg.scaled_per_minute / 60 * cfg.scaled_latency
     burst_level = cfg.scaled_per_second * cfg.scaled_latency
-    processors = int(p.stats.invocations and max(1, _processor_instances(p)))
+    processors = max(1, _processor_instances(p)) if p.stats.invocations else 0
     plot.in_flight_png(
         PLOT,
         burst.in_flight(p.calls),

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus, urlparse
 
 from backdrop.config import ProcessorConfig
@@ -34,6 +34,11 @@ from backdrop.store.jobs import Jobs
 from backdrop.store.ledger import CreditLedger
 from backdrop.store.reservations import Reservations
 from backdrop.uploads import Upload, UploadRejected
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_ssm import SSMClient
 
 Progress = Callable[[int, int], None]  # (done, total)
 # HeadObject + a 64-byte ranged GET + one GetItem per object, all waiting on the network: side by side.
@@ -52,15 +57,18 @@ def _no_claid() -> Any:
     raise RuntimeError("planning a catalogue never calls Claid")
 
 
-def planning_processor(env: dict[str, str], *, s3: Any, ssm: Any, reservations: Reservations) -> Processor:
-    """The processor as deployed (its environment, its profile loader), able to plan and nothing else."""
+def planning_processor(
+    env: dict[str, str], *, s3: S3Client, ssm: SSMClient, events: EventBridgeClient, reservations: Reservations
+) -> Processor:
+    """The processor as deployed (its environment, its profile loader), able to plan and nothing else (`events` is
+    never used: planning publishes nothing)."""
     from aws_lambda_powertools.utilities.parameters import SSMProvider
 
     config = ProcessorConfig.from_env(env)
     return Processor(
         config=config,
         s3=s3,
-        events=None,
+        events=events,
         reservations=reservations,
         load_profile=profile_loader(SSMProvider(boto3_client=ssm), config.profiles_parameter_path),
         claid=_no_claid,

@@ -217,7 +217,13 @@ def _plan(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         budget = float(env.get("MONTHLY_CREDIT_BUDGET", "0") or 0)
         reservations = DynamoReservations(dynamodb, table_name, monthly_budget=budget)
         records = DynamoJobs(dynamodb, table_name)
-        processor = planning_processor(env, s3=boto3.client("s3"), ssm=boto3.client("ssm"), reservations=reservations)
+        processor = planning_processor(
+            env,
+            s3=boto3.client("s3"),
+            ssm=boto3.client("ssm"),
+            events=boto3.client("events"),
+            reservations=reservations,
+        )
     except (ValueError, DeploymentNotFound, ConfigError) as exc:
         raise UsageError(str(exc)) from None
     progress = _bar("planning") if not args.quiet else None

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 
@@ -94,7 +94,7 @@ class TemporaryBucket:
             self._items[token] = (data, mime, self.clock() + self._ttl())
         return token
 
-    def get(self, token: str) -> tuple[bytes, str] | bool | None:
+    def get(self, token: str) -> tuple[bytes, str] | Literal[False] | None:
         """(data, mime); None when unknown; False when expired."""
         with self._lock:
             item = self._items.get(token)

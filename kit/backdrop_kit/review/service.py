@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backdrop.credits import credits_for
 from backdrop.publishing import ChoiceOutcome, Publisher, renditions_of
@@ -22,6 +22,9 @@ from backdrop.store.selections import DynamoSelections, SelectionRecord
 from botocore.exceptions import ClientError
 
 from backdrop_kit.deployment import Deployment
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.type_defs import CopySourceTypeDef
 
 STATUSES = ("succeeded", "failed", "rejected")
 MAX_DAYS = 90
@@ -237,7 +240,7 @@ class ReviewService:
             if _missing(exc):
                 raise ReviewError(409, f"{key} is no longer in the bucket: upload the photo again instead") from None
             raise
-        source = {"Bucket": bucket, "Key": key}
+        source: CopySourceTypeDef = {"Bucket": bucket, "Key": key}
         if head.get("VersionId") and head["VersionId"] != "null":
             source["VersionId"] = head["VersionId"]  # exactly the object just checked
         answer = self.publisher.s3.copy_object(
