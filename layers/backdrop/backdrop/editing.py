@@ -204,6 +204,15 @@ class Work:
 Guard = Callable[[Step[Edit, EditOutcome]], Guarded[Edit, EditOutcome]]
 
 
+class _EditFields(TypedDict):
+    """What an edit's outcome says about the edit, whatever the outcome."""
+
+    edit_id: str
+    output_key: str
+    format: str
+    for_version: int
+
+
 class _Route(TypedDict):
     """How an edit's call reaches Claid, known before it is made: the ClaidCall fields that say so."""
 
@@ -326,7 +335,7 @@ class Editor:
         """The guarded step: reserve, call Claid once, describe the outcome. Raises ClaidTransientError or
         ClaidOutOfCredits (reservation released) when the edit should be tried again later, and EditRefused
         (nothing held) when the budget cannot cover it."""
-        base: dict[str, Any] = {
+        base: _EditFields = {
             "edit_id": edit.edit_id,
             "output_key": edit.output_key,
             "format": edit.format,
@@ -440,7 +449,7 @@ class Editor:
         result: EditResult,
         reserved: Credits,
         call: _Route,
-        base: dict[str, Any],
+        base: _EditFields,
     ) -> EditOutcome:
         image = result.response.data.output
         if image.object_key:
