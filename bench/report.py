@@ -74,6 +74,7 @@ def _in_flight_plot(m: Measures) -> None:
     sustained = cfg.scaled_per_minute / 60 * cfg.scaled_latency
     burst_level = cfg.scaled_per_second * cfg.scaled_latency
     processors = max(1, _processor_instances(p)) if p.stats.invocations else 0
+    batch = max((i.records for i in p.invocations if i.function_id == "ProcessorFunction"), default=1)
     plot.in_flight_png(
         PLOT,
         burst.in_flight(p.calls),
@@ -84,7 +85,7 @@ def _in_flight_plot(m: Measures) -> None:
         levels=[
             plot.Level(burst_level, f"{cfg.scaled_per_second}/s x {cfg.scaled_latency:g} s = {burst_level:g}"),
             plot.Level(sustained, f"{cfg.scaled_per_minute}/min x {cfg.scaled_latency:g} s = {sustained:g}"),
-            plot.Level(10 * processors, f"{processors} instances x 10 records = {10 * processors}"),
+            plot.Level(batch * processors, f"{processors} instances x {batch} record(s) = {batch * processors}"),
         ],
         moments=[
             plot.Moment(p.bound, f"rate bound {p.bound:.0f} s"),
@@ -112,14 +113,15 @@ def render(m: Measures, write: bool = True) -> str:
     processor_runs = [i for i in p.invocations if i.function_id == "ProcessorFunction"]
     recorder_runs = [i for i in p.invocations if i.function_id == "RecorderFunction"]
     proc_seconds = [i.seconds for i in processor_runs]
-    full_batches = [i.seconds for i in processor_runs if i.records >= 10]
+    batch = max((i.records for i in processor_runs), default=1)  # the event source's batch size, as delivered
+    full_batches = [i.seconds for i in processor_runs if i.records >= batch]
     charged_latency = [cl.latency for cl in p.charged]
     images = sum(cl.images_returned for cl in p.charged)
     # The processor's only conditional PutItems that can fail without duplicate deliveries are the schedule's.
     crowded = burst.crowded_429s(p)
     batch_median = statistics.median(full_batches) if full_batches else float("nan")
     instances = max(1, _processor_instances(p))
-    batch_rate = instances * 10 / batch_median if full_batches else float("nan")
+    batch_rate = instances * batch / batch_median if full_batches else float("nan")
     open_calls = [n for t, n in burst.in_flight(p.calls) if t <= p.calls_makespan]
     peak_in_flight = max(open_calls, default=0)
     mean_in_flight = statistics.fmean(open_calls) if open_calls else float("nan")
@@ -262,10 +264,11 @@ def render(m: Measures, write: bool = True) -> str:
         f"The same stack with no latency and no limits ({c.config.uploads} uploads): Claid calls started at "
         f"**{ceiling_calls:.1f}/s**, terminal records written at **{ceiling_records:.1f}/s** (rates over the time "
         f"90% of them took; last record after {c.records_makespan:.0f} s, {c.unanswered} call(s) unanswered). "
-        "moto serves one request at a time (see "
-        "`kit/backdrop_kit/moto_server.py`) and opens a new connection for each, every handler shares one Python "
-        "process (one core, the GIL) with the Claid emulator, which composes and encodes a real 1-megapixel image per "
-        f"call, on a {os.cpu_count()}-core machine. The burst asks for {cfg.scaled_per_second}/s in its busy "
+        "Each of the stack's two moto servers (S3, SQS, SNS and EventBridge on one; DynamoDB, Secrets Manager and "
+        "SSM on the other) serves one request at a time (see `kit/backdrop_kit/moto_server.py`, decisions 44), every "
+        "handler shares one Python process (one core, the GIL) with the Claid emulator, which composes and encodes "
+        f"each distinct 1-megapixel variant once, on a {os.cpu_count()}-core machine. The burst asks for "
+        f"{cfg.scaled_per_second}/s in its busy "
         f"half-minutes and {average_rate:.1f}/s on average; it got {paced_calls:.1f} calls/s and {paced_records:.1f} "
         f"records/s. The shared schedule is one counter of evenly spaced start slots, taken with one atomic ADD "
         f"while calls are queued: {limiter_races:,} of its conditional writes took no start "
@@ -347,11 +350,11 @@ def render(m: Measures, write: bool = True) -> str:
                     ", ".join(f"{n} {status}" for status, n in sorted(p.statuses.items())) or "none",
                 ),
                 (
-                    "processor invocation seconds, full batches (10 records): median, p90, max",
+                    f"processor invocation seconds, full batches ({batch} record(s)): median, p90, max",
                     "",
                     f"{statistics.median(full_batches) if full_batches else float('nan'):.1f}, "
                     f"{_percentile(full_batches, 0.9):.1f}, {max(full_batches, default=float('nan')):.1f} s "
-                    f"({len(processor_runs)} invocations, {len(full_batches)} with 10 records; all: median "
+                    f"({len(processor_runs)} invocations, {len(full_batches)} with {batch} record(s); all: median "
                     f"{statistics.median(proc_seconds) if proc_seconds else float('nan'):.1f} s)",
                 ),
                 (
@@ -369,9 +372,9 @@ def render(m: Measures, write: bool = True) -> str:
             ],
         ),
         "",
-        f"**Where the time goes.** A processor invocation holds its 10 records until the slowest one is answered, "
-        f"waiting for their start slots first: a full batch lasted {batch_median:.1f} s (median) against a "
-        f"{cfg.scaled_latency:g} s call. Little's law for batches: {instances} instances x 10 records / "
+        f"**Where the time goes.** A processor invocation holds its {batch} record(s) until the slowest is answered, "
+        f"waiting for the start slot(s) first: an invocation lasted {batch_median:.1f} s (median) against a "
+        f"{cfg.scaled_latency:g} s call. Little's law: {instances} instances at once x {batch} record(s) / "
         f"{batch_median:.1f} s = {batch_rate:.1f} starts per second at most, against {cfg.scaled_per_second}/s in "
         f"the busy half of each minute and {average_rate:.1f}/s on average. Calls in flight averaged "
         f"{mean_in_flight:.1f} over the run (the minute window's level: "
@@ -386,7 +389,7 @@ def render(m: Measures, write: bool = True) -> str:
         f"The plot counts Claid calls open at each instant (request received to answer sent). The levels are Little's "
         f"law for the two windows: {cfg.scaled_per_second}/s x {cfg.scaled_latency:g} s while the per-second window "
         f"binds, {cfg.scaled_per_minute}/min x {cfg.scaled_latency:g} s averaged over a minute; and the most the "
-        "processors can hold (instances x 10 records side by side).",
+        f"processors can hold (instances x {batch} record(s)).",
         "",
         "### The model beside the measurement",
         "",
@@ -454,7 +457,7 @@ def render(m: Measures, write: bool = True) -> str:
         "",
         f"From the burst ({cfg.uploads:,} uploads, 1 image each, connected storage): invocations and their measured "
         f"durations, AWS calls counted by operation, priced at the list prices below. The processor's invocations "
-        f"last about as long as their slowest record (they wait for start slots and for Claid side by side), so its "
+        f"last as long as their record's wait for a start slot plus its call (their slowest, for a batch), so its "
         f"durations are multiplied by k = {k} to undo the time scaling (its own work is multiplied too: an upper "
         "estimate). DynamoDB request units are estimated from item sizes (1 WRU per KB written, 2 in a transaction, "
         "failed conditional writes included; 1 RRU per 4 KB strongly consistent read). SQS counts what Lambda's "

@@ -35,7 +35,7 @@ def beside_measurement(measured: model.Measured, timing: model.Timing) -> list[s
         ("last Claid answer", f"{measured.calls_makespan:.1f} s", f"{predicted.calls_makespan:.1f} s"),
         ("last terminal record", f"{measured.records_makespan:.1f} s", f"{predicted.records_makespan:.1f} s"),
         (
-            f"processor invocation, full batch ({d.batch_size} records): median (fitted)",
+            f"processor invocation, full batch ({d.batch_size} record(s)): median (fitted)",
             f"{measured.full_batch_median:.1f} s",
             f"{predicted.full_batch_median(d.batch_size):.1f} s",
         ),

@@ -313,3 +313,46 @@ def test_renditions_publish_what_is_made_and_hand_back_the_rest_for_the_longest_
     assert len(module.lambda_handler(message, FakeContext())["batchItemFailures"]) == 1
     assert editor.published_ready == [work]
     assert [h["VisibilityTimeout"] for h in clients.sqs.holds] == [12]
+
+
+# --- what Lambda has --------------------------------------------------------------------------------------------
+LAMBDA_RUNTIME = {"boto3", "botocore", "s3transfer", "jmespath", "urllib3", "python-dateutil", "six"}
+IMPORT_EVERY_HANDLER = """
+import importlib.util, json, os, sys
+from importlib.metadata import packages_distributions
+os.environ.update(json.loads(sys.argv[1]))
+before = set(sys.modules)
+for name in ("processor", "recorder", "publisher", "renditions"):
+    spec = importlib.util.spec_from_file_location("handler_" + name, f"functions/{name}/handler.py")
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+owners = packages_distributions()
+loaded = {m.split(".")[0] for m in set(sys.modules) - before}
+print(json.dumps(sorted({d for m in loaded for d in owners.get(m, [])})))
+"""
+
+
+def test_the_handlers_import_only_what_the_layer_ships_and_lambda_provides():
+    """Every third-party distribution a handler's import loads is in layers/backdrop/requirements.txt or in
+    Lambda's Python runtime: a typing-only package (boto3-stubs) imported at run time fails every cold start."""
+    import re
+    import subprocess
+
+    shipped = {
+        re.split(r"[\[<>=;\s]", line.strip())[0].lower()
+        for line in (ROOT / "layers" / "backdrop" / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORT_EVERY_HANDLER, json.dumps(ENVIRONMENT)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    loaded = {name.lower().replace("_", "-") for name in json.loads(done.stdout)} - {"backdrop"}
+    dependencies_of_shipped = {"pydantic-core", "typing-extensions", "annotated-types", "typing-inspection"}
+    dependencies_of_shipped |= {"anyio", "certifi", "httpcore", "h11", "idna", "sniffio", "python-dotenv"}
+    # httpx's command line, which httpx imports only if they are installed (they are here, for other tools).
+    optional = {"click", "pygments", "rich", "markdown-it-py", "mdurl"}
+    assert loaded - shipped - LAMBDA_RUNTIME - dependencies_of_shipped - optional == set()

@@ -62,7 +62,7 @@ def _now() -> str:
 class EventDetail(BaseModel):
     """The base of every event detail: open to fields added within 1.x (they are ignored), frozen."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 def open_set(*known: str, description: str) -> WithJsonSchema:

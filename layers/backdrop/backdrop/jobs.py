@@ -20,7 +20,7 @@ _STORAGE_SAFE = re.compile(r"^[A-Za-z0-9._/-]+$")
 class Job(BaseModel):
     """What the processor hands to the guarded Claid call; also the idempotency key's source."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     job_id: str
     bucket: str

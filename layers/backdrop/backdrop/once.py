@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -21,7 +21,9 @@ from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import P
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from backdrop.claid import Deadline
+if TYPE_CHECKING:
+    from backdrop.claid import Deadline
+
 
 Item = TypeVar("Item", bound=BaseModel)
 Outcome = TypeVar("Outcome", bound=BaseModel)

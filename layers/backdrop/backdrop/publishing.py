@@ -96,7 +96,7 @@ class SelectVariantsCommand(BaseModel):
     """The detail of a storefront's `Select Variants` command. Closed: a field backdrop does not know is refused
     (`malformed_command`), never ignored, since ignoring it could carry out a different choice than the one meant."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     schema_version: Literal["1.0"] = SCHEMA_VERSION
     job_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]

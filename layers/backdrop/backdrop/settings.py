@@ -108,7 +108,7 @@ class SettingNote(BaseModel):
     """A setting from a lower layer that the upload's own choices leave no place for: kept out, and said so."""
 
     # Part of the generation events: open to fields added within 1.x, as every event detail (events.EventDetail).
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     field: str
     value: str
@@ -162,7 +162,7 @@ class Settings(BaseModel):
     Unset fields are None and are not sent: Claid's own defaults apply (model v1, aspect ratio 1:1 for
     prompt and shadow scenes, template_mode transform, shadow view auto)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     # scene: exactly one kind, prompt (prompt or autoprompt) / template (template_url) / shadow (effect)
     prompt: Prompt | None = None

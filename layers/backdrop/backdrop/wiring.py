@@ -3,29 +3,29 @@ its clients. The handlers call these once per cold start; tests call them with c
 
 The clients every invocation needs are made during the cold start (`Clients.warm`); the ones a path rarely needs
 (SQS for a hand-back, SSM for a profile, Secrets Manager for the Claid key, S3 for the recorder's temporary-bucket
-mode) when first used."""
+mode) when first used. Each function imports only its own logic: the processor's cold start does not pay for
+the renditions' modules."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 
-from backdrop.claid import ClaidClient, shared_client
 from backdrop.clients import Clients, on_first_use
 from backdrop.config import ProcessorConfig, PublisherConfig, RecorderConfig, RenditionsConfig
-from backdrop.editing import Editor, EditOutcome
-from backdrop.events import GenerationDetail
 from backdrop.once import Once
-from backdrop.processing import Processor, profile_loader
-from backdrop.publishing import Publisher
-from backdrop.recording import Recorder
 from backdrop.store.jobs import DynamoJobs
-from backdrop.store.ledger import DynamoLedger
 from backdrop.store.reservations import DynamoReservations
-from backdrop.store.selections import DynamoSelections
+
+if TYPE_CHECKING:
+    from backdrop.claid import ClaidClient
+    from backdrop.editing import Editor
+    from backdrop.processing import Processor
+    from backdrop.publishing import Publisher
+    from backdrop.recording import Recorder
 
 # The Secrets Manager provider keeps the Claid key this long before it reads it again (a rotated key is picked up).
 API_KEY_MAX_AGE_SECONDS = 300
@@ -36,6 +36,8 @@ def _claid(
 ) -> Callable[[], ClaidClient]:
     """The Claid client, made at the first call (the API key is read from Secrets Manager then), on the schedule
     every function shares."""
+    from backdrop.claid import shared_client
+
     secrets: SecretsProvider = on_first_use(lambda: SecretsProvider(boto3_client=clients.secretsmanager))
     return shared_client(
         lambda: str(secrets.get(config.claid_api_key_secret_arn, max_age=API_KEY_MAX_AGE_SECONDS)),
@@ -67,6 +69,9 @@ def _once(
 
 def processor(config: ProcessorConfig, clients: Clients | None = None) -> Processor:
     """ProcessorFunction: an upload in, one guarded Claid generation, an event out."""
+    from backdrop.events import GenerationDetail
+    from backdrop.processing import Processor, profile_loader
+
     clients = clients or Clients().warm("s3", "dynamodb", "events")
     return Processor(
         config=config,
@@ -89,6 +94,9 @@ def publisher(
     reservations: DynamoReservations | None = None,
 ) -> Publisher:
     """PublisherFunction (and the renditions, which publish what they make): chosen variants to stable keys."""
+    from backdrop.publishing import Publisher
+    from backdrop.store.selections import DynamoSelections
+
     clients = clients or Clients().warm("s3", "dynamodb", "events")
     table = config.app_table_name
     return Publisher(
@@ -106,6 +114,8 @@ def publisher(
 
 def recorder(config: RecorderConfig, clients: Clients | None = None) -> Recorder:
     """RecorderFunction: a generation event in, its record and credits, a notification out."""
+    from backdrop.recording import Recorder
+
     clients = clients or Clients().warm("dynamodb", "events", "sns")
     return Recorder(
         config=config,
@@ -120,6 +130,9 @@ def recorder(config: RecorderConfig, clients: Clients | None = None) -> Recorder
 def editor(config: RenditionsConfig, clients: Clients | None = None) -> Editor:
     """RenditionsFunction: a published selection in, each rendition made once (guarded), an event out. A
     selection's edits run side by side and share the clients: one pooled connection each."""
+    from backdrop.editing import Editor, EditOutcome
+    from backdrop.store.ledger import DynamoLedger
+
     clients = clients or Clients(pool=config.parallel_edits + 5).warm("s3", "dynamodb", "events")
     reservations = DynamoReservations(
         clients.dynamodb, config.app_table_name, monthly_budget=config.monthly_credit_budget

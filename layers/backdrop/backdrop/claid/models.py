@@ -69,7 +69,7 @@ class _Model(BaseModel):
     """Every object of the request is closed: Claid refuses unknown keys (additionalProperties: false), and no
     field takes null (leave the key out). The builder never sends a None: it leaves the key out."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -215,7 +215,7 @@ class SceneRequest(_Model):
 
 
 class ImageInfo(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     ext: str | None = None
     mps: float | None = None
@@ -234,14 +234,14 @@ class OutputImage(ImageInfo):
 
 
 class SceneData(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     input: ImageInfo | None = None
     output: list[OutputImage]
 
 
 class SceneResponse(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     data: SceneData
 
@@ -249,7 +249,7 @@ class SceneResponse(BaseModel):
 class ErrorBody(BaseModel):
     """Claid's one error shape. Read leniently: whatever comes, the code, type, message and details are kept."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     error_code: str | None = None
     error_type: str | None = None  # an open set: auth, validation, general, billing, ... and new ones
@@ -405,13 +405,13 @@ class EditRequest(_Model):
 
 
 class EditData(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     input: ImageInfo | None = None
     output: OutputImage  # one image per edit
 
 
 class EditResponse(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     data: EditData

@@ -7,12 +7,14 @@ application table, so a write that must change two kinds at once can still be on
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
-from mypy_boto3_dynamodb import DynamoDBClient
-from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 _ser = TypeSerializer()
 _de = TypeDeserializer()
@@ -62,4 +64,4 @@ class Table:
     def transact(self, items: list[dict[str, Any]]) -> None:
         """TransactWriteItems; each entry is {"Put"|"Update"|"Delete"|"ConditionCheck": {...}} without TableName."""
         entries = [{kind: {"TableName": self.name, **body}} for entry in items for kind, body in entry.items()]
-        self.client.transact_write_items(TransactItems=cast(list[TransactWriteItemTypeDef], entries))
+        self.client.transact_write_items(TransactItems=cast("list[TransactWriteItemTypeDef]", entries))

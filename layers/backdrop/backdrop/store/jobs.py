@@ -18,10 +18,9 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
-from mypy_boto3_dynamodb import DynamoDBClient
 from pydantic import BaseModel, ConfigDict
 
 from backdrop.credits import as_decimal
@@ -39,13 +38,16 @@ from backdrop.store.items import (
 from backdrop.store.ledger import reservation_spent, settlement
 from backdrop.versions import is_newer
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
 _LATEST_ATTEMPTS = 8
 
 
 class JobRecord(BaseModel):
     """A job's stored outcome. Fields added over time have defaults, so older items read as they were written."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     job_id: str
     status: str

@@ -19,13 +19,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
-from mypy_boto3_dynamodb import DynamoDBClient
 
 from backdrop.credits import as_decimal
 from backdrop.store.items import Table, as_attributes, first_condition_failed, from_attributes, key
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 
 class CreditLedger(Protocol):

@@ -16,13 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from botocore.exceptions import ClientError
-from mypy_boto3_dynamodb import DynamoDBClient
 
 from backdrop.credits import as_decimal
 from backdrop.store.items import Table, as_attributes, cancel_codes, cancelled, first_condition_failed, key
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 RESERVATION_TTL_SECONDS = 14 * 24 * 3600
 ALERT_TTL_SECONDS = RESERVATION_TTL_SECONDS * 5

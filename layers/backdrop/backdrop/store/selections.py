@@ -14,20 +14,22 @@ records that disagreed would publish one choice and show another on the review p
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from botocore.exceptions import ClientError
-from mypy_boto3_dynamodb import DynamoDBClient
 from pydantic import BaseModel, ConfigDict
 
 from backdrop.store.items import Table, as_attributes, cancelled, key
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 
 class SelectionRecord(BaseModel):
     """A photo's current selection as stored. `selection`, `targets`, `renditions` and `retired` are JSON text
     (publishing.Selection, a list of publishing.PublishedImage, of renditions.PlannedRendition, of keys)."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     bucket: str
     source_key: str
