@@ -323,14 +323,17 @@ class Shape:
     design: Design
 
 
+# The processor's shape before decisions 45: a batch of 10 records side by side, 5 instances.
+BATCHED = {"batch_size": 10, "side_by_side": 10, "instances": 5}
+
+
 def shapes(design: Design) -> list[Shape]:
-    """The processor shapes to compare: the template's batch side by side, and batch size 1 on as many instances
-    as that batch gives places (so both hold the same number of records at most)."""
-    places = design.instances * design.side_by_side
+    """The processor shapes to compare, holding the same number of records at most: the batch of 10 side by side
+    it had (decisions 45), and batch size 1 on as many instances as the batch had places (the template's now)."""
+    batched = replace(design, **BATCHED)
+    places = batched.instances * batched.side_by_side
     return [
-        Shape(
-            f"batch of {design.batch_size}, {design.side_by_side} side by side, {design.instances} instances", design
-        ),
+        Shape(f"batch of {batched.batch_size}, side by side, {batched.instances} instances", batched),
         Shape(f"batch size 1, {places} instances", replace(design, batch_size=1, side_by_side=1, instances=places)),
     ]
 
