@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from backdrop import wiring
 from backdrop.config import PublisherConfig
@@ -26,10 +27,12 @@ class UnexpectedEvent(ValueError):
 @metrics.log_metrics
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    source, detail_type, detail = event.get("source"), event.get("detail-type"), event.get("detail")
+    envelope = EventBridgeModel.model_validate(event)  # EventBridge's own envelope: always whole
+    source, detail_type = envelope.source, envelope.detail_type
+    detail: dict[str, Any] = envelope.detail if isinstance(envelope.detail, dict) else {}
     outcome: ChoiceOutcome | None
     with collecting() as measures:
-        if source == SOURCE and detail_type == RECORDED and isinstance(detail, dict):
+        if source == SOURCE and detail_type == RECORDED:
             outcome = publisher.apply_policy(detail)
         elif source != SOURCE and detail_type == SELECT_VARIANTS:
             # A bad command is answered on the bus (Selection Rejected), never retried.
@@ -38,7 +41,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             raise UnexpectedEvent(f"not for the publisher: source={source!r} detail-type={detail_type!r}")
     emit(metrics, measures)
     if outcome is None:
-        logger.info("nothing to publish", job_id=(detail or {}).get("job_id"))
+        logger.info("nothing to publish", job_id=detail.get("job_id"))
         return {"published": False}
     if outcome.published is not None:
         done = outcome.published

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from backdrop import wiring
 from backdrop.config import RecorderConfig
@@ -25,18 +26,19 @@ class UnexpectedEvent(ValueError):
 @metrics.log_metrics
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    source, detail_type = event.get("source"), event.get("detail-type")
+    # An envelope or a detail that does not validate raises: EventBridge retries, then the recorder DLQ keeps it.
+    envelope = EventBridgeModel.model_validate(event)
+    source, detail_type = envelope.source, envelope.detail_type
     if source != SOURCE:
         raise UnexpectedEvent(f"not a backdrop event: source={source!r}")
     if detail_type == BUDGET_ALERT:
-        alert = BudgetAlertDetail.model_validate(event.get("detail"))
+        alert = BudgetAlertDetail.model_validate(envelope.detail)
         recorder.alert(alert)
         logger.warning("budget alert", kind=alert.kind, month=alert.month, alert=alert.message)
         return {"alert": alert.kind}
     if detail_type not in GENERATION_DETAIL_TYPES:
         raise UnexpectedEvent(f"unexpected detail-type {detail_type!r}")
-    # A detail that does not validate raises: EventBridge retries, then the recorder DLQ keeps it.
-    detail = GenerationDetail.model_validate(event.get("detail"))
+    detail = GenerationDetail.model_validate(envelope.detail)
     with collecting() as measures:
         outcome = recorder.record(detail)
     emit(metrics, measures)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from backdrop_kit import dynamodb_transactions, moto_costs, s3_fidelity
+from backdrop_kit import dynamodb_transactions, events_fidelity, moto_costs, s3_fidelity
 
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "test",
@@ -100,6 +100,7 @@ def serve(port: int) -> None:
     s3_fidelity.install()  # S3 as S3 behaves where backdrop depends on it, before the first request
     dynamodb_transactions.install()  # a transaction's cost independent of the table's size
     moto_costs.install()  # a receive's cost independent of how many messages wait, an event's of its targets
+    events_fidelity.install()  # an event's envelope with its account, as EventBridge delivers it
     os.environ.setdefault("MOTO_PORT", str(port))
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,8 @@ from backdrop.store.items import as_attributes, from_attributes
 from .conftest import VASE, Pipeline
 from .test_secrets import _invoke_processor_once as invoke_processor_once
 from .test_webhook import HEADER, Receiver, receiver, secret_of  # noqa: F401 - the fixture
+
+ROOT = Path(__file__).resolve().parents[2]
 
 PHOTO = "incoming/red shoe (1).png"  # a space and parentheses: the stable key keeps the photo's own name
 FOLDER = "published/red shoe (1).png/"  # the photo's whole path as a folder; variants are 1.jpeg, 2.jpeg, ...
@@ -198,7 +201,7 @@ def test_a_job_in_flight_cannot_be_chosen(make_pipeline):
     # Only the processor runs: Claid answered and the credits are reserved; the recorder has not written the job.
     invoke_processor_once(p)
     [succeeded] = by_type(p.stack.bus_events(), "Generation Succeeded")
-    command = {"source": "storefront", "detail-type": "Select Variants", "detail": {"job_id": succeeded["job_id"]}}
-    p.runner.invoke("PublisherFunction", {**command, "detail": {**command["detail"], "variants": [1]}})
+    command = json.loads((ROOT / "events" / "eventbridge-select-variants.json").read_text())  # a whole envelope
+    p.runner.invoke("PublisherFunction", {**command, "detail": {"job_id": succeeded["job_id"], "variants": [1]}})
     [refused] = by_type(p.stack.bus_events(), "Selection Rejected")
     assert refused["reason"] == "job_in_flight" and "still being generated" in refused["message"]
