@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from backdrop.events import WEBHOOK_PING, WebhookPingDetail, publish
+from backdrop.events import WEBHOOK_PING, WebhookPingDetail, put_on_bus
 
 from backdrop_kit.redrive import event_of
 
@@ -23,7 +23,7 @@ def ping(events: Any, bus_name: str, *, requested_by: str | None) -> WebhookPing
         message="a test event from `backdrop webhook ping`: answer 2xx to show that the webhook works",
         requested_by=requested_by,
     )
-    publish(events, bus_name, WEBHOOK_PING, detail)
+    put_on_bus(events, bus_name, WEBHOOK_PING, detail)
     return detail
 
 

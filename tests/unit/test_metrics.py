@@ -137,3 +137,18 @@ def test_nothing_is_printed_while_metrics_are_disabled(capsys, monkeypatch):
         measure("ClaidCalls", dimension=("Status", "200"))
     emit(Metrics(namespace="Backdrop", service="backdrop"), measures)
     assert capsys.readouterr().out == ""
+
+
+def test_with_metrics_disabled_nothing_is_kept_or_printed_however_many_invocations(monkeypatch, capsys):
+    """Powertools prints a metric set that reaches 100 values even when metrics are disabled, and never clears it
+    then: a kit command running 100 uploads printed an EMF document on its stdout."""
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    metrics = Metrics(namespace="Backdrop", service="backdrop")
+    for _ in range(150):
+        with collecting() as measures:
+            measure("CreditsReserved", 2.0)
+            measure("Uploads", dimension=("Status", "succeeded"))
+        emit(metrics, measures)
+        metrics.flush_metrics()
+    assert capsys.readouterr().out == ""
+    assert metrics.metric_set == {}

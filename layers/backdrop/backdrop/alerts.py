@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from backdrop.events import BUDGET_ALERT, AlertKind, BudgetAlertDetail, publish
+from backdrop.events import BUDGET_ALERT, AlertKind, BudgetAlertDetail, put_on_bus
 from backdrop.store.reservations import Reservations
 
 
@@ -23,4 +23,4 @@ def send_alert(
     """Puts a Budget Alert on the bus; with `once_per`, only the first of that kind in that period."""
     if once_per is not None and not reservations.claim_alert(once_per, kind):
         return
-    publish(events, bus_name, BUDGET_ALERT, BudgetAlertDetail(kind=kind, month=month, message=message, **fields))
+    put_on_bus(events, bus_name, BUDGET_ALERT, BudgetAlertDetail(kind=kind, month=month, message=message, **fields))

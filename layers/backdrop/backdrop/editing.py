@@ -48,7 +48,7 @@ from backdrop.events import (
     Problem,
     SourceObject,
     Timestamp,
-    publish,
+    put_on_bus,
 )
 from backdrop.handback import HandBack
 from backdrop.jobs import current_month, storage_uri
@@ -562,7 +562,7 @@ class Editor:
                 at_risk=float(sum(Decimal(str(o.credits.at_risk)) for o in mine)),
             ),
         )
-        publish(self.events, self.config.event_bus_name, detail.detail_type, detail)
+        put_on_bus(self.events, self.config.event_bus_name, detail.detail_type, detail)
         if failed:
             for item in failed:
                 measure("RenditionsFailed", dimension=("Reason", item.problem.code))

@@ -239,7 +239,7 @@ class EventPublishError(RuntimeError):
     pass
 
 
-def publish(events_client: Any, bus_name: str, detail_type: str, detail: BaseModel) -> None:
+def put_on_bus(events_client: Any, bus_name: str, detail_type: str, detail: BaseModel) -> None:
     """PutEvents reports per-entry failures in its answer rather than raising: turn them into an error."""
     answer = events_client.put_events(
         Entries=[

@@ -17,6 +17,7 @@ from typing import Literal, TypeVar
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 T = TypeVar("T")
 Unit = Literal["Count", "Milliseconds", "Percent"]
@@ -98,7 +99,13 @@ def emit(metrics: Metrics, measures: Measures) -> None:
     """Plain measures join the invocation's metric set. Measures with a dimension (Status, Reason) go out as one
     EMF document per dimension value, since a metric set shares one set of dimensions; EphemeralMetrics (not
     single_metric, which ignores POWERTOOLS_METRICS_DISABLED) keeps them apart from the shared set.
-    Call from one thread only."""
+    Call from one thread only.
+
+    With metrics disabled (POWERTOOLS_METRICS_DISABLED, as the local stack runs) nothing is added: Powertools then
+    never clears the shared metric set, and at 100 values of one metric it prints the set whatever the setting,
+    which put an EMF document on a kit command's stdout."""
+    if is_metrics_disabled():
+        return
     grouped: dict[tuple[str, str], dict[tuple[str, Unit], float]] = defaultdict(lambda: defaultdict(float))
     for m in measures.items:
         if m.dimension is None:

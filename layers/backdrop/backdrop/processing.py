@@ -35,7 +35,7 @@ from backdrop.events import (
     OutputObject,
     Problem,
     SourceObject,
-    publish,
+    put_on_bus,
 )
 from backdrop.handback import HandBack
 from backdrop.jobs import (
@@ -408,7 +408,7 @@ class Processor:
         else:
             outcome = self._run(planned, deadline)
         if isinstance(outcome, GenerationDetail):
-            publish(self.events, self.config.event_bus_name, outcome.detail_type, outcome)
+            put_on_bus(self.events, self.config.event_bus_name, outcome.detail_type, outcome)
             measure("Uploads", dimension=("Status", outcome.status))
             if outcome.status == "rejected" and outcome.problem is not None:
                 measure("UploadsRejected", dimension=("Reason", outcome.problem.code))

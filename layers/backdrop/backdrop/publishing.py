@@ -37,7 +37,7 @@ from urllib.parse import quote, unquote
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from backdrop.events import SCHEMA_VERSION, EventDetail, OutputObject, SourceObject, Timestamp, open_set, publish
+from backdrop.events import SCHEMA_VERSION, EventDetail, OutputObject, SourceObject, Timestamp, open_set, put_on_bus
 from backdrop.keys import file_extension, published_folder, published_key
 from backdrop.measures import measure
 from backdrop.renditions import PlannedRendition, parse_renditions, plan
@@ -301,7 +301,7 @@ class Publisher:
             rendition_count=len(renditions),
             request_id=request_id,
         )
-        publish(self.events, self.event_bus_name, VARIANTS_PUBLISHED, published)
+        put_on_bus(self.events, self.event_bus_name, VARIANTS_PUBLISHED, published)
         # Counted where measures are collected: the publisher function (a person's choice is made on their own
         # machine, by `backdrop review`, outside any Lambda).
         measure("SelectionsPublished", dimension=("ChosenBy", chosen_by))
@@ -309,7 +309,7 @@ class Publisher:
 
     def _reject(self, rejected: SelectionRejectedDetail) -> ChoiceOutcome:
         """Every refusal ends the same way: said on the bus and counted, nothing else changed."""
-        publish(self.events, self.event_bus_name, SELECTION_REJECTED, rejected)
+        put_on_bus(self.events, self.event_bus_name, SELECTION_REJECTED, rejected)
         measure("SelectionsRejected", dimension=("Reason", rejected.reason))
         return ChoiceOutcome(rejected=rejected)
 

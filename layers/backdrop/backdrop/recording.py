@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from backdrop.config import RecorderConfig
-from backdrop.events import RECORDED, BudgetAlertDetail, GenerationDetail, OutputObject, publish
+from backdrop.events import RECORDED, BudgetAlertDetail, GenerationDetail, OutputObject, put_on_bus
 from backdrop.measures import measure
 from backdrop.store.jobs import Jobs
 from backdrop.uploads import CONTENT_TYPES, SNIFF_BYTES, content_type, sniff_image_type
@@ -132,7 +132,7 @@ class Recorder:
         if recorded or (job is not None and not job.notified):
             self._notify(detail)
             self.jobs.mark_notified(detail.job_id)
-            publish(self.events, self.config.event_bus_name, RECORDED, detail)
+            put_on_bus(self.events, self.config.event_bus_name, RECORDED, detail)
             notified = True
         if recorded:  # counted once per job, like the ledger
             measure(f"Jobs{detail.status.title()}")
