@@ -4,6 +4,7 @@ what the bus is told."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -24,6 +25,7 @@ from backdrop.editing import (
 from backdrop.handback import HandBack
 from backdrop.once import RunsEveryTime
 from backdrop.renditions import RenditionSpec, plan
+from backdrop.store.ledger import EditCharge
 from backdrop.store.reservations import Reservation
 from backdrop.store.selections import SelectionRecord
 from botocore.exceptions import ClientError
@@ -81,11 +83,11 @@ class FakeLedger:
         self.committed -= credits
         return True
 
-    def commit_edit(self, *, attempt_id: str, **fields: Any) -> bool:
-        if any(r["attempt_id"] == attempt_id for r in self.recorded):
+    def commit_edit(self, charge: EditCharge) -> bool:
+        if any(r["attempt_id"] == charge.attempt_id for r in self.recorded):
             return False
-        self.recorded.append({"attempt_id": attempt_id, **fields})
-        self.held.pop(attempt_id, None)
+        self.recorded.append(dataclasses.asdict(charge))
+        self.held.pop(charge.attempt_id, None)
         return True
 
     def claim_alert(self, period: str, kind: str) -> bool:

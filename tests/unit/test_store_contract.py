@@ -16,7 +16,7 @@ import pytest
 from backdrop.events import Credits, GenerationDetail, Problem, SourceObject
 from backdrop.store.fakes import MemoryStore
 from backdrop.store.jobs import DynamoJobs, Jobs
-from backdrop.store.ledger import CreditLedger, DynamoLedger
+from backdrop.store.ledger import CreditLedger, DynamoLedger, EditCharge
 from backdrop.store.reservations import DynamoReservations, Reservations
 from backdrop.store.selections import DynamoSelections, SelectionRecord, Selections
 from moto import mock_aws
@@ -208,9 +208,9 @@ def test_a_refusal_gives_way_to_its_versions_outcome_and_a_verdict_to_nothing(ma
 def test_an_edit_attempt_is_committed_once(make):
     s = make(100)
     s.reservations.reserve("attempt-1", MONTH, Decimal(2))
-    edit = {"edit_id": "e1", "attempt_id": "attempt-1", "month": MONTH, "profile": "summer", "fields": {}}
-    assert s.ledger.commit_edit(**edit, succeeded=True, used=2, reserved=2, at_risk=0) is True
-    assert s.ledger.commit_edit(**edit, succeeded=True, used=2, reserved=2, at_risk=0) is False
+    charge = EditCharge("e1", "attempt-1", MONTH, "summer", succeeded=True, used=2, reserved=2, at_risk=0, fields={})
+    assert s.ledger.commit_edit(charge) is True
+    assert s.ledger.commit_edit(charge) is False
     total = s.ledger.month_usage(MONTH)["total"]
     assert (total["edit_credits_used"], total["edits"], total["committed"], total["credits_reserved"]) == (2, 1, 2, 0)
     assert not s.reservations.holds("attempt-1")

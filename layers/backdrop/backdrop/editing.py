@@ -25,7 +25,7 @@ import httpx
 from botocore.exceptions import ClientError
 from pydantic import Field
 
-from backdrop.alerts import send_alert
+from backdrop.alerts import SendsAlerts
 from backdrop.claid import (
     ClaidAuthError,
     ClaidClient,
@@ -40,7 +40,6 @@ from backdrop.claid.errors import ClaidOutOfCredits
 from backdrop.config import RenditionsConfig
 from backdrop.events import (
     SCHEMA_VERSION,
-    AlertKind,
     ClaidCall,
     Credits,
     EventDetail,
@@ -57,7 +56,7 @@ from backdrop.once import Guarded, InProgressElsewhere, Step
 from backdrop.publishing import Publisher, VariantsPublishedDetail, renditions_of
 from backdrop.recording import keep_temporary_image
 from backdrop.renditions import PlannedRendition, RenditionSpec
-from backdrop.store.ledger import CreditLedger
+from backdrop.store.ledger import CreditLedger, EditCharge
 from backdrop.store.reservations import Reservations
 
 if TYPE_CHECKING:
@@ -221,7 +220,7 @@ class _Route(TypedDict):
 
 
 @dataclass
-class Editor:
+class Editor(SendsAlerts):
     config: RenditionsConfig
     s3: S3Client
     events: EventBridgeClient
@@ -363,13 +362,7 @@ class Editor:
         reservation = self.reservations.reserve(attempt_id, edit.month, price)
         budget = self.reservations.budget
         if reservation.outcome == "over_budget":
-            self._alert(
-                "budget_exhausted",
-                edit.month,
-                f"renditions are being refused: the monthly budget of {budget} credits is spent or reserved",
-                once_per=edit.month,
-                budget=float(budget),
-            )
+            self._budget_exhausted(edit.month, "renditions")
             raise EditRefused(
                 EditOutcome(
                     status="failed",
@@ -383,18 +376,7 @@ class Editor:
                 )
             )
         measure("CreditsReserved", float(price))
-        if budget > 0 and reservation.committed is not None:
-            measure("BudgetCommittedPercent", float(reservation.committed * 100 / budget), "Percent")
-        for threshold in reservation.crossed:
-            self._alert(
-                "budget_threshold",
-                edit.month,
-                f"{threshold}% of the monthly credit budget is committed",
-                once_per=f"{edit.month}/{threshold}",
-                threshold_percent=threshold,
-                committed=float(reservation.committed or 0),
-                budget=float(budget),
-            )
+        self._budget_committed(reservation, edit.month)
         reserved = Credits(month=edit.month, reserved=float(price))
         call: _Route = {"input": input_kind, "destination": destination}
         try:
@@ -617,27 +599,17 @@ class Editor:
         if outcome.claid is not None and outcome.claid.request_id:
             fields["claid_request_id"] = outcome.claid.request_id
         return self.ledger.commit_edit(
-            edit_id=edit.edit_id,
-            attempt_id=outcome.attempt_id,
-            month=outcome.credits.month,
-            profile=edit.profile,
-            succeeded=outcome.status == "succeeded",
-            used=outcome.credits.used,
-            reserved=outcome.credits.reserved,
-            at_risk=outcome.credits.at_risk,
-            fields=fields,
-        )
-
-    def _alert(self, kind: AlertKind, month: str, message: str, *, once_per: str | None = None, **fields: Any) -> None:
-        send_alert(
-            self.reservations,
-            self.events,
-            self.config.event_bus_name,
-            kind,
-            month,
-            message,
-            once_per=once_per,
-            **fields,
+            EditCharge(
+                edit_id=edit.edit_id,
+                attempt_id=outcome.attempt_id,
+                month=outcome.credits.month,
+                profile=edit.profile,
+                succeeded=outcome.status == "succeeded",
+                used=outcome.credits.used,
+                reserved=outcome.credits.reserved,
+                at_risk=outcome.credits.at_risk,
+                fields=fields,
+            )
         )
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from botocore.exceptions import ClientError
 
-from backdrop.alerts import send_alert
+from backdrop.alerts import SendsAlerts
 from backdrop.claid import (
     ClaidClient,
     ClaidError,
@@ -27,7 +27,6 @@ from backdrop.claid.errors import ClaidAuthError, ClaidOutOfCredits
 from backdrop.config import ProcessorConfig
 from backdrop.credits import credits_for
 from backdrop.events import (
-    AlertKind,
     ClaidCall,
     Credits,
     GenerationDetail,
@@ -172,7 +171,7 @@ def rejection(upload: Upload, problem: UploadRejected, *, profile: str | None = 
 
 
 @dataclass
-class Processor:
+class Processor(SendsAlerts):
     config: ProcessorConfig
     s3: S3Client
     events: EventBridgeClient
@@ -280,19 +279,11 @@ class Processor:
         reservation = self.reservations.reserve(job.job_id, job.month, worst)
         if reservation.outcome == "reserved":
             measure("CreditsReserved", float(worst))
-        if reservation.outcome != "over_budget" and self.reservations.budget > 0 and reservation.committed is not None:
-            measure("BudgetCommittedPercent", float(reservation.committed * 100 / self.reservations.budget), "Percent")
         if reservation.outcome == "over_budget":
             # Credits a backfill held for this job are given back: it is not running now, and will be sent again.
             self.reservations.release_held(job.job_id)
             budget = self.reservations.budget
-            self._alert(
-                "budget_exhausted",
-                job.month,
-                f"uploads are being refused: the monthly budget of {budget} credits is spent or reserved",
-                once_per=job.month,
-                budget=float(budget),
-            )
+            self._budget_exhausted(job.month, "uploads")
             raise refused(
                 job,
                 "rejected",
@@ -306,16 +297,7 @@ class Processor:
         # What the job holds may be a backfill's reservation: in its month, and at least `worst`.
         held = reservation.credits
         job = job.model_copy(update={"month": reservation.month})
-        for threshold in reservation.crossed:
-            self._alert(
-                "budget_threshold",
-                job.month,
-                f"{threshold}% of the monthly credit budget is committed",
-                once_per=f"{job.month}/{threshold}",
-                threshold_percent=threshold,
-                committed=float(reservation.committed or 0),
-                budget=float(self.reservations.budget),
-            )
+        self._budget_committed(reservation, job.month)
         reserved = Credits(month=job.month, reserved=float(held))
         try:
             result = self.claid().create_scene(request, deadline)
@@ -508,18 +490,6 @@ class Processor:
                     OutputObject(format=suffix or job.settings.output_format, bucket=job.bucket, key=obj["Key"])
                 )
         return sorted(found, key=lambda o: o.key or "")
-
-    def _alert(self, kind: AlertKind, month: str, message: str, *, once_per: str | None = None, **fields: Any) -> None:
-        send_alert(
-            self.reservations,
-            self.events,
-            self.config.event_bus_name,
-            kind,
-            month,
-            message,
-            once_per=once_per,
-            **fields,
-        )
 
 
 def _refusal_kept_as_outcome(job: Job, detail: GenerationDetail) -> bool:

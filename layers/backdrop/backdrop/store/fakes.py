@@ -15,6 +15,7 @@ from typing import Any
 from backdrop.credits import as_decimal
 from backdrop.events import GenerationDetail
 from backdrop.store.jobs import JobRecord, moves_pointer, outcome_item, outcome_settlement, pointer_item
+from backdrop.store.ledger import EditCharge
 from backdrop.store.reservations import Reservation, crossed
 from backdrop.store.selections import SelectionRecord
 
@@ -108,31 +109,24 @@ class MemoryLedger:
                 usage["days"].setdefault(day, {})[profile] = dict(counters)
         return usage
 
-    def commit_edit(
-        self,
-        *,
-        edit_id: str,
-        attempt_id: str,
-        month: str,
-        profile: str | None,
-        succeeded: bool,
-        used: float | Decimal,
-        reserved: float | Decimal,
-        at_risk: float | Decimal,
-        fields: dict[str, Any],
-    ) -> bool:
-        if (edit_id, attempt_id) in self._t.edits:
+    def commit_edit(self, charge: EditCharge) -> bool:
+        if (charge.edit_id, charge.attempt_id) in self._t.edits:
             return False
-        spent, held, risk = as_decimal(used), as_decimal(reserved), as_decimal(at_risk)
-        self._t.edits[(edit_id, attempt_id)] = {**fields, "edit_id": edit_id, "month": month, "credits": spent}
+        spent, held, risk = as_decimal(charge.used), as_decimal(charge.reserved), as_decimal(charge.at_risk)
+        self._t.edits[(charge.edit_id, charge.attempt_id)] = {
+            **charge.fields,
+            "edit_id": charge.edit_id,
+            "month": charge.month,
+            "credits": spent,
+        }
         counters: dict[str, Decimal | int] = {
             "edit_credits_used": spent,
-            "edits" if succeeded else "edits_failed": 1,
+            "edits" if charge.succeeded else "edits_failed": 1,
             "edit_credits_at_risk": risk,
         }
-        self._t.settle(month, profile, counters, spent + risk, held)
+        self._t.settle(charge.month, charge.profile, counters, spent + risk, held)
         if held:
-            self._t.reservations.pop(attempt_id, None)
+            self._t.reservations.pop(charge.attempt_id, None)
         return True
 
 

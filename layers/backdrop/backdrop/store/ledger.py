@@ -17,6 +17,7 @@ edit attempt here), so a redelivered outcome, refused by its record's condition,
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
@@ -30,24 +31,27 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
+@dataclass(frozen=True)
+class EditCharge:
+    """One edit attempt to record and settle: what Claid charged (`used`), what was held, what may have been."""
+
+    edit_id: str
+    attempt_id: str
+    month: str
+    profile: str | None
+    succeeded: bool
+    used: float | Decimal
+    reserved: float | Decimal
+    at_risk: float | Decimal
+    fields: dict[str, Any]  # the attempt record's own attributes
+
+
 class CreditLedger(Protocol):
     def month_usage(self, month: str) -> dict[str, Any]:
         """{"month", "total": counters, "profiles": {name: counters}, "days": {day: {profile: counters}}}."""
         ...
 
-    def commit_edit(
-        self,
-        *,
-        edit_id: str,
-        attempt_id: str,
-        month: str,
-        profile: str | None,
-        succeeded: bool,
-        used: float | Decimal,
-        reserved: float | Decimal,
-        at_risk: float | Decimal,
-        fields: dict[str, Any],
-    ) -> bool:
+    def commit_edit(self, charge: EditCharge) -> bool:
         """Write one edit attempt's record and settle its credits, at most once per attempt (False: already)."""
         ...
 
@@ -112,40 +116,28 @@ class DynamoLedger:
                     usage["days"].setdefault(day, {})[profile] = counters
         return usage
 
-    def commit_edit(
-        self,
-        *,
-        edit_id: str,
-        attempt_id: str,
-        month: str,
-        profile: str | None,
-        succeeded: bool,
-        used: float | Decimal,
-        reserved: float | Decimal,
-        at_risk: float | Decimal,
-        fields: dict[str, Any],
-    ) -> bool:
+    def commit_edit(self, charge: EditCharge) -> bool:
         """An edit is paid per attempt that Claid answered with an image (or may have), so the record is per
         attempt: a redelivered outcome of the same attempt is not counted again."""
-        spent, held, risk = as_decimal(used), as_decimal(reserved), as_decimal(at_risk)
+        spent, held, risk = as_decimal(charge.used), as_decimal(charge.reserved), as_decimal(charge.at_risk)
         recorded = datetime.now(UTC)
-        status_counter = "edits" if succeeded else "edits_failed"
+        status_counter = "edits" if charge.succeeded else "edits_failed"
         item = {
-            **fields,
-            "pk": f"EDIT#{edit_id}",
-            "sk": f"ATTEMPT#{attempt_id}",
-            "edit_id": edit_id,
-            "month": month,
-            "profile": profile or "-",
+            **charge.fields,
+            "pk": f"EDIT#{charge.edit_id}",
+            "sk": f"ATTEMPT#{charge.attempt_id}",
+            "edit_id": charge.edit_id,
+            "month": charge.month,
+            "profile": charge.profile or "-",
             "credits": spent,
             "recorded_at": recorded.isoformat(timespec="milliseconds"),
         }
         items: list[dict[str, Any]] = [
             {"Put": {"Item": as_attributes(item), "ConditionExpression": "attribute_not_exists(pk)"}},
             *settlement(
-                month=month,
+                month=charge.month,
                 day=recorded.strftime("%Y-%m-%d"),
-                profile=profile,
+                profile=charge.profile,
                 line=f"ADD edit_credits_used :used, {status_counter} :one, edit_credits_at_risk :risk",
                 values={":used": spent, ":one": 1, ":risk": risk},
                 settled=spent + risk,
@@ -153,7 +145,7 @@ class DynamoLedger:
             ),
         ]
         if held:
-            items.append(reservation_spent(attempt_id))
+            items.append(reservation_spent(charge.attempt_id))
         try:
             self._table.transact(items)
         except ClientError as exc:
