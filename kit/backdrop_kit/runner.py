@@ -241,6 +241,7 @@ class Runner:
         self._workers: dict[str, list[LoadedFunction]] = {}
         self._free: dict[str, list[LoadedFunction]] = {}
         self._limits: dict[str, int] = {}
+        self._loading: dict[str, int] = {}
         self._instances = threading.Condition()
         for source in stack.sources:
             limit = 1
@@ -274,18 +275,24 @@ class Runner:
     def _take_instance(self, function_id: str, stop: threading.Event) -> LoadedFunction | None:
         """A free warm instance, or a new one while under the limit; waits while all are busy (None: stopped)."""
         with self._instances:
-            while not self._free[function_id] and len(self._workers[function_id]) >= self._limits[function_id]:
+            while not self._free[function_id] and self._count(function_id) >= self._limits[function_id]:
                 if stop.is_set():
                     return None
                 self._instances.wait(0.1)
             if self._free[function_id]:
                 return self._free[function_id].pop()
-            placeholder = len(self._workers[function_id])
-            self._workers[function_id].append(None)  # type: ignore[arg-type]  # counted while it loads
-        fn = load_function(self.stack, function_id)
+            self._loading[function_id] = self._loading.get(function_id, 0) + 1  # counted while it loads
+        try:
+            fn = load_function(self.stack, function_id)
+        finally:
+            with self._instances:
+                self._loading[function_id] -= 1
         with self._instances:
-            self._workers[function_id][placeholder] = fn
+            self._workers[function_id].append(fn)
         return fn
+
+    def _count(self, function_id: str) -> int:
+        return len(self._workers[function_id]) + self._loading.get(function_id, 0)
 
     def _give_back(self, fn: LoadedFunction) -> None:
         with self._instances:
