@@ -17,7 +17,7 @@ from backdrop.claid import Deadline
 from backdrop.clients import Clients
 from backdrop.config import RenditionsConfig
 from backdrop.editing import EditOutcome, detail_of
-from backdrop.handback import HandBack, hand_back
+from backdrop.handback import HandBack, hand_back, together
 from backdrop.measures import collecting, emit
 from pydantic import ValidationError
 
@@ -43,20 +43,15 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     waiting = [r for r in results.values() if isinstance(r, HandBack)]
     if waiting:
         editor.publish_ready(work)  # what is made is published now; the rest when the message comes back
-        holds = [w.seconds for w in waiting]
-        longest = HandBack(None if None in holds else max(h for h in holds if h is not None), *_why(waiting))
-        logger.info("renditions handed back", job_id=work.detail.job_id, waiting=len(waiting), reason=longest.reason)
-        raise hand_back(clients.sqs, record, longest)
+        back = together(waiting)
+        logger.info("renditions handed back", job_id=work.detail.job_id, reason=back.reason, detail=back.message)
+        raise hand_back(clients.sqs, record, back)
     told = editor.finish(work, {k: r for k, r in results.items() if isinstance(r, EditOutcome)})
     if told is None:
         logger.info("selection replaced while its renditions were made", job_id=work.detail.job_id)
         return
     failed = [(f.key, f.problem.code) for f in told.failed]
     logger.info("renditions", job_id=told.job_id, version=told.version, ready=len(told.renditions), failed=failed)
-
-
-def _why(waiting: list[HandBack]) -> tuple[str, str]:
-    return waiting[0].reason, f"{len(waiting)} edit(s) waiting: " + "; ".join(sorted({w.message for w in waiting}))
 
 
 @metrics.log_metrics

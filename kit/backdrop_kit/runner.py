@@ -311,12 +311,6 @@ class Runner:
         )
         return list(answer.get("Messages", []))
 
-    def _poll_sqs(self, source: EventSource, fn: LoadedFunction) -> int:
-        messages = self._receive(source, fn)
-        if messages:
-            self._invoke_batch(source, fn, messages)
-        return len(messages)
-
     def _invoke_batch(self, source: EventSource, fn: LoadedFunction, messages: list[dict[str, Any]]) -> None:
         self.stats.count(source.function_id)
         started = time.monotonic()

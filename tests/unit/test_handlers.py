@@ -356,3 +356,11 @@ def test_the_handlers_import_only_what_the_layer_ships_and_lambda_provides():
     # httpx's command line, which httpx imports only if they are installed (they are here, for other tools).
     optional = {"click", "pygments", "rich", "markdown-it-py", "mdurl"}
     assert loaded - shipped - LAMBDA_RUNTIME - dependencies_of_shipped - optional == set()
+
+
+def test_renditions_wait_for_the_queues_own_timeout_when_one_edit_names_no_hold(load):
+    waiting = {"e1": HandBack(3.0, "claid_rate_limited", "slow down"), "e2": HandBack(None, "claid_out_of_credits", "")}
+    editor = FakeEditor(plan=FakeWork(detail=type("Detail", (), {"job_id": "j1"})()), made=waiting)
+    module, clients = renditions(load, editor)
+    assert len(module.lambda_handler(event("sqs-variants-published.json"), FakeContext())["batchItemFailures"]) == 1
+    assert clients.sqs.holds == []

@@ -105,13 +105,18 @@ def test_a_step_running_elsewhere_is_reported_as_such(dynamodb):
     assert inner[0](Item(job_id="j1"), LATER).run == 1
 
 
-def test_clients_are_made_on_first_use_only():
+def test_clients_are_made_on_first_use_only(monkeypatch: pytest.MonkeyPatch):
+    made: list[str] = []
+    make = boto3.client
+    monkeypatch.setattr(boto3, "client", lambda service, **kw: made.append(service) or make(service, **kw))
     clients = Clients()
     sqs = clients.sqs  # a stand-in: nothing made yet
-    assert clients.made() == []
+    assert made == []
     assert sqs.meta.service_model.service_name == "sqs"
-    assert clients.made() == ["sqs"]
-    assert Clients().warm("s3", "events").made() == ["events", "s3"]
+    assert clients.sqs.meta.region_name == "us-east-1"  # the same client, not a second one
+    assert made == ["sqs"]
+    Clients().warm("s3", "events")
+    assert made == ["sqs", "s3", "events"]
 
 
 def test_a_value_made_while_making_another_does_not_wait_for_itself():

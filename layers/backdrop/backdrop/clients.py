@@ -33,10 +33,6 @@ class Lazy(Generic[T]):
         self._value: T | None = None
         self._making = threading.Lock()  # one per value: making one may make another (a client for a provider)
 
-    @property
-    def made(self) -> bool:
-        return self._value is not None
-
     def get(self) -> T:
         if self._value is None:
             with self._making:
@@ -49,14 +45,9 @@ _boto3_session = threading.Lock()  # boto3's default session must not make two c
 
 
 def _client(service: str, pool: int | None) -> Any:
+    config = Config(max_pool_connections=pool) if pool else None
     with _boto3_session:
-        return _new_client(service, pool)
-
-
-def _new_client(service: str, pool: int | None) -> Any:
-    if pool:
-        return boto3.client(service, config=Config(max_pool_connections=pool))  # type: ignore[call-overload]
-    return boto3.client(service)  # type: ignore[call-overload]
+        return boto3.client(service, config=config)  # type: ignore[call-overload]
 
 
 class _OnFirstUse:
@@ -83,18 +74,16 @@ class Clients:
         self._pool = pool
         self._lazy: dict[str, Lazy[Any]] = {}
 
+    def _lazy_client(self, service: str) -> Lazy[Any]:
+        return self._lazy.get(service) or self._lazy.setdefault(service, Lazy(lambda: _client(service, self._pool)))
+
     def _get(self, service: str) -> Any:
-        lazy = self._lazy.get(service) or self._lazy.setdefault(service, Lazy(lambda: _client(service, self._pool)))
-        return _OnFirstUse(lazy)
+        return _OnFirstUse(self._lazy_client(service))
 
     def warm(self, *services: str) -> Clients:
         for service in services:
-            self._get(service)._lazy.get()
+            self._lazy_client(service).get()
         return self
-
-    def made(self) -> list[str]:
-        """The services whose client exists by now."""
-        return sorted(name for name, lazy in self._lazy.items() if lazy.made)
 
     @property
     def s3(self) -> S3Client:

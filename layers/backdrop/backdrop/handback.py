@@ -28,12 +28,21 @@ class HandedBack(Exception):
     """Reported as a batch item failure: the message is back in the queue, visible after the hold."""
 
 
-def hand_back(sqs: Any, record: SQSRecord, hand_back: HandBack) -> HandedBack:
+def together(backs: list[HandBack]) -> HandBack:
+    """One message's hand-back for several pieces of work that wait (a selection's edits): back when the last of
+    them may go on (the queue's own timeout if any named none), for the first one's reason."""
+    holds = [b.seconds for b in backs]
+    seconds = None if None in holds else max(h for h in holds if h is not None)
+    messages = "; ".join(sorted({b.message for b in backs}))
+    return HandBack(seconds, backs[0].reason, f"{len(backs)} waiting: {messages}")
+
+
+def hand_back(sqs: Any, record: SQSRecord, back: HandBack) -> HandedBack:
     """Sets the message's hold (when the logic named one) and returns the exception that reports it."""
-    if hand_back.seconds is not None:
+    if back.seconds is not None:
         sqs.change_message_visibility(
             QueueUrl=record.queue_url,
             ReceiptHandle=record.receipt_handle,
-            VisibilityTimeout=min(MAX_VISIBILITY_SECONDS, math.ceil(hand_back.seconds)),
+            VisibilityTimeout=min(MAX_VISIBILITY_SECONDS, math.ceil(back.seconds)),
         )
-    return HandedBack(hand_back.reason)
+    return HandedBack(back.reason)
