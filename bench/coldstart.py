@@ -2,16 +2,23 @@
 bare script that imports the same libraries and creates the same clients, timed in fresh interpreters so nothing
 is already imported.
 
-The floor is found by observation, not kept as a list: one child imports the handler with botocore's and httpx's
-client constructors wrapped and reports which AWS clients (by service) and httpx clients the import created, and
-every module it loaded. The floor script imports those modules, except the project's own (the function's code and
-the backdrop layer), in the order the handler loaded them, and creates the same clients. So when a handler makes
-a client lazily, on first use, the floor loses that client too, and what the ratio measures is what the project's
-own code adds at import: its modules, its configuration, its objects.
+The floor is found by observation, not kept as a list: one child imports the handler and reports every module it
+loaded; another imports it with botocore's and httpx's client constructors wrapped and reports which AWS clients
+(by service) and httpx clients the import created (the wrapping imports httpx itself, so that child's modules are
+not the handler's). The floor script imports those modules, except the project's own (the function's code and the
+backdrop layer), in the order the handler loaded them, and creates the same clients. So when a handler makes a
+client lazily, on first use, or never imports a library, the floor loses it too, and what the ratio measures is
+what the project's own code adds at import: its modules, its configuration, its objects.
+
+Both sides load bytecode: pip compiled the libraries when it installed them, and the project's own code is compiled
+here before anything is timed (a machine with PYTHONDONTWRITEBYTECODE set would otherwise compile it from source on
+every import, and the floor never does). `sam build` ships neither the libraries' bytecode nor ours, so a deployed
+cold start compiles both: see docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
 import statistics
@@ -35,9 +42,24 @@ spec.loader.exec_module(module)
 print(time.perf_counter() - t)
 """
 
-# Imports the handler with the client constructors wrapped (its timing is not used), then reports what it made.
-OBSERVE = """
+# Imports the handler as it is and reports the modules it loaded, in order.
+MODULES = """
 import importlib.util, json, sys
+before = set(sys.modules)
+spec = importlib.util.spec_from_file_location({name!r}, {path!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+modules = []
+for name, mod in list(sys.modules.items()):
+    if name in before or name == {name!r}:
+        continue
+    modules.append([name, getattr(mod, "__file__", None) or ""])
+print(json.dumps(modules))
+"""
+
+# Imports the handler with the client constructors wrapped, then reports what it made.
+CLIENTS = """
+import importlib.util, json
 import botocore.session, httpx
 made = {{"aws": [], "httpx": []}}
 create_client = botocore.session.Session.create_client
@@ -50,16 +72,10 @@ for cls in (httpx.Client, httpx.AsyncClient):
         made["httpx"].append(_name)
         _init(self, *args, **kwargs)
     cls.__init__ = recording_init
-before = set(sys.modules)
 spec = importlib.util.spec_from_file_location({name!r}, {path!r})
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
-modules = []
-for name, mod in list(sys.modules.items()):
-    if name in before or name == {name!r}:
-        continue
-    modules.append([name, getattr(mod, "__file__", None) or ""])
-print(json.dumps({{"clients": made, "modules": modules}}))
+print(json.dumps(made))
 """
 
 
@@ -111,13 +127,20 @@ def _is_own(path: str) -> bool:
 
 
 def observe_floor(name: str, path: Path, env: dict[str, str]) -> Floor:
-    out = _run(OBSERVE.format(name=name, path=str(path)), env).stdout
-    seen = json.loads(out.strip().splitlines()[-1])
+    modules = json.loads(_run(MODULES.format(name=name, path=str(path)), env).stdout.strip().splitlines()[-1])
+    made = json.loads(_run(CLIENTS.format(name=name, path=str(path)), env).stdout.strip().splitlines()[-1])
     return Floor(
-        modules=tuple(module for module, file in seen["modules"] if not _is_own(file)),
-        aws_clients=tuple(seen["clients"]["aws"]),
-        httpx_clients=tuple(seen["clients"]["httpx"]),
+        modules=tuple(module for module, file in modules if not _is_own(file)),
+        aws_clients=tuple(made["aws"]),
+        httpx_clients=tuple(made["httpx"]),
     )
+
+
+def compile_own_code() -> None:
+    """Bytecode for the functions and the layer, as pip wrote it for the libraries (see the module's docstring)."""
+    for own in OWN_CODE:
+        if not compileall.compile_dir(own, quiet=1):
+            raise RuntimeError(f"could not compile {own}")
 
 
 def _run(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -131,13 +154,14 @@ def _time(code: str, env: dict[str, str]) -> float:
 
 
 def measure(stack: LocalStack, repetitions: int = REPETITIONS) -> list[ColdStart]:
+    compile_own_code()
     results = []
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
     for function_id, spec in stack.template.functions(stack.parameters).items():
         env = {**base, **stack.function_environment(function_id)}
         name, path = spec.module_file.stem, Path(spec.module_file)
         code = HANDLER.format(name=name, path=str(path))
-        floor = observe_floor(name, path, env)  # also writes the bytecode caches; Lambda ships them
+        floor = observe_floor(name, path, env)
         bare = floor.script()
         handler_times, floor_times = [], []
         for _ in range(repetitions):

@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from backdrop import wiring
-from backdrop.claid import Deadline
+from backdrop.claid.client import Deadline
 from backdrop.clients import Clients
 from backdrop.config import ProcessorConfig
 from backdrop.handback import HandBack, hand_back

@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-from backdrop.claid import build_scene_request
+from backdrop.claid.request import build_scene_request
 from backdrop.settings import ASPECT_RATIOS, Settings
 from backdrop_kit.emulator import ClaidEmulator, EmulatorConfig
 from backdrop_kit.emulator import schema as emulator_schema

@@ -10,7 +10,7 @@ from pathlib import Path
 import boto3
 import httpx
 import pytest
-from backdrop.claid import build_edit_request
+from backdrop.claid.request import build_edit_request
 from backdrop.renditions import FITS, FORMATS, RenditionSpec
 from backdrop_kit.emulator import ClaidEmulator, EmulatorConfig
 from backdrop_kit.emulator.edit_schema import Refused, parse_edit

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from backdrop.claid import Deadline
+from backdrop.claid.client import Deadline
 from backdrop.config import ProcessorConfig, PublisherConfig, RecorderConfig, RenditionsConfig
 from backdrop_kit.template import load_template
 

@@ -2,21 +2,19 @@
 
 import httpx
 import pytest
-from backdrop.claid import (
+from backdrop.claid.client import ClaidClient, Deadline
+from backdrop.claid.errors import (
     ClaidAuthError,
     ClaidCallNotStarted,
-    ClaidClient,
     ClaidError,
     ClaidOutcomeUnknown,
     ClaidOutOfCredits,
     ClaidRateLimited,
     ClaidRejected,
     ClaidUnavailable,
-    Deadline,
-    build_edit_request,
-    build_scene_request,
 )
 from backdrop.claid.limiter import StartSlot
+from backdrop.claid.request import build_edit_request, build_scene_request
 from backdrop.renditions import RenditionSpec
 from backdrop.settings import Settings
 
@@ -410,7 +408,7 @@ def test_an_edit_answer_that_is_not_one_image_is_an_unknown_outcome():
 def test_the_shared_client_is_made_once_on_first_use_whoever_asks():
     from concurrent.futures import ThreadPoolExecutor
 
-    from backdrop.claid import shared_client
+    from backdrop.claid.client import shared_client
 
     reads: list[int] = []
 

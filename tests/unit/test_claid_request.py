@@ -1,7 +1,7 @@
 """The one request builder: every settings mode maps to the contract's shape."""
 
-from backdrop.claid import build_scene_request
 from backdrop.claid.models import GeneratedPrompt, PromptScene
+from backdrop.claid.request import build_scene_request
 from backdrop.settings import Settings
 
 

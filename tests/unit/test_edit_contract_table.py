@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from backdrop.claid.models import EditRequest
+from backdrop.claid.edit_models import EditRequest
 from pydantic import ValidationError
 
 from tests.edit_contract_cases import CASES

@@ -11,8 +11,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from backdrop.claid import ClaidAuthError, ClaidOutcomeUnknown, ClaidRejected, ClaidUnavailable, Deadline
-from backdrop.claid.models import EditResponse
+from backdrop.claid.client import Deadline
+from backdrop.claid.edit_models import EditResponse
+from backdrop.claid.errors import ClaidAuthError, ClaidOutcomeUnknown, ClaidRejected, ClaidUnavailable
 from backdrop.config import RenditionsConfig
 from backdrop.editing import (
     RENDITIONS_FAILED,
@@ -133,7 +134,7 @@ class FakePublisher:
 
 
 def made(width: int = 2048, key: str | None = "generated/cup/j1/renditions/1-2048x2048-crop.webp") -> Any:
-    from backdrop.claid import EditResult
+    from backdrop.claid.client import EditResult
 
     output: dict[str, Any] = {"ext": "webp", "mime": "image/webp", "format": "WEBP", "width": width, "height": width}
     output.update({"object_key": key, "object_bucket": BUCKET} if key else {"tmp_url": "https://tmp.claid.ai/x.webp"})

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from backdrop.claid import ClaidClient
+from backdrop.claid.client import ClaidClient
 from backdrop.events import GenerationDetail
 from backdrop.handback import HandBack
 from backdrop.limits import MAX_METADATA_VALUE_CHARS, check_metadata, check_profile_document, check_profile_name

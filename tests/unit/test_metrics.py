@@ -9,7 +9,7 @@ from decimal import Decimal
 import httpx
 import pytest
 from aws_lambda_powertools import Metrics
-from backdrop.claid import ClaidCallNotStarted, ClaidError, ClaidOutcomeUnknown, ClaidRateLimited
+from backdrop.claid.errors import ClaidCallNotStarted, ClaidError, ClaidOutcomeUnknown, ClaidRateLimited
 from backdrop.measures import Measures, collecting, emit, measure
 from backdrop.store.reservations import Reservation
 

@@ -7,7 +7,7 @@ import threading
 
 import boto3
 import pytest
-from backdrop.claid import Deadline
+from backdrop.claid.client import Deadline
 from backdrop.clients import Clients, Lazy, on_first_use
 from backdrop.once import InProgressElsewhere, Once
 from moto import mock_aws

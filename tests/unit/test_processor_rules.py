@@ -7,8 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from backdrop.claid import ClaidCallNotStarted, ClaidOutOfCredits, ClaidRateLimited, Deadline
-from backdrop.claid.errors import ClaidAuthError
+from backdrop.claid.client import Deadline
+from backdrop.claid.errors import ClaidAuthError, ClaidCallNotStarted, ClaidOutOfCredits, ClaidRateLimited
 from backdrop.config import ProcessorConfig
 from backdrop.events import ClaidCall, Credits, GenerationDetail, Problem, SourceObject
 from backdrop.handback import HandBack
@@ -155,7 +155,7 @@ def test_a_call_that_could_not_start_gives_its_credits_back():
 
 
 def test_an_unanswered_call_keeps_its_credits_held():
-    from backdrop.claid import ClaidOutcomeUnknown
+    from backdrop.claid.errors import ClaidOutcomeUnknown
 
     ledger = FakeLedger()
     j = job()

@@ -4,7 +4,7 @@ stable keys beside the published image, the upscale rule, and the one request bu
 from __future__ import annotations
 
 import pytest
-from backdrop.claid import build_edit_request
+from backdrop.claid.request import build_edit_request
 from backdrop.keys import LONGEST_PUBLISHED_NAME, published_folder
 from backdrop.renditions import (
     LONGEST_RENDITION_NAME,

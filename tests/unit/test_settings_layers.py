@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from backdrop import settings as library
-from backdrop.claid import build_scene_request
+from backdrop.claid.request import build_scene_request
 from backdrop.setting_layers import resolve
 from backdrop.settings import NOT_FOR_CLAID, SETTING_NAMES, SettingsError
 from backdrop_kit.emulator.schema import parse

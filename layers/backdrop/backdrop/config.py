@@ -1,7 +1,5 @@
 """The functions' environment, parsed once at cold start; a missing or bad variable fails with its name."""
 
-from __future__ import annotations
-
 import os
 from collections.abc import Mapping
 from typing import Annotated, Self
@@ -46,7 +44,7 @@ class _EnvModel(BaseSettings):
 
     # inf and nan read as floats, but no budget or duration is infinite: taken at cold start, MONTHLY_CREDIT_BUDGET=inf
     # would fail every upload later (DynamoDB cannot store it) instead of failing here, by name.
-    model_config = SettingsConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", allow_inf_nan=False, defer_build=True)
 
     @classmethod
     def settings_customise_sources(

@@ -26,17 +26,15 @@ from botocore.exceptions import ClientError
 from pydantic import Field
 
 from backdrop.alerts import SendsAlerts
-from backdrop.claid import (
+from backdrop.claid.client import ClaidClient, Deadline, EditResult
+from backdrop.claid.errors import (
     ClaidAuthError,
-    ClaidClient,
     ClaidError,
     ClaidOutcomeUnknown,
+    ClaidOutOfCredits,
     ClaidTransientError,
-    Deadline,
-    EditResult,
-    build_edit_request,
 )
-from backdrop.claid.errors import ClaidOutOfCredits
+from backdrop.claid.request import build_edit_request
 from backdrop.config import RenditionsConfig
 from backdrop.events import (
     SCHEMA_VERSION,

@@ -7,8 +7,6 @@ detail type's `status`); sets that may grow (a problem code, a Budget Alert kind
 the schema lists as examples. The one input, the storefront's `Select Variants` command, is closed instead: a field
 backdrop does not know would be ignored silently (publishing.SelectVariantsCommand)."""
 
-from __future__ import annotations
-
 import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal

@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
-    from backdrop.claid import Deadline
+    from backdrop.claid.client import Deadline
 
 
 Item = TypeVar("Item", bound=BaseModel)

@@ -14,16 +14,15 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 from botocore.exceptions import ClientError
 
 from backdrop.alerts import SendsAlerts
-from backdrop.claid import (
-    ClaidClient,
+from backdrop.claid.client import ClaidClient, Deadline, SceneResult
+from backdrop.claid.errors import (
+    ClaidAuthError,
     ClaidError,
     ClaidOutcomeUnknown,
+    ClaidOutOfCredits,
     ClaidTransientError,
-    Deadline,
-    SceneResult,
-    build_scene_request,
 )
-from backdrop.claid.errors import ClaidAuthError, ClaidOutOfCredits
+from backdrop.claid.request import build_scene_request
 from backdrop.config import ProcessorConfig
 from backdrop.credits import credits_for
 from backdrop.events import (

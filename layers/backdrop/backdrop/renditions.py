@@ -12,8 +12,6 @@ cup.png/1-2048.webp`, `…/1-2000x2500.jpeg`). A published image is `<N>.<ext>`,
 and size plus format keep one photo's renditions apart: the setting refuses two entries with both equal.
 """
 
-from __future__ import annotations
-
 import re
 from typing import Annotated, Literal
 

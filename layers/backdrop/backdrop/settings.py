@@ -3,12 +3,10 @@ bounds each setting takes are the Claid contract's (backdrop.claid.models); whic
 placement and output format carries is read off the contract's models. The layers a setting comes from
 (defaults < profile < object metadata) are resolved in backdrop.setting_layers."""
 
-from __future__ import annotations
-
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, Self, get_args
 
 from pydantic import (
     BaseModel,
@@ -216,7 +214,7 @@ class Settings(BaseModel):
         return canonical(specs) if specs else None
 
     @model_validator(mode="after")
-    def _coherent(self) -> Settings:
+    def _coherent(self) -> Self:
         problems: list[str] = []
         values = self.model_dump(exclude_none=True)
         kind = self.kind

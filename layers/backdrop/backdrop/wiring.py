@@ -11,18 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import httpx
-from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
-
 from backdrop.clients import Clients, on_first_use
 from backdrop.config import ProcessorConfig, PublisherConfig, RecorderConfig, RenditionsConfig
-from backdrop.once import Once
 from backdrop.store.jobs import DynamoJobs
 from backdrop.store.reservations import DynamoReservations
 
 if TYPE_CHECKING:
-    from backdrop.claid import ClaidClient
+    import httpx
+
+    from backdrop.claid.client import ClaidClient
     from backdrop.editing import Editor
+    from backdrop.once import Once
     from backdrop.processing import Processor
     from backdrop.publishing import Publisher
     from backdrop.recording import Recorder
@@ -36,7 +35,9 @@ def _claid(
 ) -> Callable[[], ClaidClient]:
     """The Claid client, made at the first call (the API key is read from Secrets Manager then), on the schedule
     every function shares."""
-    from backdrop.claid import shared_client
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    from backdrop.claid.client import shared_client
 
     secrets: SecretsProvider = on_first_use(lambda: SecretsProvider(boto3_client=clients.secretsmanager))
     return shared_client(
@@ -56,6 +57,8 @@ def _once(
     config: ProcessorConfig | RenditionsConfig, clients: Clients, *, key: str, outcome: type[Any], stored_as: str
 ) -> Callable[[Any], Once[Any, Any]]:
     """Guards a step with Powertools' idempotency on the function's idempotency table."""
+    from backdrop.once import Once
+
     return lambda step: Once(
         step,
         key=key,
@@ -69,6 +72,9 @@ def _once(
 
 def processor(config: ProcessorConfig, clients: Clients | None = None) -> Processor:
     """ProcessorFunction: an upload in, one guarded Claid generation, an event out."""
+    import httpx
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+
     from backdrop.events import GenerationDetail
     from backdrop.processing import Processor, profile_loader
 
@@ -114,6 +120,8 @@ def publisher(
 
 def recorder(config: RecorderConfig, clients: Clients | None = None) -> Recorder:
     """RecorderFunction: a generation event in, its record and credits, a notification out."""
+    import httpx
+
     from backdrop.recording import Recorder
 
     clients = clients or Clients().warm("dynamodb", "events", "sns")
@@ -130,6 +138,8 @@ def recorder(config: RecorderConfig, clients: Clients | None = None) -> Recorder
 def editor(config: RenditionsConfig, clients: Clients | None = None) -> Editor:
     """RenditionsFunction: a published selection in, each rendition made once (guarded), an event out. A
     selection's edits run side by side and share the clients: one pooled connection each."""
+    import httpx
+
     from backdrop.editing import Editor, EditOutcome
     from backdrop.store.ledger import DynamoLedger
 

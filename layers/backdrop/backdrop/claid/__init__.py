@@ -1,42 +1,8 @@
-"""Claid's AI Background and Image Editing APIs: typed models, the one request builder, the HTTP client and its
-errors."""
+"""Claid's AI Background and Image Editing APIs, one module per part, imported by name so that a function loads
+only the parts it uses (the publisher reads the contract's models, never the HTTP client):
 
-from backdrop.claid.client import ClaidClient, Deadline, EditResult, SceneResult, shared_client
-from backdrop.claid.errors import (
-    ClaidAuthError,
-    ClaidCallNotStarted,
-    ClaidError,
-    ClaidOutcomeUnknown,
-    ClaidOutOfCredits,
-    ClaidRateLimited,
-    ClaidRejected,
-    ClaidTransientError,
-    ClaidUnavailable,
-)
-from backdrop.claid.limiter import ClaidRateLimiter
-from backdrop.claid.models import EditRequest, EditResponse, SceneRequest, SceneResponse
-from backdrop.claid.request import build_edit_request, build_scene_request
-
-__all__ = [
-    "ClaidAuthError",
-    "ClaidCallNotStarted",
-    "ClaidClient",
-    "ClaidError",
-    "ClaidOutOfCredits",
-    "ClaidOutcomeUnknown",
-    "ClaidRateLimited",
-    "ClaidRateLimiter",
-    "ClaidRejected",
-    "ClaidTransientError",
-    "ClaidUnavailable",
-    "Deadline",
-    "EditRequest",
-    "EditResponse",
-    "EditResult",
-    "SceneRequest",
-    "SceneResponse",
-    "SceneResult",
-    "build_edit_request",
-    "build_scene_request",
-    "shared_client",
-]
+- models: the contract, as published (requests, responses, errors);
+- request: the one place a request is built from a photo's settings;
+- client: the HTTP client, its deadline and results, and `shared_client`;
+- limiter: the account's rate limits, shared by every instance;
+- errors: what a call can end in."""

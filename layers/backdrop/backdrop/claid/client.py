@@ -7,7 +7,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from pydantic import ValidationError
@@ -24,9 +24,12 @@ from backdrop.claid.errors import (
     ClaidUnavailable,
 )
 from backdrop.claid.limiter import ClaidRateLimiter
-from backdrop.claid.models import EditRequest, EditResponse, ErrorBody, SceneRequest, SceneResponse
+from backdrop.claid.models import ErrorBody, SceneRequest, SceneResponse
 from backdrop.clients import Lazy
 from backdrop.measures import measure
+
+if TYPE_CHECKING:
+    from backdrop.claid.edit_models import EditRequest, EditResponse
 
 # Claid generates synchronously: a call may take tens of seconds. The call budget is the longest we wait for one
 # answer (the p99 of Claid's latency plus a margin); a call starts only when the time left covers it.
@@ -182,6 +185,8 @@ class ClaidClient:
 
     def edit_image(self, request: EditRequest, deadline: Deadline) -> EditResult:
         """One image edit, on the same terms as create_scene (the same schedule, retries and errors)."""
+        from backdrop.claid.edit_models import EditResponse  # the processor's client never edits: see request.py
+
         payload, request_id, attempts, retried = self._call(self._edit_url, request.body(), deadline)
         try:
             parsed = EditResponse.model_validate(payload)

@@ -9,14 +9,9 @@ from backdrop.claid.models import (
     AbsoluteObject,
     AvifFormat,
     Compression,
-    CropFit,
-    EditOutput,
-    EditRequest,
-    Fit,
     GeneratedPrompt,
     JpegFormat,
     Lossy,
-    Operations,
     OriginalObject,
     Output,
     OutputFormatSpec,
@@ -24,8 +19,6 @@ from backdrop.claid.models import (
     PngFormat,
     Position,
     PromptScene,
-    Resizing,
-    Restorations,
     Scene,
     SceneObject,
     SceneRequest,
@@ -36,6 +29,7 @@ from backdrop.claid.models import (
 from backdrop.renditions import RenditionSpec
 
 if TYPE_CHECKING:  # settings read the contract off backdrop.claid.models, so they import this package
+    from backdrop.claid.edit_models import EditRequest, Fit
     from backdrop.settings import Settings
 
 
@@ -137,6 +131,8 @@ def build_scene_request(settings: Settings, image_url: str, destination: str | N
 
 
 def _fit(spec: RenditionSpec) -> Fit:
+    from backdrop.claid.edit_models import CropFit
+
     if spec.fit == "crop":
         # Claid's smart crop keeps the product in the box; a centre crop could cut it off a wide render.
         return CropFit(type="crop", crop="smart")
@@ -147,7 +143,10 @@ def build_edit_request(spec: RenditionSpec, input_uri: str, destination: str | N
     """A rendition: the input resized to the spec's box with its fit, upscaled by Claid when the box is larger
     than the input (smart_resize: for images that are already good, as generated ones are), in the spec's format.
     `destination` is the storage:// file (connected storage: a full file name, never a folder, so two renditions of
-    one input cannot land on one name) or None (Claid's temporary bucket)."""
+    one input cannot land on one name) or None (Claid's temporary bucket). The edit contract's classes are built
+    here, on the first edit: a function that never edits images does not pay for them at its cold start."""
+    from backdrop.claid.edit_models import EditOutput, EditRequest, Operations, Resizing, Restorations
+
     return EditRequest(
         input=input_uri,
         operations=Operations(
