@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from backdrop.claid.limiter import MINUTE_WINDOW, SECOND_WINDOW, slot_spacing
+from backdrop.claid.limiter import Grid, Schedule, plan
 from backdrop_kit.emulator.latency import LatencyModel
 from backdrop_kit.template import Template, load_template
 
@@ -46,10 +46,9 @@ class Design:
     start_window: float = 45.0  # seconds after an invocation starts in which a call may still start
 
     @property
-    def spacing(self) -> float:
-        """The limiter's slot spacing (its windows are kept a little wider than Claid's)."""
-        limits = [(n, w) for n, w in ((self.per_second, SECOND_WINDOW), (self.per_minute, MINUTE_WINDOW)) if n]
-        return slot_spacing(limits)
+    def grid(self) -> Grid | None:
+        """The limiter's start slots (its windows are kept a little wider than Claid's); None: not limited."""
+        return Grid.for_limits(self.per_second, self.per_minute)
 
     def scaled_limits(self, factor: int) -> Design:
         return replace(self, per_second=self.per_second * factor, per_minute=self.per_minute * factor)
@@ -154,12 +153,12 @@ class _Event:
 
 def simulate(design: Design, timing: Timing, latencies: Sequence[float]) -> Outcome:
     """Upload i takes latencies[i] at Claid; every upload is queued at time 0."""
-    spacing = design.spacing
+    grid = design.grid
     queue: list[tuple[float, int]] = [(0.0, i) for i in range(len(latencies))]  # (visible at, upload)
     heapq.heapify(queue)
     events: list[_Event] = []
     seq = 0
-    next_slot = -math.inf  # the schedule's counter: the next free slot number
+    schedule: Schedule | None = None  # the shared schedule, as the limiter's DynamoDB item holds it
     idle: list[int] = []
     calls: list[tuple[float, float]] = []
     answers: list[float] = []
@@ -196,12 +195,10 @@ def simulate(design: Design, timing: Timing, latencies: Sequence[float]) -> Outc
                 start_record(batch.started, batch)
         elif event.kind == "ready":
             batch, upload = event.payload
-            if spacing:
-                slot = max(math.ceil(now / spacing - 1e-9), next_slot)
-                at = slot * spacing
-            else:
-                slot, at = next_slot, now
-            if at > batch.started + design.start_window:
+            latest = batch.started + design.start_window
+            step = plan(grid, schedule, now, latest) if grid else None
+            at = step.at(grid) if step and grid else now
+            if step and step.kind == "refuse":
                 # Not taken: the job goes back to the queue until its slot is within reach.
                 hand_backs += 1
                 heapq.heappush(queue, (max(now + 1.0, at - design.start_window), upload))
@@ -210,7 +207,8 @@ def simulate(design: Design, timing: Timing, latencies: Sequence[float]) -> Outc
                 idle.clear()
                 push(now, "done", batch)
                 continue
-            next_slot = slot + 1
+            if step:
+                schedule = step.after()
             end = at + latencies[upload]
             calls.append((at, end))
             answers.append(end + timing.after_call)
@@ -242,7 +240,8 @@ def _recorded(arrivals: list[float], timing: Timing) -> list[float]:
 
 def schedule_bound(design: Design, latencies: Sequence[float]) -> float:
     """The makespan with processors that never hold the schedule up: upload i starts at the i-th slot."""
-    return max((i * design.spacing + d for i, d in enumerate(latencies)), default=0.0)
+    grid = design.grid
+    return max(((grid.at(i) if grid else 0.0) + d for i, d in enumerate(latencies)), default=0.0)
 
 
 # --- calibration against a measured burst ----------------------------------------------------------------------

@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, ItemsView, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -88,8 +88,22 @@ class LocalContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+class _SteadyEnviron(os._Environ[str]):
+    """os.environ, except that `items()` reads one copy of it. Each function is loaded with its own variables set and
+    removed after, while other threads (the Claid emulator, warm instances making a client) read the environment:
+    botocore and httpx look for proxies with `os.environ.items()`, which lists the names first and reads each
+    after, and raised KeyError for a variable removed in between (a Claid call of the bench's ceiling failed so).
+    In Lambda each function has a process of its own; here they share one."""
+
+    def items(self) -> ItemsView[str, str]:
+        data = self._data.copy()  # type: ignore[attr-defined]  # one step under the GIL
+        return {self.decodekey(name): self.decodevalue(value) for name, value in data.items()}.items()
+
+
 @contextmanager
 def _environment(values: dict[str, str]) -> Iterator[None]:
+    if type(os.environ) is os._Environ:
+        os.environ.__class__ = _SteadyEnviron
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     try:

@@ -1,73 +1,124 @@
-"""The shared start schedule: the spacing arithmetic alone, then the DynamoDB counter with a fake client."""
+"""The shared start schedule: the grid's arithmetic alone, its one rule (`plan`), then the DynamoDB counter with a
+fake client, alone and with other instances writing in between."""
 
 from __future__ import annotations
 
-import math
+import random
 from typing import Any
 
 import pytest
-from backdrop.claid.limiter import MINUTE_WINDOW, SECOND_WINDOW, ClaidRateLimiter, slot_spacing
+from backdrop.claid.limiter import MINUTE_WINDOW, SECOND_WINDOW, ClaidRateLimiter, Grid, Schedule, plan
 from botocore.exceptions import ClientError
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-LIMITS = [(4, SECOND_WINDOW), (120, MINUTE_WINDOW)]
+LIMITS = {"per_second": 4, "per_minute": 120}
 
 
 def most_in_any_closed_window(starts: list[float], window: float) -> int:
-    return max(sum(1 for s in starts if first <= s <= first + window + 1e-9) for first in starts)
+    starts = sorted(starts)
+    return max((sum(1 for s in starts if first <= s <= first + window) for first in starts), default=0)
 
 
-@given(
-    st.integers(min_value=1, max_value=50),
-    st.integers(min_value=2, max_value=600),
-    st.floats(min_value=0, max_value=1e6, allow_nan=False),
-)
-def test_evenly_spaced_slots_keep_every_sliding_window(per_second, per_minute, offset):
-    limits = [(per_second, SECOND_WINDOW), (per_minute, MINUTE_WINDOW)]
-    spacing = slot_spacing(limits)
-    first = math.ceil(offset / spacing)
-    starts = [(first + n) * spacing for n in range(min(per_minute * 2, 400))]
-    for limit, window in limits:
-        assert most_in_any_closed_window(starts, window) <= limit
+def keeps_both_windows(starts: list[float], per_second: int, per_minute: int) -> bool:
+    return (not per_second or most_in_any_closed_window(starts, SECOND_WINDOW) <= per_second) and (
+        not per_minute or most_in_any_closed_window(starts, MINUTE_WINDOW) <= per_minute
+    )
 
 
-def test_the_default_limits_give_nearly_claids_rate():
-    spacing = slot_spacing(LIMITS)
-    assert 60 / spacing == pytest.approx(118, abs=0.1)  # 120/minute minus the margin for transit jitter
-    assert slot_spacing([]) == 0.0
+limits = st.tuples(st.integers(min_value=0, max_value=12), st.integers(min_value=0, max_value=300)).filter(any)
+
+
+@given(limits, st.floats(min_value=0, max_value=1e9, allow_nan=False))
+def test_any_run_of_grid_slots_keeps_every_sliding_window(limit, anchor):
+    grid = Grid.for_limits(*limit)
+    assert grid is not None
+    starts = [anchor + grid.at(k) for k in range(min(2 * max(limit) + 3, 400))]
+    assert starts == sorted(starts)
+    assert keeps_both_windows(starts, *limit)
+
+
+@given(limits, st.floats(min_value=-5, max_value=400, allow_nan=False))
+def test_the_grid_finds_the_slots_around_a_time(limit, t):
+    grid = Grid.for_limits(*limit)
+    assert grid is not None
+    first = grid.first_at_or_after(t)
+    assert grid.at(first) >= t - 1e-9 and (first == 0 or grid.at(first - 1) < t + 1e-9)
+    last = grid.last_at_or_before(t)
+    assert (last == -1 or grid.at(last) <= t + 1e-9) and grid.at(last + 1) > t - 1e-9
+
+
+def test_at_the_default_limits_a_minute_of_starts_comes_in_bursts_of_four():
+    grid = Grid.for_limits(**LIMITS)
+    assert grid is not None
+    assert [grid.at(k) for k in range(5)] == pytest.approx([0, 0, 0, 0, SECOND_WINDOW])
+    assert grid.at(119) == pytest.approx(29 * SECOND_WINDOW)  # Claid's quota of a minute in 32 s
+    assert grid.at(120) == pytest.approx(MINUTE_WINDOW)  # and the next one a minute window after the first
+    assert Grid.for_limits(0, 0) is None
+
+
+def test_when_the_minute_limit_never_binds_the_grid_has_no_minute_blocks():
+    grid = Grid.for_limits(4, 1000)  # 4 per 1.1 s is about 218 a minute
+    assert grid is not None and grid.block is None
 
 
 class FakeTable:
-    """Enough of DynamoDB's UpdateItem (ADD under a BETWEEN condition, SET under a less-than condition) and
-    GetItem for one counter, with an optional other instance moving it in between."""
+    """Enough of DynamoDB's UpdateItem for the schedule's three writes (ADD under an anchor and a BETWEEN, SET of
+    the counter under an anchor and a less-than, SET of a new anchor under not-exists or equality), each condition
+    failure returning the item as found (ReturnValuesOnConditionCheckFailure=ALL_OLD), and GetItem. `between`
+    runs before each write: another instance's turn."""
 
-    def __init__(self, interference: list[int] | None = None) -> None:
-        self.next_slot: int | None = None
-        self.interference = interference or []  # values another instance writes before our next update
+    def __init__(self) -> None:
+        self.item: dict[str, int] | None = None
         self.writes = 0
+        self.reads = 0
+        self.between: list[Any] = []
 
-    def _interfere(self) -> None:
-        if self.interference:
-            self.next_slot = self.interference.pop(0)
+    def _found(self) -> dict[str, Any]:
+        return {k: {"N": str(v)} for k, v in self.item.items()} if self.item else {}
 
-    def update_item(self, UpdateExpression: str, ExpressionAttributeValues: dict[str, Any], **_: Any) -> Any:
-        self._interfere()
-        values = {k: int(v["N"]) for k, v in ExpressionAttributeValues.items()}
+    def _fail(self, how: Any) -> None:
+        response = {"Error": {"Code": "ConditionalCheckFailedException"}}
+        if how == "ALL_OLD" and self.item:
+            response["Item"] = self._found()
+        raise ClientError(response, "UpdateItem")
+
+    def update_item(
+        self,
+        UpdateExpression: str,
+        ConditionExpression: str,
+        ExpressionAttributeValues: dict[str, Any],
+        ReturnValuesOnConditionCheckFailure: str | None = None,
+        **_: Any,
+    ) -> Any:
+        while self.between:
+            self.between.pop(0)()
         self.writes += 1
+        v = {k: int(x["N"]) for k, x in ExpressionAttributeValues.items()}
+        item, fail = self.item, ReturnValuesOnConditionCheckFailure
         if UpdateExpression.startswith("ADD"):
-            if self.next_slot is None or not values[":now"] <= self.next_slot <= values[":latest"]:
-                raise ClientError({"Error": {"Code": "ConditionalCheckFailedException"}}, "UpdateItem")
-            old = self.next_slot
-            self.next_slot += 1
-            return {"Attributes": {"next_slot": {"N": str(old)}}}
-        if self.next_slot is not None and not self.next_slot < values[":now"]:
-            raise ClientError({"Error": {"Code": "ConditionalCheckFailedException"}}, "UpdateItem")
-        self.next_slot = values[":after"]
+            if not item or item["anchor_ms"] != v[":anchor"] or not v[":now"] <= item["next_slot"] <= v[":latest"]:
+                self._fail(fail)
+            assert item is not None
+            item["next_slot"] += 1
+            return {"Attributes": {"next_slot": {"N": str(item["next_slot"] - 1)}}}
+        if "anchor_ms = :new_anchor" in UpdateExpression:
+            if ConditionExpression.startswith("attribute_not_exists"):
+                if item:
+                    self._fail(fail)
+            elif not item or (item["anchor_ms"], item["next_slot"]) != (v[":anchor"], v[":next"]):
+                self._fail(fail)
+            self.item = {"anchor_ms": v[":new_anchor"], "next_slot": v[":one"]}
+            return {}
+        if not item or item["anchor_ms"] != v[":anchor"] or not item["next_slot"] < v[":now"]:
+            self._fail(fail)
+        assert item is not None
+        item["next_slot"] = v[":after"]
         return {}
 
     def get_item(self, **_: Any) -> dict[str, Any]:
-        return {"Item": {"next_slot": {"N": str(self.next_slot)}}} if self.next_slot is not None else {}
+        self.reads += 1
+        return {"Item": self._found()} if self.item else {}
 
 
 class Clock:
@@ -83,55 +134,110 @@ class Clock:
         self.now += seconds
 
 
-def limiter(table: FakeTable, clock: Clock) -> ClaidRateLimiter:
-    return ClaidRateLimiter(table, "app", clock=clock, sleep=clock.sleep)
+def limiter(table: FakeTable, clock: Clock, **limits: int) -> ClaidRateLimiter:
+    return ClaidRateLimiter(table, "app", clock=clock, sleep=clock.sleep, **(limits or LIMITS))
 
 
-def test_a_queue_of_callers_takes_consecutive_slots_with_one_write_each():
+def test_a_batch_after_a_quiet_spell_starts_at_claids_pace_with_one_write_each():
     table, clock = FakeTable(), Clock(1_000_000.0)
     rl = limiter(table, clock)
-    starts = [rl.reserve(latest=clock.now + 600).at for _ in range(20)]
-    spacing = rl.spacing
-    assert starts == [pytest.approx(starts[0] + n * spacing) for n in range(20)]
-    assert starts[0] == pytest.approx(math.ceil(clock.now / spacing) * spacing)
-    # The first start sets the schedule going (a failed ADD, a SET); every later one is one ADD.
-    assert table.writes == 2 + 19 and rl.lost_rounds == 0
+    starts = [rl.reserve(latest=clock.now + 600).at for _ in range(121)]
+    assert starts[0] == pytest.approx(clock.now, abs=1e-3)
+    assert starts[119] - starts[0] == pytest.approx(29 * SECOND_WINDOW, abs=1e-3)  # 120 in 32 s, not in 60
+    assert starts[120] - starts[0] == pytest.approx(MINUTE_WINDOW, abs=1e-3)
+    # One read when the instance first looks, the write that begins the schedule, then one ADD per start.
+    assert (table.reads, table.writes, rl.lost_rounds) == (1, 1 + 120, 0)
 
 
-def test_after_a_quiet_spell_the_schedule_restarts_at_now_not_in_the_past():
+def test_after_a_quiet_spell_the_schedule_begins_again_at_now():
     table, clock = FakeTable(), Clock(1_000_000.0)
     rl = limiter(table, clock)
-    rl.reserve(latest=clock.now + 60)
+    for _ in range(5):
+        rl.reserve(latest=clock.now + 600)
     clock.now += 3600
+    writes = table.writes
     slot = rl.reserve(latest=clock.now + 60)
-    assert slot.at is not None and clock.now <= slot.at < clock.now + rl.spacing
+    assert slot.at == pytest.approx(clock.now, abs=1e-3)
+    assert table.writes - writes == 2 and rl.lost_rounds == 0  # the failed ADD returned the item: no read
+
+
+def test_after_a_short_pause_the_schedule_moves_on_on_the_same_grid():
+    table, clock = FakeTable(), Clock(1_000_000.0)
+    rl = limiter(table, clock)
+    first = [rl.reserve(latest=clock.now + 600).at for _ in range(100)]  # 100 starts in the first 27.5 s
+    clock.now = first[0] + 30.0
+    later = [rl.reserve(latest=clock.now + 600).at for _ in range(30)]
+    # The slots that passed unused are gone: the block's last two bursts (30.8 s and 31.9 s), then the next block,
+    # a minute window after the first start.
+    assert keeps_both_windows(first + later, **LIMITS)
+    assert [round(t - first[0], 1) for t in later[:9]] == [30.8] * 4 + [31.9] * 4 + [60.5]
 
 
 def test_a_start_later_than_the_caller_can_use_is_not_taken():
     table, clock = FakeTable(), Clock(1_000_000.0)
     rl = limiter(table, clock)
-    for _ in range(10):
+    for _ in range(120):
         rl.reserve(latest=clock.now + 600)
-    queued = table.next_slot
-    slot = rl.reserve(latest=clock.now + 2 * rl.spacing)
-    assert slot.at is None and slot.earliest == pytest.approx(queued * rl.spacing)
-    assert table.next_slot == queued  # nothing was taken
+    queued = table.item["next_slot"] if table.item else None
+    slot = rl.reserve(latest=clock.now + 10)
+    assert slot.at is None and slot.earliest == pytest.approx(table.item["anchor_ms"] / 1000 + MINUTE_WINDOW)
+    assert table.item["next_slot"] == queued  # nothing was taken
 
 
-def test_another_instance_restarting_the_schedule_first_costs_one_more_round():
-    clock = Clock(1_000_000.0)
-    now_slot = math.ceil(clock.now / slot_spacing(LIMITS))
-    # Between our failed ADD and our SET, another instance restarts the schedule at the same slot.
-    table = FakeTable(interference=[now_slot - 5, now_slot + 1])
+def test_another_instance_beginning_the_schedule_first_costs_one_more_round():
+    table, clock = FakeTable(), Clock(1_000_000.0)
+    other = limiter(table, Clock(clock.now))
+    table.between.append(lambda: other.reserve(latest=clock.now + 600))  # lands between our read and our write
+    mine = limiter(table, clock)
+    slot = mine.reserve(latest=clock.now + 600)
+    assert slot.at == pytest.approx(clock.now, abs=1e-3)  # the second slot of their burst: the same instant
+    assert table.item == {"anchor_ms": round(clock.now * 1000), "next_slot": 2}
+    assert mine.lost_rounds == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(min_value=0, max_value=2**32), limits)
+def test_instances_sharing_one_schedule_never_exceed_a_window_whatever_the_timing(seed, limit):
+    rng = random.Random(seed)
+    table, clock = FakeTable(), Clock(1_000_000.0)
+    instances = [limiter(table, clock, per_second=limit[0], per_minute=limit[1]) for _ in range(3)]
+    starts = []
+    for _ in range(150):
+        clock.now += rng.choice([0.0, 0.0, 0.01, 0.3, 2.0, 20.0, 61.0, 400.0])
+        if rng.random() < 0.3:  # another instance writes between this one's read of the clock and its write
+            other = rng.choice(instances)
+            table.between.append(lambda other=other: starts.append(other.reserve(latest=clock.now + 600).at))
+        slot = rng.choice(instances).reserve(latest=clock.now + rng.choice([0.5, 5.0, 600.0]))
+        starts.append(slot.at)
+        assert slot.at is None or slot.at >= clock.now - 1e-3
+    taken = [s for s in starts if s is not None]
+    assert len(taken) >= 30
+    assert keeps_both_windows(taken, *limit)
+
+
+def test_the_model_and_the_limiter_follow_one_rule():
+    """bench/model.py applies `plan` to a counter of its own: one instance sees the same starts either way."""
+    table, clock = FakeTable(), Clock(1_000_000.0)
     rl = limiter(table, clock)
-    slot = rl.reserve(latest=clock.now + 60)
-    assert slot.at == pytest.approx((now_slot + 1) * rl.spacing)  # the next slot, not theirs
-    assert rl.lost_rounds == 1
+    grid = Grid.for_limits(**LIMITS)
+    assert grid is not None
+    schedule: Schedule | None = None
+    rng = random.Random(7)
+    for _ in range(300):
+        clock.now += rng.choice([0.0, 0.05, 1.0, 30.0, 90.0])
+        latest = clock.now + rng.choice([1.0, 45.0])
+        step = plan(grid, schedule, clock.now, latest)
+        got = rl.reserve(latest)
+        if step.kind == "refuse":
+            assert got.at is None and got.earliest == pytest.approx(step.at(grid), abs=1e-6)
+        else:
+            schedule = step.after()
+            assert got.at == pytest.approx(step.at(grid), abs=1e-6)
 
 
 def test_wait_for_start_sleeps_until_the_slot():
     table, clock = FakeTable(), Clock(1_000_000.0)
     rl = limiter(table, clock)
-    for _ in range(3):
+    for _ in range(6):
         rl.wait_for_start(latest=clock.now + 600)
-    assert clock.slept and all(s <= rl.spacing + 1e-9 for s in clock.slept)
+    assert clock.slept == pytest.approx([SECOND_WINDOW * 1.000001])  # the fifth start waits for the next burst

@@ -1,14 +1,21 @@
-"""One schedule of Claid call starts shared by every processor instance, so the stack stays under Claid's limits.
+"""One schedule of Claid call starts shared by every processor instance, so the stack stays under Claid's limits and
+a batch still starts as fast as they allow.
 
 Claid counts requests per account in sliding windows (default 4 per second and 120 per minute). The schedule is a
-row of evenly spaced start slots, `spacing` seconds apart, numbered from the epoch: slot n starts at n * spacing.
-A spacing that puts at most `limit` slots in any `window` keeps every sliding window under its limit whoever
-holds the slots, so instances only need to agree on who holds which slot. That is one counter in one DynamoDB
-item (pk `RATELIMIT#claid`, `next_slot`): while calls are queued the counter runs ahead of the clock and each
-start is one atomic ADD, which cannot lose a race; when the schedule has fallen behind the clock (nobody called
-for a while) one conditional SET moves it to now. A start costs one write under any contention, two after a
-quiet spell, and a third read only when the next slot is later than the caller can use: then nothing is taken
-and the caller hands its job back to the queue, knowing how long to wait.
+grid of start slots laid from an anchor time: bursts of `per_second` starts that share one instant, one second
+window apart, and, where the minute limit binds, blocks of `per_minute` starts one minute window apart. In such a
+grid any `per_second + 1` consecutive slots span more than a second window and any `per_minute + 1` more than a
+minute window, so every sliding window stays under its limit whoever holds the slots, and instances only need to
+agree on who holds which slot. A batch of 120 after a quiet minute starts in about 32 seconds, as Claid allows
+(evenly spaced starts, 0.5 s apart, would take a minute).
+
+That agreement is one DynamoDB item (pk `RATELIMIT#claid`, sk `GRID`): the anchor (epoch milliseconds) and the
+next free slot. While calls are queued the counter runs ahead of the clock and each start is one atomic ADD, which
+cannot lose a race; when the schedule has fallen behind the clock, one conditional SET moves it on: to the first
+slot after now on the same grid, or, after a quiet spell long enough that no earlier start is inside any window, to
+a new anchor at now. A start costs one write under any contention and two after a quiet spell (a failed
+conditional write returns the item, so no read is needed); when the next slot is later than the caller can use,
+nothing is taken and the caller hands its job back to the queue, knowing how long to wait.
 """
 
 from __future__ import annotations
@@ -16,8 +23,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -26,6 +33,8 @@ from botocore.exceptions import ClientError
 # little wider than Claid's so that jitter in transit cannot make two starts look closer than they were.
 SECOND_WINDOW = 1.1
 MINUTE_WINDOW = 60.5
+# Slots one window apart must not both fall inside one closed window.
+_APART = 1.000001
 # Bounds the rounds of one reservation: each lost round means the schedule moved, which happens at most once per
 # quiet spell before every later caller takes the atomic path.
 MAX_ROUNDS = 8
@@ -39,9 +48,72 @@ def _attributes(values: dict[str, Any]) -> dict[str, Any]:
     return {name: _SERIALIZER.serialize(value) for name, value in values.items()}
 
 
-def _slot(attribute: Any) -> int:
-    """A stored slot number back as an int."""
-    return int(_DESERIALIZER.deserialize(attribute))
+@dataclass(frozen=True)
+class Grid:
+    """The start slots of a schedule, in seconds after its anchor: slot k starts at `at(k)`. Bursts of `burst`
+    slots share an instant, `second` apart; blocks of `block` slots start `minute` apart (None: no such level)."""
+
+    burst: int | None
+    second: float
+    block: int | None
+    minute: float
+
+    @classmethod
+    def for_limits(cls, per_second: int, per_minute: int) -> Grid | None:
+        """The fastest grid under both limits (0: not limited); None when nothing is limited."""
+        if not per_second and not per_minute:
+            return None
+        second, minute = SECOND_WINDOW * _APART, MINUTE_WINDOW * _APART
+        if not per_minute:
+            return cls(per_second, second, None, minute)
+        if not per_second or per_second >= per_minute:
+            return cls(None, second, per_minute, minute)  # a minute's starts at once keep the second limit too
+        if (per_minute // per_second) * second > MINUTE_WINDOW:
+            return cls(per_second, second, None, minute)  # bursts alone never put per_minute + 1 in a minute
+        return cls(per_second, second, per_minute, minute)
+
+    @property
+    def quiet(self) -> float:
+        """How long after its last start the schedule may begin again anywhere: no earlier start is in any window."""
+        return self.minute if self.block else self.second
+
+    def _offset(self, k: int) -> float:
+        """Seconds from the start of k's block (k < block)."""
+        return (k // self.burst) * self.second if self.burst else 0.0
+
+    def at(self, k: int) -> float:
+        if not self.block:
+            return self._offset(k)
+        blocks, k = divmod(k, self.block)
+        return blocks * self.minute + self._offset(k)
+
+    def first_at_or_after(self, t: float) -> int:
+        """The first slot that starts no earlier than t seconds after the anchor."""
+        if t <= 0:
+            return 0
+        base = 0
+        if self.block:
+            blocks, t = divmod(t, self.minute)
+            base = int(blocks) * self.block
+            if t > self._offset(self.block - 1):
+                return base + self.block  # past this block's last burst: the next block's first slot
+            if not self.burst or t <= 0:
+                return base
+        assert self.burst
+        return base + math.ceil(t / self.second) * self.burst
+
+    def last_at_or_before(self, t: float) -> int:
+        """The last slot that starts no later than t seconds after the anchor (-1: none)."""
+        if t < 0:
+            return -1
+        if not self.block:
+            assert self.burst
+            return (int(t // self.second) + 1) * self.burst - 1
+        blocks, t = divmod(t, self.minute)
+        base = int(blocks) * self.block
+        if not self.burst:
+            return base + self.block - 1
+        return base + min((int(t // self.second) + 1) * self.burst, self.block) - 1
 
 
 @dataclass(frozen=True)
@@ -50,10 +122,43 @@ class StartSlot:
     earliest: float  # the earliest start the schedule could give
 
 
-def slot_spacing(limits: list[tuple[int, float]]) -> float:
-    """The smallest spacing of evenly spaced starts that keeps at most `limit` of them in any closed `window`
-    (a window of w seconds holds floor(w / spacing) + 1 such starts). 0 when nothing is limited."""
-    return max((window / (limit - 1) if limit > 1 else window * 1.000001 for limit, window in limits), default=0.0)
+@dataclass(frozen=True)
+class Schedule:
+    """The schedule as stored: its grid's anchor (epoch seconds, kept as whole milliseconds) and the next free slot."""
+
+    anchor: float
+    next_slot: int
+
+
+@dataclass(frozen=True)
+class Step:
+    """What a caller does with the schedule as it stands: `take` the next slot (the counter is ahead of the clock),
+    `move_on` to the first slot after now (fallen behind, but a recent start may still be in a window), `begin` a
+    new grid at now (no schedule, or a quiet spell), or `refuse` (the slot is later than the caller can use)."""
+
+    kind: Literal["take", "move_on", "begin", "refuse"]
+    anchor: float
+    slot: int
+
+    def at(self, grid: Grid) -> float:
+        return self.anchor + grid.at(self.slot)
+
+    def after(self) -> Schedule:
+        return Schedule(self.anchor, self.slot + 1)
+
+
+def plan(grid: Grid, schedule: Schedule | None, now: float, latest: float) -> Step:
+    """The one rule of the schedule, for a caller at `now` that can start no later than `latest`. The limiter
+    applies it with conditional writes; the bench's model (bench/model.py) applies it to a counter of its own."""
+    if schedule is None or schedule.anchor + grid.at(schedule.next_slot) <= now - grid.quiet:
+        fresh = Step("begin", round(now * 1000) / 1000, 0)
+        return fresh if fresh.anchor <= latest else replace(fresh, kind="refuse")
+    anchor = schedule.anchor
+    now_k = grid.first_at_or_after(now - anchor)
+    slot = max(schedule.next_slot, now_k)
+    if slot > grid.last_at_or_before(latest - anchor):
+        return Step("refuse", anchor, slot)
+    return Step("take" if schedule.next_slot >= now_k else "move_on", anchor, slot)
 
 
 @dataclass
@@ -67,81 +172,112 @@ class ClaidRateLimiter:
     name: str = "claid"
     lost_rounds: int = 0  # reservations' rounds that found the schedule moved (measured by the bench)
     _key: dict[str, Any] = field(init=False)
+    _seen: Schedule | None = field(init=False, default=None)  # the schedule as this instance last saw it
 
     def __post_init__(self) -> None:
-        self._key = _attributes({"pk": f"RATELIMIT#{self.name}", "sk": "STARTS"})
+        self._key = _attributes({"pk": f"RATELIMIT#{self.name}", "sk": "GRID"})
 
     @property
-    def limits(self) -> list[tuple[int, float]]:
-        found = []
-        if self.per_second:
-            found.append((self.per_second, SECOND_WINDOW))
-        if self.per_minute:
-            found.append((self.per_minute, MINUTE_WINDOW))
-        return found
-
-    @property
-    def spacing(self) -> float:
-        return slot_spacing(self.limits)
+    def grid(self) -> Grid | None:
+        return Grid.for_limits(self.per_second, self.per_minute)
 
     def reserve(self, latest: float) -> StartSlot:
         """Take the next start if it is no later than `latest` (epoch seconds)."""
-        spacing = self.spacing
-        if not spacing:
+        grid = self.grid
+        if grid is None:
             now = self.clock()
             return StartSlot(now, now)
+        if self._seen is None:
+            self._seen = self._read()  # once per instance: later, a failed write returns the item it found
         for _ in range(MAX_ROUNDS):
-            now_slot = math.ceil(self.clock() / spacing)
-            latest_slot = math.floor(latest / spacing)
-            if latest_slot < now_slot:
-                return StartSlot(None, now_slot * spacing)
-            taken = self._take_queued(now_slot, latest_slot)
-            if taken is None:
-                taken = self._restart_at(now_slot)
-            if taken is not None:
-                return StartSlot(taken * spacing, taken * spacing)
-            queued = self._next_slot()
-            if queued is not None and queued > latest_slot:
-                return StartSlot(None, queued * spacing)
+            now = self.clock()
+            found = None
+            if self._seen is not None:
+                # Other instances have moved the counter since this one saw it, but not the anchor (it moves only
+                # after a quiet spell): the ADD takes whatever the counter holds, if that is within [now, latest].
+                anchor = self._seen.anchor
+                slot, found = self._take(
+                    anchor, grid.first_at_or_after(now - anchor), grid.last_at_or_before(latest - anchor)
+                )
+                if slot is not None:
+                    self._seen = Schedule(anchor, slot + 1)
+                    return StartSlot(anchor + grid.at(slot), anchor + grid.at(slot))
+            step = plan(grid, found, now, latest)  # the schedule as it is now stored
+            if step.kind == "refuse":
+                self._seen = found
+                return StartSlot(None, step.at(grid))
+            if step.kind == "take":  # this instance's anchor was stale: take on the stored one
+                done, found = False, found
+            elif step.kind == "move_on":
+                done, found = self._move_on(step)
+            else:
+                done, found = self._begin(step, found)
+            if done:
+                self._seen = step.after()
+                return StartSlot(step.at(grid), step.at(grid))
+            self._seen = found
             self.lost_rounds += 1
         raise RuntimeError(f"the Claid rate-limit schedule moved under {MAX_ROUNDS} reservations in a row")
 
-    def _take_queued(self, now_slot: int, latest_slot: int) -> int | None:
-        """The schedule is ahead of the clock, and not past the caller's latest slot: take the next one."""
+    def _take(self, anchor: float, now_k: int, latest_k: int) -> tuple[int | None, Schedule | None]:
+        """The stored next slot, if it is within [now_k, latest_k] on this anchor: one atomic ADD."""
+        answer, found = self._update(
+            "ADD next_slot :one",
+            "anchor_ms = :anchor AND next_slot BETWEEN :now AND :latest",
+            {":one": 1, ":anchor": _ms(anchor), ":now": now_k, ":latest": latest_k},
+            ReturnValues="UPDATED_OLD",
+        )
+        if answer is None:
+            return None, found
+        return int(_DESERIALIZER.deserialize(answer["Attributes"]["next_slot"])), None
+
+    def _move_on(self, step: Step) -> tuple[bool, Schedule | None]:
+        """Fallen behind the clock: the counter past `step.slot`, the first slot after now, on the same grid."""
+        answer, found = self._update(
+            "SET next_slot = :after",
+            "anchor_ms = :anchor AND next_slot < :now",
+            {":after": step.slot + 1, ":anchor": _ms(step.anchor), ":now": step.slot},
+        )
+        return answer is not None, found
+
+    def _begin(self, step: Step, found: Schedule | None) -> tuple[bool, Schedule | None]:
+        """A new grid anchored at `step.anchor`, if the schedule is still as it was `found` (none, or quiet)."""
+        if found is None:
+            condition, values = "attribute_not_exists(next_slot)", {}
+        else:
+            condition = "anchor_ms = :anchor AND next_slot = :next"
+            values = {":anchor": _ms(found.anchor), ":next": found.next_slot}
+        answer, now_found = self._update(
+            "SET anchor_ms = :new_anchor, next_slot = :one",
+            condition,
+            {":new_anchor": _ms(step.anchor), ":one": 1, **values},
+        )
+        return answer is not None, now_found
+
+    def _update(
+        self, update: str, condition: str, values: dict[str, Any], **extra: Any
+    ) -> tuple[dict[str, Any] | None, Schedule | None]:
+        """One conditional write: (its answer, None), or (None, the schedule as the failed condition found it)."""
         try:
             answer = self.dynamodb.update_item(
                 TableName=self.table_name,
                 Key=self._key,
-                UpdateExpression="ADD next_slot :one",
-                ConditionExpression="next_slot BETWEEN :now AND :latest",
-                ExpressionAttributeValues=_attributes({":one": 1, ":now": now_slot, ":latest": latest_slot}),
-                ReturnValues="UPDATED_OLD",
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeValues=_attributes(values),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **extra,
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-            return None
-        return _slot(answer["Attributes"]["next_slot"])
+            found: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+            return None, _schedule(found)
+        return answer, None
 
-    def _restart_at(self, now_slot: int) -> int | None:
-        """The schedule has fallen behind the clock (or does not exist yet): start it again at now."""
-        try:
-            self.dynamodb.update_item(
-                TableName=self.table_name,
-                Key=self._key,
-                UpdateExpression="SET next_slot = :after",
-                ConditionExpression="attribute_not_exists(next_slot) OR next_slot < :now",
-                ExpressionAttributeValues=_attributes({":after": now_slot + 1, ":now": now_slot}),
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            return None
-        return now_slot
-
-    def _next_slot(self) -> int | None:
+    def _read(self) -> Schedule | None:
         item = self.dynamodb.get_item(TableName=self.table_name, Key=self._key, ConsistentRead=True).get("Item")
-        return _slot(item["next_slot"]) if item and "next_slot" in item else None
+        return _schedule(item)
 
     def wait_for_start(self, latest: float) -> StartSlot:
         """Reserve a start and sleep until it comes. Returns the slot (at None: nothing was reserved)."""
@@ -151,3 +287,15 @@ class ClaidRateLimiter:
             if delay > 0:
                 self.sleep(delay)
         return slot
+
+
+def _ms(epoch_seconds: float) -> int:
+    return round(epoch_seconds * 1000)
+
+
+def _schedule(item: dict[str, Any] | None) -> Schedule | None:
+    if not item or "next_slot" not in item or "anchor_ms" not in item:
+        return None
+    return Schedule(
+        int(_DESERIALIZER.deserialize(item["anchor_ms"])) / 1000, int(_DESERIALIZER.deserialize(item["next_slot"]))
+    )
