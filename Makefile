@@ -56,7 +56,7 @@ lint: $(BIN)/backdrop $(SAM_VENV)/bin/sam $(CHECKOV)
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/python -m backdrop_kit.checks
 
-# make bench: the full run (about 12 minutes); make bench QUICK=1: a smaller one for checking a change (about 3)
+# make bench: the full run (about 10 minutes); make bench QUICK=1: a smaller one for checking a change (about 3)
 bench: $(BIN)/backdrop $(SAM_VENV)/bin/sam
 	$(BIN)/python -m bench $(if $(QUICK),--quick)
 

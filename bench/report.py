@@ -40,6 +40,7 @@ class Measures:
     load: tuple[float, float] = (0.0, 0.0)  # 1-minute load average when the run began and ended
     quick: bool = False  # `make bench QUICK=1`: smaller measures, for a developer checking a change
     cold_repetitions: int = REPETITIONS
+    beside: bool = False  # the ceiling, cold starts and modes ran beside the burst (a niced child process)
 
 
 def _ok(met: bool) -> str:
@@ -170,7 +171,11 @@ def render(m: Measures, write: bool = True) -> str:
         f"{platform.python_version()}, {time.strftime('%Y-%m-%d')}, in {m.wall_seconds / 60:.1f} minutes (load "
         f"average {m.load[0]:.1f} at the start, {m.load[1]:.1f} at the end; "
         + (
-            "above the 2 cores: something else shared the machine, so the timings are pessimistic). "
+            "the burst and the measures beside it; see below). The ceiling, the cold starts and the bytes and memory "
+            "ran beside the burst, in a child process at nice 10, so they took the cores the burst left and the burst "
+            "kept the time it needed; the model ran after it, on its result (`--one-at-a-time` runs each alone). "
+            if m.beside
+            else "above the 2 cores: something else shared the machine, so the timings are pessimistic). "
             if max(m.load) > (os.cpu_count() or 2)
             else "within the 2 cores). "
         )
@@ -261,7 +266,9 @@ def render(m: Measures, write: bool = True) -> str:
         "",
         "### The local stack's ceiling",
         "",
-        f"The same stack with no latency and no limits ({c.config.uploads} uploads): Claid calls started at "
+        f"The same stack with no latency and no limits ({c.config.uploads} uploads"
+        + (", measured while the burst below ran beside it: a lower bound of its own ceiling" if m.beside else "")
+        + "): Claid calls started at "
         f"**{ceiling_calls:.1f}/s**, terminal records written at **{ceiling_records:.1f}/s** (rates over the time "
         f"90% of them took; last record after {c.records_makespan:.0f} s, {c.unanswered} call(s) unanswered). "
         "Each of the stack's two moto servers (S3, SQS, SNS and EventBridge on one; DynamoDB, Secrets Manager and "
@@ -404,7 +411,14 @@ def render(m: Measures, write: bool = True) -> str:
         "the same libraries (every module the handler's import loaded that is not the project's own, in the same "
         "order) and creates the same clients. The clients are observed, not listed: a child imports the handler "
         "with botocore's and httpx's client constructors wrapped (bench/coldstart.py), so a client made on first "
-        f"use leaves the floor too. Interleaved, median of {m.cold_repetitions}; interpreter start-up is left out "
+        "use leaves the floor too. Both load bytecode: pip compiled the libraries, and the project's own code is "
+        "compiled before timing (`sam build` ships neither, so a deployed cold start also compiles both). "
+        + (
+            "Measured beside the burst (see the top): both sides of each pair shared the machine alike. "
+            if m.beside
+            else ""
+        )
+        + f"Interleaved, median of {m.cold_repetitions}; interpreter start-up is left out "
         "of both. Heaviest first-hand imports from `python -X importtime` (cumulative). Share of an upload: the "
         "processor's and the recorder's imports (a first upload on a cold stack pays both) over themselves plus "
         f"Claid's median {cfg.median_latency:g} s.",
