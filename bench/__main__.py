@@ -51,8 +51,12 @@ from bench import burst, coldstart, markdown, model, modes, report, sizing
 QUICK = {"uploads": 120, "ceiling_uploads": 200, "repetitions": 3, "jobs": 2}
 
 
+_BEGAN = time.monotonic()
+
+
 def _say(text: str) -> None:
-    print(f"[bench] {text}", file=sys.stderr, flush=True)
+    elapsed = time.monotonic() - _BEGAN
+    print(f"[bench {int(elapsed // 60)}:{int(elapsed % 60):02d}] {text}", file=sys.stderr, flush=True)
 
 
 def _parameter(text: str) -> tuple[str, str]:
