@@ -206,8 +206,8 @@ class ClaidRateLimiter:
             if step.kind == "refuse":
                 self._seen = found
                 return StartSlot(None, step.at(grid))
-            if step.kind == "take":  # this instance's anchor was stale: take on the stored one
-                done, found = False, found
+            if step.kind == "take":  # this instance's anchor was stale: the next round takes on the stored one
+                done = False
             elif step.kind == "move_on":
                 done, found = self._move_on(step)
             else:
