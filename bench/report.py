@@ -277,10 +277,9 @@ def render(m: Measures, write: bool = True) -> str:
         f"each distinct 1-megapixel variant once, on a {os.cpu_count()}-core machine. The burst asks for "
         f"{cfg.scaled_per_second}/s in its busy "
         f"half-minutes and {average_rate:.1f}/s on average; it got {paced_calls:.1f} calls/s and {paced_records:.1f} "
-        f"records/s. The shared schedule is one counter over a grid of start slots (bursts of "
-        f"{cfg.scaled_per_second} at one instant, 1.1 s apart; blocks of {cfg.scaled_per_minute} a 60.5 s window "
-        f"apart), taken with one atomic ADD while calls are queued: {limiter_races:,} of its conditional writes took "
-        "no start "
+        f"records/s. The shared schedule is one counter over a grid of start slots ({cfg.scaled_per_second} in "
+        f"any 1.1 s window, evenly spaced, in blocks of {cfg.scaled_per_minute} a 60.5 s window apart), taken with "
+        f"one atomic ADD while calls are queued: {limiter_races:,} of its conditional writes took no start "
         f"({limiter_races / max(1, len(p.charged)):.2f} per call; a restart after a quiet spell, a slot past the "
         "caller's deadline, or a restart another instance made first). "
         "Where the ceiling is below what the schedule asks for, the makespan measures the local stack, not the "
@@ -320,8 +319,8 @@ def render(m: Measures, write: bool = True) -> str:
                     + (
                         f"; {sum(1 for g in crowded if g < 1.0)} of them came less than 1 s after the "
                         f"{cfg.scaled_per_second}th accepted call before them reached Claid (median gap "
-                        f"{statistics.median(crowded):.3f} s): the schedule spaces starts "
-                        "in bursts 1.1 s apart, but a request can leave its slot late and crowd the next burst"
+                        f"{statistics.median(crowded):.3f} s): the schedule puts {cfg.scaled_per_second} starts in "
+                        "any 1.1 s, but a request can leave its slot late and crowd the next second"
                         if crowded
                         else ""
                     ),

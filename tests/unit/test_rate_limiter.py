@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 LIMITS = {"per_second": 4, "per_minute": 120}
+SPACING = SECOND_WINDOW / 3  # 4 starts in any closed 1.1 s window
 
 
 def most_in_any_closed_window(starts: list[float], window: float) -> int:
@@ -48,11 +49,11 @@ def test_the_grid_finds_the_slots_around_a_time(limit, t):
     assert (last == -1 or grid.at(last) <= t + 1e-9) and grid.at(last + 1) > t - 1e-9
 
 
-def test_at_the_default_limits_a_minute_of_starts_comes_in_bursts_of_four():
+def test_at_the_default_limits_a_minutes_quota_starts_at_the_per_second_pace():
     grid = Grid.for_limits(**LIMITS)
     assert grid is not None
-    assert [grid.at(k) for k in range(5)] == pytest.approx([0, 0, 0, 0, SECOND_WINDOW])
-    assert grid.at(119) == pytest.approx(29 * SECOND_WINDOW)  # Claid's quota of a minute in 32 s
+    assert [grid.at(k) for k in range(5)] == pytest.approx([0, SPACING, 2 * SPACING, SECOND_WINDOW, 4 * SPACING])
+    assert grid.at(119) == pytest.approx(119 * SPACING)  # Claid's quota of a minute in 44 s, not 60
     assert grid.at(120) == pytest.approx(MINUTE_WINDOW)  # and the next one a minute window after the first
     assert Grid.for_limits(0, 0) is None
 
@@ -143,7 +144,7 @@ def test_a_batch_after_a_quiet_spell_starts_at_claids_pace_with_one_write_each()
     rl = limiter(table, clock)
     starts = [rl.reserve(latest=clock.now + 600).at for _ in range(121)]
     assert starts[0] == pytest.approx(clock.now, abs=1e-3)
-    assert starts[119] - starts[0] == pytest.approx(29 * SECOND_WINDOW, abs=1e-3)  # 120 in 32 s, not in 60
+    assert starts[119] - starts[0] == pytest.approx(119 * SPACING, abs=1e-3)  # 120 in 44 s, not in 60
     assert starts[120] - starts[0] == pytest.approx(MINUTE_WINDOW, abs=1e-3)
     # One read when the instance first looks, the write that begins the schedule, then one ADD per start.
     assert (table.reads, table.writes, rl.lost_rounds) == (1, 1 + 120, 0)
@@ -164,13 +165,14 @@ def test_after_a_quiet_spell_the_schedule_begins_again_at_now():
 def test_after_a_short_pause_the_schedule_moves_on_on_the_same_grid():
     table, clock = FakeTable(), Clock(1_000_000.0)
     rl = limiter(table, clock)
-    first = [rl.reserve(latest=clock.now + 600).at for _ in range(100)]  # 100 starts in the first 27.5 s
-    clock.now = first[0] + 30.0
+    first = [rl.reserve(latest=clock.now + 600).at for _ in range(100)]  # 100 starts in the first 36.3 s
+    clock.now = first[0] + 40.0
     later = [rl.reserve(latest=clock.now + 600).at for _ in range(30)]
-    # The slots that passed unused are gone: the block's last two bursts (30.8 s and 31.9 s), then the next block,
-    # a minute window after the first start.
+    # The slots that passed unused are gone: the block's last ten (from 40.3 s), then the next block, a minute
+    # window after the first start.
     assert keeps_both_windows(first + later, **LIMITS)
-    assert [round(t - first[0], 1) for t in later[:9]] == [30.8] * 4 + [31.9] * 4 + [60.5]
+    expected = [k * SPACING for k in range(110, 120)] + [MINUTE_WINDOW]
+    assert [t - first[0] for t in later[:11]] == pytest.approx(expected, abs=1e-3)
 
 
 def test_a_start_later_than_the_caller_can_use_is_not_taken():
@@ -190,7 +192,7 @@ def test_another_instance_beginning_the_schedule_first_costs_one_more_round():
     table.between.append(lambda: other.reserve(latest=clock.now + 600))  # lands between our read and our write
     mine = limiter(table, clock)
     slot = mine.reserve(latest=clock.now + 600)
-    assert slot.at == pytest.approx(clock.now, abs=1e-3)  # the second slot of their burst: the same instant
+    assert slot.at == pytest.approx(clock.now + SPACING, abs=1e-3)  # the slot after theirs
     assert table.item == {"anchor_ms": round(clock.now * 1000), "next_slot": 2}
     assert mine.lost_rounds == 1
 
@@ -240,4 +242,4 @@ def test_wait_for_start_sleeps_until_the_slot():
     rl = limiter(table, clock)
     for _ in range(6):
         rl.wait_for_start(latest=clock.now + 600)
-    assert clock.slept == pytest.approx([SECOND_WINDOW * 1.000001])  # the fifth start waits for the next burst
+    assert clock.slept == pytest.approx([SPACING] * 5)

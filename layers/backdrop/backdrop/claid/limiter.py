@@ -2,19 +2,20 @@
 a batch still starts as fast as they allow.
 
 Claid counts requests per account in sliding windows (default 4 per second and 120 per minute). The schedule is a
-grid of start slots laid from an anchor time: bursts of `per_second` starts that share one instant, one second
-window apart, and, where the minute limit binds, blocks of `per_minute` starts one minute window apart. In such a
-grid any `per_second + 1` consecutive slots span more than a second window and any `per_minute + 1` more than a
-minute window, so every sliding window stays under its limit whoever holds the slots, and instances only need to
-agree on who holds which slot. A batch of 120 after a quiet minute starts in about 32 seconds, as Claid allows
-(evenly spaced starts, 0.5 s apart, would take a minute).
+grid of start slots laid from an anchor time: `per_second` of them in any second window, evenly spaced, in blocks
+of `per_minute` that start one minute window apart (where the minute limit binds). Any `per_second + 1` consecutive
+slots span more than a second window and any `per_minute + 1` more than a minute window, so every sliding window
+stays under its limit whoever holds the slots, and instances only need to agree on who holds which slot. A batch of
+120 after a quiet minute starts in 44 seconds (slots spaced for the minute, as before, took 60); starts are not
+bunched at Claid's per-second limit, so a request that leaves its slot up to 0.4 s late still keeps Claid's
+1-second window.
 
-That agreement is one DynamoDB item (pk `RATELIMIT#claid`, sk `GRID`): the anchor (epoch milliseconds) and the
-next free slot. While calls are queued the counter runs ahead of the clock and each start is one atomic ADD, which
+That agreement is one DynamoDB item (pk `RATELIMIT#claid`, sk `GRID`): the anchor (epoch milliseconds) and the next
+free slot. While calls are queued the counter runs ahead of the clock and each start is one atomic ADD, which
 cannot lose a race; when the schedule has fallen behind the clock, one conditional SET moves it on: to the first
 slot after now on the same grid, or, after a quiet spell long enough that no earlier start is inside any window, to
 a new anchor at now. A start costs one write under any contention and two after a quiet spell (a failed
-conditional write returns the item, so no read is needed); when the next slot is later than the caller can use,
+conditional write returns the item, so no read follows it); when the next slot is later than the caller can use,
 nothing is taken and the caller hands its job back to the queue, knowing how long to wait.
 """
 
@@ -50,70 +51,57 @@ def _attributes(values: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Grid:
-    """The start slots of a schedule, in seconds after its anchor: slot k starts at `at(k)`. Bursts of `burst`
-    slots share an instant, `second` apart; blocks of `block` slots start `minute` apart (None: no such level)."""
+    """The start slots of a schedule, in seconds after its anchor: slot k starts at `at(k)`. Slots are `spacing`
+    apart, in blocks of `block` that start `minute` apart (None: one endless block)."""
 
-    burst: int | None
-    second: float
+    spacing: float
     block: int | None
     minute: float
 
     @classmethod
     def for_limits(cls, per_second: int, per_minute: int) -> Grid | None:
-        """The fastest grid under both limits (0: not limited); None when nothing is limited."""
+        """The fastest evenly spaced blocks under both limits (0: not limited); None when nothing is limited."""
         if not per_second and not per_minute:
             return None
-        second, minute = SECOND_WINDOW * _APART, MINUTE_WINDOW * _APART
-        if not per_minute:
-            return cls(per_second, second, None, minute)
-        if not per_second or per_second >= per_minute:
-            return cls(None, second, per_minute, minute)  # a minute's starts at once keep the second limit too
-        if (per_minute // per_second) * second > MINUTE_WINDOW:
-            return cls(per_second, second, None, minute)  # bursts alone never put per_minute + 1 in a minute
-        return cls(per_second, second, per_minute, minute)
+        # per_second starts in a closed second window (the limit's last one on its edge), or all at once
+        spacing = SECOND_WINDOW / (per_second - 1) if per_second > 1 else SECOND_WINDOW * _APART * per_second
+        minute = MINUTE_WINDOW * _APART
+        if per_minute and per_minute * spacing <= minute:  # else the spacing alone keeps every minute window
+            return cls(spacing, per_minute, minute)
+        return cls(spacing, None, minute)
 
     @property
     def quiet(self) -> float:
-        """How long after its last start the schedule may begin again anywhere: no earlier start is in any window."""
-        return self.minute if self.block else self.second
-
-    def _offset(self, k: int) -> float:
-        """Seconds from the start of k's block (k < block)."""
-        return (k // self.burst) * self.second if self.burst else 0.0
+        """How long after its next free slot the schedule may begin again at any time: no start is in any window."""
+        return self.minute if self.block else self.spacing
 
     def at(self, k: int) -> float:
         if not self.block:
-            return self._offset(k)
+            return k * self.spacing
         blocks, k = divmod(k, self.block)
-        return blocks * self.minute + self._offset(k)
+        return blocks * self.minute + k * self.spacing
 
     def first_at_or_after(self, t: float) -> int:
         """The first slot that starts no earlier than t seconds after the anchor."""
         if t <= 0:
             return 0
-        base = 0
-        if self.block:
-            blocks, t = divmod(t, self.minute)
-            base = int(blocks) * self.block
-            if t > self._offset(self.block - 1):
-                return base + self.block  # past this block's last burst: the next block's first slot
-            if not self.burst or t <= 0:
-                return base
-        assert self.burst
-        return base + math.ceil(t / self.second) * self.burst
+        if not self.block:
+            return math.ceil(t / self.spacing)
+        blocks, t = divmod(t, self.minute)
+        base = int(blocks) * self.block
+        if t > (self.block - 1) * self.spacing:
+            return base + self.block  # past this block's last slot: the next block's first
+        return base + (math.ceil(t / self.spacing) if self.spacing else 0)
 
     def last_at_or_before(self, t: float) -> int:
         """The last slot that starts no later than t seconds after the anchor (-1: none)."""
         if t < 0:
             return -1
         if not self.block:
-            assert self.burst
-            return (int(t // self.second) + 1) * self.burst - 1
+            return int(t // self.spacing)
         blocks, t = divmod(t, self.minute)
-        base = int(blocks) * self.block
-        if not self.burst:
-            return base + self.block - 1
-        return base + min((int(t // self.second) + 1) * self.burst, self.block) - 1
+        in_block = int(t // self.spacing) + 1 if self.spacing else self.block
+        return int(blocks) * self.block + min(in_block, self.block) - 1
 
 
 @dataclass(frozen=True)
