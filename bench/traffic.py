@@ -71,13 +71,6 @@ class Traffic:
     errors: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)  # (function, service, op, code)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def __getstate__(self) -> dict[str, Any]:
-        """The counters, as the measures beside the burst hand them back across processes (a lock does not go)."""
-        return {name: value for name, value in self.__dict__.items() if name != "_lock"}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state, _lock=threading.Lock())
-
     def who(self) -> str:
         return current_function() or HARNESS
 

@@ -3,16 +3,20 @@
 import argparse
 import pickle
 
+from backdrop_kit.runner import RunStats
+
 from bench import traffic
 from bench.__main__ import _side_arguments
 
 
-def test_traffic_counters_cross_a_process_boundary_and_keep_counting():
-    counted = traffic.Traffic()
+def test_counters_cross_a_process_boundary_and_keep_counting():
+    counted, stats = traffic.Traffic(), RunStats()
     counted.downloaded("RecorderFunction", 100)
-    back = pickle.loads(pickle.dumps(counted))
+    stats.count("ProcessorFunction")
+    back, back_stats = pickle.loads(pickle.dumps((counted, stats)))
     back.downloaded("RecorderFunction", 1)
-    assert back.http_bytes_downloaded["RecorderFunction"] == 101
+    back_stats.count("ProcessorFunction")
+    assert back.http_bytes_downloaded["RecorderFunction"] == 101 and back_stats.invocations["ProcessorFunction"] == 2
 
 
 def test_the_child_measures_what_this_run_would_have_measured_alone():
