@@ -258,9 +258,9 @@ class Runner:
         self._loading: dict[str, int] = {}
         self._instances = threading.Condition()
         for source in stack.sources:
-            limit = 1
-            if source.kind == "sqs":
-                limit = processor_workers if processor_workers is not None else source.max_concurrency
+            limit = source.max_concurrency
+            if source.kind == "sqs" and processor_workers is not None:
+                limit = processor_workers
             self._limits[source.function_id] = limit
             self._workers[source.function_id] = [load_function(stack, source.function_id)]
             self._free[source.function_id] = list(self._workers[source.function_id])
@@ -350,34 +350,28 @@ class Runner:
                 ],
             )
 
-    def _poll_eventbridge(self, source: EventSource, fn: LoadedFunction) -> int:
-        """Asynchronous invocation, as Lambda runs an EventBridge rule's target: each event once, retried on
-        error (EventInvokeConfig), then an invocation record to the OnFailure destination, if any."""
-        answer = self._sqs.receive_message(
-            QueueUrl=source.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=IN_FLIGHT_VISIBILITY_TIMEOUT
-        )
-        messages = answer.get("Messages", [])
-        for message in messages:
-            event = json.loads(message["Body"])
-            self.stats.count(source.function_id)
-            started = time.monotonic()
-            try:
-                fn.invoke(event)
-                self.stats.timed(source.function_id, started, 1)
-            except Exception as exc:
-                self.stats.timed(source.function_id, started, 1)
-                self.stats.handler_errors += 1
-                attempts = self._event_attempts.get(event["id"], 0) + 1
-                self._event_attempts[event["id"]] = attempts
-                if attempts < source.max_attempts:
-                    self._retry_later(source.queue_url, [message])
-                    continue
-                self.stats.dead_lettered += 1
-                if source.on_failure_url:
-                    record = invocation_record(fn, event, exc, attempts)
-                    self._sqs.send_message(QueueUrl=source.on_failure_url, MessageBody=json.dumps(record))
-            self._sqs.delete_message(QueueUrl=source.queue_url, ReceiptHandle=message["ReceiptHandle"])
-        return len(messages)
+    def _invoke_async(self, source: EventSource, fn: LoadedFunction, message: dict[str, Any]) -> None:
+        """Asynchronous invocation, as Lambda runs an EventBridge rule's target: the event once, retried on error
+        (EventInvokeConfig), then an invocation record to the OnFailure destination, if any."""
+        event = json.loads(message["Body"])
+        self.stats.count(source.function_id)
+        started = time.monotonic()
+        try:
+            fn.invoke(event)
+            self.stats.timed(source.function_id, started, 1)
+        except Exception as exc:
+            self.stats.timed(source.function_id, started, 1)
+            self.stats.handler_errors += 1
+            attempts = self._event_attempts.get(event["id"], 0) + 1
+            self._event_attempts[event["id"]] = attempts
+            if attempts < source.max_attempts:
+                self._retry_later(source.queue_url, [message])
+                return
+            self.stats.dead_lettered += 1
+            if source.on_failure_url:
+                record = invocation_record(fn, event, exc, attempts)
+                self._sqs.send_message(QueueUrl=source.on_failure_url, MessageBody=json.dumps(record))
+        self._sqs.delete_message(QueueUrl=source.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def _in_flight(self) -> int:
         total = 0
@@ -396,14 +390,36 @@ class Runner:
         stop = threading.Event()
         errors: list[BaseException] = []
 
-        def work(source: EventSource, fn: LoadedFunction) -> None:
+        def work(source: EventSource, pool: ThreadPoolExecutor) -> None:
+            """Lambda's queue of asynchronous invocations for one rule target: each event goes to a free instance
+            (made if none is free and the target's concurrency allows)."""
             try:
                 while not stop.is_set():
-                    if self._poll_eventbridge(source, fn) == 0:
+                    answer = self._sqs.receive_message(
+                        QueueUrl=source.queue_url,
+                        MaxNumberOfMessages=10,
+                        VisibilityTimeout=IN_FLIGHT_VISIBILITY_TIMEOUT,
+                    )
+                    messages = answer.get("Messages", [])
+                    if not messages:
                         stop.wait(0.05)  # idle poll interval, like Lambda's poller between empty receives
+                    for message in messages:
+                        fn = self._take_instance(source.function_id, stop)
+                        if fn is None:
+                            return
+                        pool.submit(invoke_async, source, fn, message)
             except BaseException as exc:  # surfaced to the caller below
                 errors.append(exc)
                 stop.set()
+
+        def invoke_async(source: EventSource, fn: LoadedFunction, message: dict[str, Any]) -> None:
+            try:
+                self._invoke_async(source, fn, message)
+            except BaseException as exc:
+                errors.append(exc)
+                stop.set()
+            finally:
+                self._give_back(fn)
 
         def invoke(source: EventSource, fn: LoadedFunction, messages: list[dict[str, Any]]) -> None:
             try:
@@ -445,12 +461,14 @@ class Runner:
         pools = {
             source.function_id: ThreadPoolExecutor(self._limits[source.function_id], source.function_id)
             for source in self.stack.sources
-            if source.kind == "sqs"
         }
         threads = [
-            threading.Thread(target=poll, args=(source, pools[source.function_id]), daemon=True, name=source.queue_url)
-            if source.kind == "sqs"
-            else threading.Thread(target=work, args=(source, self._workers[source.function_id][0]), daemon=True)
+            threading.Thread(
+                target=poll if source.kind == "sqs" else work,
+                args=(source, pools[source.function_id]),
+                daemon=True,
+                name=source.queue_url,
+            )
             for source in self.stack.sources
         ] + [
             threading.Thread(target=deliver, args=(target,), daemon=True, name=f"{target.rule_id}-forwarder")

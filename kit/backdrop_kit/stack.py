@@ -33,6 +33,9 @@ LOCAL_VISIBILITY_TIMEOUT = 2
 DATA_SERVICES = {"dynamodb": "DYNAMODB", "secretsmanager": "SECRETS_MANAGER", "ssm": "SSM"}
 
 
+ASYNC_INSTANCES = 4  # instances of an EventBridge rule's Lambda target that run at once (no reserved concurrency)
+
+
 @dataclass
 class EventSource:
     """How a function is fed: an SQS queue (an event source mapping) or an inbox queue standing in for an
@@ -48,7 +51,7 @@ class EventSource:
     # where Lambda sends the invocation record once they are spent (its OnFailure destination)
     max_attempts: int = 3
     on_failure_url: str | None = None
-    max_concurrency: int = 1  # sqs: the event source's ScalingConfig.MaximumConcurrency
+    max_concurrency: int = 1  # sqs: ScalingConfig.MaximumConcurrency; eventbridge: instances at once
     report_batch_item_failures: bool = False  # sqs: FunctionResponseTypes has ReportBatchItemFailures
 
 
@@ -525,6 +528,7 @@ class LocalStack:
                 retries = int(target.get("RetryPolicy", {}).get("MaximumRetryAttempts", 185))
                 if target_type == "AWS::Lambda::Function":
                     attempts, on_failure = invoke_configs.get(target_id, (3, None))
+                    reserved = t.raw["Resources"][target_id]["Properties"].get("ReservedConcurrentExecutions")
                     self.sources.append(
                         EventSource(
                             target_id,
@@ -533,6 +537,9 @@ class LocalStack:
                             dead_letter_url=dlq_url,
                             max_attempts=attempts,
                             on_failure_url=on_failure,
+                            # Lambda runs asynchronous invocations side by side, up to the function's reserved
+                            # concurrency or the account's; on one machine a few instances are plenty.
+                            max_concurrency=int(self.resolve(reserved)) if reserved is not None else ASYNC_INSTANCES,
                         )
                     )
                 elif target_type == "AWS::Events::ApiDestination":
