@@ -10,21 +10,21 @@
 5. a cost model per 1,000 images (bench/cost.py), and a 100,000-photo backfill from the model (bench/sizing.py).
 
 Time budget (a quiet 2-core machine). The burst is bound by Claid's limits (499 s for 1,000 uploads) and mostly
-waits: it keeps about a third of the 2 cores busy. The other measures run beside it, in a child process at a lower
-priority (nice 10), so they take what the burst leaves and never the time it needs; the model runs after it, on its
-result:
+waits: it keeps about a third of the 2 cores busy. The measures that count work rather than time it (the ceiling's
+rates are a lower bound either way) run beside it, in a child process at a lower priority (nice 10), so they take
+what the burst leaves and never the time it needs; the cold starts, which time CPU work, and the model run after it:
 
 | step | full | --quick |
 |---|---|---|
-| burst: 1,000 uploads at k = 1 (bound 499 s; 120 quick, bound ~42 s), in this process | ~8.8 min | ~1.2 min |
+| burst: 1,000 uploads at k = 1 (bound 499 s; 120 quick, bound 39 s), in this process | ~8.7 min | ~1.0 min |
 | beside it: the ceiling, 1,000 uploads (200 quick), no latency, no limits | ~2 min | ~0.5 min |
-| beside it: cold starts, 4 functions x 15 pairs (5 quick) of fresh interpreters | ~1.2 min | ~0.4 min |
-| beside it: bytes and memory (modes), two small stacks of 6 uploads (2 quick) | ~0.6 min | ~0.4 min |
-| after it: the model's calibration and the 100,000-photo backfill | ~0.5 min | ~0.5 min |
-| total | ~9.5 min | ~3 min |
+| beside it: bytes and memory (modes), two small stacks of 6 uploads (2 quick) | ~0.5 min | ~0.2 min |
+| after it: cold starts, 4 functions x 7 pairs (3 quick) of fresh interpreters | ~0.6 min | ~0.3 min |
+| after it: the model's calibration and the 100,000-photo backfill | ~0.2 min | ~0.2 min |
+| total | ~9.5 min | ~1.7 min |
 
 So the ceiling is the stack's ceiling while the burst also runs on the machine: a lower bound of its own, which is
-what the burst's headroom needs. `--one-at-a-time` runs every step alone, on a quiet machine (about 12.5 minutes).
+what the burst's headroom needs. `--one-at-a-time` runs every step alone (about 11 minutes).
 
 Opt-in comparisons, each keeping its last result in docs/benchmarks.md:
 - `python -m bench compare limiter`: the burst with the shared limiter on and off (200 uploads each, ~4 min);
@@ -54,7 +54,7 @@ from bench import burst, coldstart, markdown, model, modes, report, sizing
 # while they ran cross as fresh ones.
 copyreg.pickle(type(threading.Lock()), lambda _lock: (threading.Lock, ()))
 
-QUICK = {"uploads": 120, "ceiling_uploads": 200, "repetitions": 5, "jobs": 2}
+QUICK = {"uploads": 120, "ceiling_uploads": 200, "repetitions": 3, "jobs": 2}
 
 
 _BEGAN = time.monotonic()
@@ -108,7 +108,6 @@ class Side:
     """The measures that do not need the machine to themselves, as the child process hands them back."""
 
     ceiling: burst.BurstResult
-    cold: list[coldstart.ColdStart]
     connected: modes.ModeRun
     temporary: modes.ModeRun
     memory: tuple[int, int]
@@ -132,18 +131,12 @@ def _side(args: argparse.Namespace, label: str = "") -> Side:
     _say(f"ceiling{label}: {json.dumps(burst.summary(ceiling))}")
     burst.dump(ceiling, report.RAW / "ceiling.json")
 
-    repetitions = QUICK["repetitions"] if args.quick else coldstart.REPETITIONS
-    _say(f"cold starts{label} ({repetitions} pairs each)")
-    with LocalStack(StackOptions(log_level="ERROR")) as stack:
-        cold = coldstart.measure(stack, repetitions)
-    _say(f"cold starts{label}: {coldstart.summary(cold)}")
-
     jobs = QUICK["jobs"] if args.quick else modes.JOBS
     _say(f"connected storage and temporary bucket{label} ({jobs} uploads each): bytes and recorder time")
     connected = modes.run_mode("connected", jobs)
     temporary = modes.run_mode("temporary", jobs)
     _say(f"processor memory against upload size{label}")
-    return Side(ceiling, cold, connected, temporary, modes.memory_by_upload_size())
+    return Side(ceiling, connected, temporary, modes.memory_by_upload_size())
 
 
 def _full(args: argparse.Namespace) -> int:
@@ -179,12 +172,19 @@ def _full(args: argparse.Namespace) -> int:
             return 1
         side = pickle.loads(side_out.read_bytes())
 
+    # Cold starts time CPU work in fresh interpreters: they run alone, after the burst, on a quiet machine.
+    repetitions = QUICK["repetitions"] if args.quick else coldstart.REPETITIONS
+    _say(f"cold starts ({repetitions} pairs each)")
+    with LocalStack(StackOptions(log_level="ERROR")) as stack:
+        cold = coldstart.measure(stack, repetitions)
+    _say(f"cold starts: {coldstart.summary(cold)}")
+
     _say("the model: calibration, the backfill; writing the report")
     text = report.render(
         report.Measures(
             ceiling=side.ceiling,
             paced=paced,
-            cold=side.cold,
+            cold=cold,
             connected=side.connected,
             temporary=side.temporary,
             memory_small=side.memory[0],
@@ -192,7 +192,7 @@ def _full(args: argparse.Namespace) -> int:
             wall_seconds=time.monotonic() - began,
             load=(load_before, os.getloadavg()[0]),
             quick=args.quick,
-            cold_repetitions=QUICK["repetitions"] if args.quick else coldstart.REPETITIONS,
+            cold_repetitions=repetitions,
             beside=child is not None,
         ),
         write=not args.no_write,

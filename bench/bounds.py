@@ -17,33 +17,19 @@ def claid_limits(per_second: int, per_minute: int) -> list[tuple[int, float]]:
     return limits
 
 
-def next_start(starts: list[float], now: float, limits: list[tuple[int, float]]) -> float:
-    """The earliest time >= now, and not before any start already given, at which one more start keeps every
-    (limit, window) at most `limit` starts in any `window` seconds: the best a scheduler can do."""
-    t = max([now, *starts])
-    moved = True
-    while moved:
-        moved = False
-        for limit, window in limits:
-            recent = [s for s in starts if s > t - window]
-            if len(recent) >= limit:
-                # The start that must leave the window before this one fits (a move within rounding error
-                # means it has just left).
-                later = recent[len(recent) - limit] + window
-                if later > t + 1e-6:
-                    t, moved = later, True
-    return t
-
-
 def earliest_starts(count: int, per_second: int, per_minute: int) -> list[float]:
-    """The earliest start times (seconds from 0) of `count` calls that keep both of Claid's windows: what a
-    perfect scheduler with every job queued at time 0 would do."""
+    """The earliest start times (seconds from 0) of `count` calls that keep both of Claid's windows (at most `limit`
+    starts in any `window` seconds): what a perfect scheduler with every job queued at time 0 would do. Each start
+    is the latest of the one before it and, per window, the start `limit` places back plus the window (that one
+    has just left it)."""
     limits = claid_limits(per_second, per_minute)
     starts: list[float] = []
     for _ in range(count):
-        # Only the last minute's starts can constrain the next one.
-        recent = starts[-max((limit for limit, _ in limits), default=1) :]
-        starts.append(next_start(recent, 0.0, limits))
+        t = starts[-1] if starts else 0.0
+        for limit, window in limits:
+            if len(starts) >= limit:
+                t = max(t, starts[-limit] + window)
+        starts.append(t)
     return starts
 
 

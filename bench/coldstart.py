@@ -29,7 +29,7 @@ from pathlib import Path
 
 from backdrop_kit.stack import LocalStack
 
-REPETITIONS = 15  # beside the burst: more pairs cost no wall time and steady the medians
+REPETITIONS = 7
 ROOT = Path(__file__).resolve().parents[1]
 OWN_CODE = (ROOT / "functions", ROOT / "layers")
 

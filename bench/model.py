@@ -26,7 +26,7 @@ import heapq
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from backdrop.claid.limiter import Grid, Schedule, plan
@@ -143,20 +143,12 @@ class _Batch:
     running: int = 0
 
 
-@dataclass(order=True)
-class _Event:
-    at: float
-    seq: int
-    kind: str = field(compare=False)
-    payload: Any = field(compare=False, default=None)
-
-
 def simulate(design: Design, timing: Timing, latencies: Sequence[float]) -> Outcome:
     """Upload i takes latencies[i] at Claid; every upload is queued at time 0."""
     grid = design.grid
     queue: list[tuple[float, int]] = [(0.0, i) for i in range(len(latencies))]  # (visible at, upload)
     heapq.heapify(queue)
-    events: list[_Event] = []
+    events: list[tuple[float, int, str, Any]] = []  # (at, seq, kind, payload): a tuple compares in C
     seq = 0
     schedule: Schedule | None = None  # the shared schedule, as the limiter's DynamoDB item holds it
     idle: list[int] = []
@@ -168,7 +160,7 @@ def simulate(design: Design, timing: Timing, latencies: Sequence[float]) -> Outc
     def push(at: float, kind: str, payload: Any) -> None:
         nonlocal seq
         seq += 1
-        heapq.heappush(events, _Event(at, seq, kind, payload))
+        heapq.heappush(events, (at, seq, kind, payload))
 
     def start_record(now: float, batch: _Batch) -> None:
         batch.running += 1
@@ -177,10 +169,9 @@ def simulate(design: Design, timing: Timing, latencies: Sequence[float]) -> Outc
     for instance in range(design.instances):
         push(0.0, "poll", instance)
     while events:
-        event = heapq.heappop(events)
-        now = event.at
-        if event.kind == "poll":
-            instance = event.payload
+        now, _, kind, payload = heapq.heappop(events)
+        if kind == "poll":
+            instance = payload
             if not queue:
                 idle.append(instance)
                 continue
@@ -193,8 +184,8 @@ def simulate(design: Design, timing: Timing, latencies: Sequence[float]) -> Outc
             batch = _Batch(instance, now + timing.invoke_seconds, taken, len(taken))
             for _ in range(min(design.side_by_side, len(taken))):
                 start_record(batch.started, batch)
-        elif event.kind == "ready":
-            batch, upload = event.payload
+        elif kind == "ready":
+            batch, upload = payload
             latest = batch.started + design.start_window
             step = plan(grid, schedule, now, latest) if grid else None
             at = step.at(grid) if step and grid else now
@@ -214,7 +205,7 @@ def simulate(design: Design, timing: Timing, latencies: Sequence[float]) -> Outc
             answers.append(end + timing.after_call)
             push(end + timing.after_call, "done", batch)
         else:  # done: one record of `batch` finished
-            batch = event.payload
+            batch = payload
             batch.running -= 1
             if batch.pending:
                 start_record(now, batch)
@@ -342,9 +333,18 @@ INSTANCE_LADDER = (2, 5, 10, 15, 20, 30, 40, 50, 75, 100, 150, 200, 300, 500, 75
 
 def instances_needed(design: Design, timing: Timing, latencies: Sequence[float], within: float = 1.02) -> int | None:
     """The fewest processor instances (from INSTANCE_LADDER) whose last answer comes within `within` of the
-    schedule's own bound: more would not finish sooner. None: not even the most."""
+    schedule's own bound: more would not finish sooner. None: not even the most. A binary search on the ladder
+    (more instances never end later)."""
     bound = schedule_bound(design, latencies)
-    for instances in INSTANCE_LADDER:
-        if simulate(replace(design, instances=instances), timing, latencies).calls_makespan <= within * bound:
-            return instances
-    return None
+
+    def enough(instances: int) -> bool:
+        return simulate(replace(design, instances=instances), timing, latencies).calls_makespan <= within * bound
+
+    low, high = 0, len(INSTANCE_LADDER)  # the answer's index is in [low, high]; high: none is enough
+    while low < high:
+        middle = (low + high) // 2
+        if enough(INSTANCE_LADDER[middle]):
+            high = middle
+        else:
+            low = middle + 1
+    return INSTANCE_LADDER[low] if low < len(INSTANCE_LADDER) else None

@@ -171,9 +171,9 @@ def render(m: Measures, write: bool = True) -> str:
         f"{platform.python_version()}, {time.strftime('%Y-%m-%d')}, in {m.wall_seconds / 60:.1f} minutes (load "
         f"average {m.load[0]:.1f} at the start, {m.load[1]:.1f} at the end; "
         + (
-            "the burst and the measures beside it; see below). The ceiling, the cold starts and the bytes and memory "
-            "ran beside the burst, in a child process at nice 10, so they took the cores the burst left and the burst "
-            "kept the time it needed; the model ran after it, on its result (`--one-at-a-time` runs each alone). "
+            "the burst and the measures beside it). The ceiling and the bytes and memory ran beside the burst, in a "
+            "child process at nice 10, so they took the cores the burst left and the burst kept the time it needed; "
+            "the cold starts and the model ran after it, alone (`--one-at-a-time` runs every step alone). "
             if m.beside
             else "above the 2 cores: something else shared the machine, so the timings are pessimistic). "
             if max(m.load) > (os.cpu_count() or 2)
@@ -294,7 +294,7 @@ def render(m: Measures, write: bool = True) -> str:
                     "makespan to Claid's last answer / rate bound",
                     f"{calls_ratio:.2f}",
                     f"{p.calls_makespan:.1f} s / {p.bound:.1f} s (starting {cfg.uploads:,} calls under both windows, "
-                    f"exact 1.0 s and 60.0 s, with `next_start`, plus the median {cfg.scaled_latency:g} s)",
+                    f"exact 1.0 s and 60.0 s, `bounds.earliest_starts`, plus the median {cfg.scaled_latency:g} s)",
                 ),
                 (
                     "makespan / best makespan for the latencies drawn",
