@@ -60,8 +60,10 @@ lint: $(BIN)/backdrop $(SAM_VENV)/bin/sam $(CHECKOV)
 bench: $(BIN)/backdrop $(SAM_VENV)/bin/sam
 	$(BIN)/python -m bench $(if $(QUICK),--quick)
 
-build: $(SAM_VENV)/bin/sam
+# sam build ships source only; the kit then compiles it with the runtime's Python, so cold starts load bytecode.
+build: $(BIN)/backdrop $(SAM_VENV)/bin/sam
 	$(SAM_VENV)/bin/sam build
+	$(BIN)/python -m backdrop_kit.bytecode .aws-sam/build
 
 deploy: build
 	$(SAM_VENV)/bin/sam deploy --guided

@@ -12,8 +12,8 @@ what the project's own code adds at import: its modules, its configuration, its 
 
 Both sides load bytecode: pip compiled the libraries when it installed them, and the project's own code is compiled
 here before anything is timed (a machine with PYTHONDONTWRITEBYTECODE set would otherwise compile it from source on
-every import, and the floor never does). `sam build` ships neither the libraries' bytecode nor ours, so a deployed
-cold start compiles both: see docs/benchmarks.md.
+every import, and the floor never does). A deploy loads bytecode too: `make build` compiles what `sam build` made
+(docs/decisions.md 47).
 """
 
 from __future__ import annotations

@@ -411,7 +411,7 @@ def render(m: Measures, write: bool = True) -> str:
         "order) and creates the same clients. The clients are observed, not listed: a child imports the handler "
         "with botocore's and httpx's client constructors wrapped (bench/coldstart.py), so a client made on first "
         "use leaves the floor too. Both load bytecode: pip compiled the libraries, and the project's own code is "
-        "compiled before timing (`sam build` ships neither, so a deployed cold start also compiles both). "
+        "compiled before timing, as a deploy loads both (`make build` compiles what `sam build` made, decisions 47). "
         f"Interleaved, median of {m.cold_repetitions}; interpreter start-up is left out "
         "of both. Heaviest first-hand imports from `python -X importtime` (cumulative). Share of an upload: the "
         "processor's and the recorder's imports (a first upload on a cold stack pays both) over themselves plus "

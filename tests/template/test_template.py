@@ -15,6 +15,7 @@ import pytest
 import yaml
 from backdrop.claid.client import Deadline
 from backdrop.config import ProcessorConfig, PublisherConfig, RecorderConfig, RenditionsConfig
+from backdrop_kit.bytecode import compile_build, runtime_python
 from backdrop_kit.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -301,31 +302,35 @@ def _runs(command: list[str], env: dict[str, str] | None = None) -> bool:
         return False
 
 
-def _python313() -> str | None:
-    """None when python3.13 already runs from PATH; a PYENV_VERSION that makes it run; LookupError if neither."""
-    if _runs(["python3.13", "--version"]):
+def _runtime_pyenv_version() -> str | None:
+    """None when the runtime's interpreter (e.g. python3.13) already runs from PATH; a PYENV_VERSION that makes it
+    run; LookupError if neither."""
+    python = runtime_python()
+    if _runs([python, "--version"]):
         return None
     pyenv = shutil.which("pyenv")
     if pyenv:
         versions = subprocess.run([pyenv, "versions", "--bare"], capture_output=True, text=True).stdout.split()
-        match = [v for v in versions if v.startswith("3.13")]
+        match = [v for v in versions if v.startswith(python.removeprefix("python") + ".")]
         if match:
             current = subprocess.run([pyenv, "version-name"], capture_output=True, text=True).stdout.strip()
             version = f"{current.split(':')[0]}:{match[-1]}"
-            if _runs(["python3.13", "--version"], {**os.environ, "PYENV_VERSION": version}):
+            if _runs([python, "--version"], {**os.environ, "PYENV_VERSION": version}):
                 return version
     raise LookupError
 
 
 @pytest.mark.slow
-def test_sam_build_makes_an_arm64_layer(tmp_path):
+def test_the_build_makes_an_arm64_layer_with_bytecode(tmp_path, monkeypatch):
+    """`sam build` and then `backdrop_kit.bytecode`, as `make build` runs them."""
+    python = runtime_python()
     try:
-        pyenv_version = _python313()
+        pyenv_version = _runtime_pyenv_version()
     except LookupError:
-        pytest.skip("python3.13 not found: install it (e.g. `pyenv install 3.13`) to build the python3.13 runtime")
-    env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
+        pytest.skip(f"{python} not found: install it (e.g. `pyenv install 3.13`) to build the {python} runtime")
+    monkeypatch.setenv("SAM_CLI_TELEMETRY", "0")
     if pyenv_version:
-        env["PYENV_VERSION"] = pyenv_version
+        monkeypatch.setenv("PYENV_VERSION", pyenv_version)
     build_dir = tmp_path / "build"
     result = subprocess.run(
         [
@@ -341,7 +346,6 @@ def test_sam_build_makes_an_arm64_layer(tmp_path):
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env=env,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     layer = build_dir / "BackdropLayer" / "python"
@@ -355,6 +359,20 @@ def test_sam_build_makes_an_arm64_layer(tmp_path):
     )
     for function_id, spec in TEMPLATE.functions().items():
         assert (build_dir / function_id / spec.module_file.name).is_file()
+
+    compile_build(build_dir)
+    # The runtime's own cache tag and magic number; the .pyc files are read, never imported.
+    facts = "import importlib.util, sys; print(sys.implementation.cache_tag, importlib.util.MAGIC_NUMBER.hex())"
+    tag, magic = subprocess.run([python, "-c", facts], capture_output=True, text=True, check=True).stdout.split()
+    sources = sorted(build_dir.rglob("*.py"))
+    assert {layer / "backdrop" / "config.py", layer / "pydantic" / "main.py"} <= set(sources)
+    for source in sources:
+        pyc = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
+        assert pyc.is_file(), f"no {tag} bytecode for {source.relative_to(build_dir)}"
+        header = pyc.read_bytes()[:8]  # PEP 552: magic number, then a little-endian flags word
+        assert header[:4].hex() == magic, f"{pyc.relative_to(build_dir)} is not {python} bytecode"
+        flags = int.from_bytes(header[4:8], "little")
+        assert flags == 0b01, f"{pyc.relative_to(build_dir)}: flags {flags:#b}, not unchecked-hash (0b1)"
 
 
 # --- transport ---------------------------------------------------------------------------------------
