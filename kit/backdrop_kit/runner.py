@@ -18,6 +18,7 @@ from collections.abc import Callable, ItemsView, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from types import ModuleType
 from typing import Any
 
@@ -407,23 +408,15 @@ class Runner:
                         fn = self._take_instance(source.function_id, stop)
                         if fn is None:
                             return
-                        pool.submit(invoke_async, source, fn, message)
+                        pool.submit(on_instance, fn, partial(self._invoke_async, source, fn, message))
             except BaseException as exc:  # surfaced to the caller below
                 errors.append(exc)
                 stop.set()
 
-        def invoke_async(source: EventSource, fn: LoadedFunction, message: dict[str, Any]) -> None:
+        def on_instance(fn: LoadedFunction, invocation: Callable[[], None]) -> None:
+            """One invocation on an instance taken for it, which is given back however it ends."""
             try:
-                self._invoke_async(source, fn, message)
-            except BaseException as exc:
-                errors.append(exc)
-                stop.set()
-            finally:
-                self._give_back(fn)
-
-        def invoke(source: EventSource, fn: LoadedFunction, messages: list[dict[str, Any]]) -> None:
-            try:
-                self._invoke_batch(source, fn, messages)
+                invocation()
             except BaseException as exc:
                 errors.append(exc)
                 stop.set()
@@ -443,7 +436,7 @@ class Runner:
                         self._give_back(fn)
                         stop.wait(0.05)  # idle poll interval, like Lambda's poller between empty receives
                         continue
-                    pool.submit(invoke, source, fn, messages)
+                    pool.submit(on_instance, fn, partial(self._invoke_batch, source, fn, messages))
             except BaseException as exc:  # surfaced to the caller below
                 errors.append(exc)
                 stop.set()
