@@ -4,13 +4,16 @@ fake client, alone and with other instances writing in between."""
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
 from backdrop.claid.limiter import MINUTE_WINDOW, SECOND_WINDOW, ClaidRateLimiter, Grid, Schedule, plan
 from botocore.exceptions import ClientError
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from moto import mock_aws
 
 LIMITS = {"per_second": 4, "per_minute": 120}
 SPACING = SECOND_WINDOW / 3  # 4 starts in any closed 1.1 s window
@@ -122,6 +125,51 @@ class FakeTable:
         return {"Item": self._found()} if self.item else {}
 
 
+class MotoTable:
+    """The same interface on DynamoDB as moto serves it (in-process), so the writes above are checked against a real
+    implementation too: its conditions, and the item a failed condition returns."""
+
+    def __init__(self) -> None:
+        self.client = boto3.client("dynamodb", region_name="us-east-1")
+        self.client.create_table(
+            TableName="app",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        self.writes = 0
+        self.reads = 0
+        self.between: list[Any] = []
+
+    @property
+    def item(self) -> dict[str, int] | None:
+        key = {"pk": {"S": "RATELIMIT#claid"}, "sk": {"S": "GRID"}}
+        found = self.client.get_item(TableName="app", Key=key, ConsistentRead=True).get("Item")
+        return {k: int(v["N"]) for k, v in found.items() if "N" in v} if found else None
+
+    def update_item(self, **kwargs: Any) -> Any:
+        while self.between:
+            self.between.pop(0)()
+        self.writes += 1
+        return self.client.update_item(**kwargs)
+
+    def get_item(self, **kwargs: Any) -> Any:
+        self.reads += 1
+        return self.client.get_item(**kwargs)
+
+
+@pytest.fixture(params=["fake", "moto"])
+def make_table(request: pytest.FixtureRequest) -> Iterator[Any]:
+    if request.param == "fake":
+        yield FakeTable
+        return
+    with mock_aws():
+        yield MotoTable
+
+
 class Clock:
     def __init__(self, now: float) -> None:
         self.now = now
@@ -139,8 +187,8 @@ def limiter(table: FakeTable, clock: Clock, **limits: int) -> ClaidRateLimiter:
     return ClaidRateLimiter(table, "app", clock=clock, sleep=clock.sleep, **(limits or LIMITS))
 
 
-def test_a_batch_after_a_quiet_spell_starts_at_claids_pace_with_one_write_each():
-    table, clock = FakeTable(), Clock(1_000_000.0)
+def test_a_batch_after_a_quiet_spell_starts_at_claids_pace_with_one_write_each(make_table):
+    table, clock = make_table(), Clock(1_000_000.0)
     rl = limiter(table, clock)
     starts = [rl.reserve(latest=clock.now + 600).at for _ in range(121)]
     assert starts[0] == pytest.approx(clock.now, abs=1e-3)
@@ -150,8 +198,8 @@ def test_a_batch_after_a_quiet_spell_starts_at_claids_pace_with_one_write_each()
     assert (table.reads, table.writes, rl.lost_rounds) == (1, 1 + 120, 0)
 
 
-def test_after_a_quiet_spell_the_schedule_begins_again_at_now():
-    table, clock = FakeTable(), Clock(1_000_000.0)
+def test_after_a_quiet_spell_the_schedule_begins_again_at_now(make_table):
+    table, clock = make_table(), Clock(1_000_000.0)
     rl = limiter(table, clock)
     for _ in range(5):
         rl.reserve(latest=clock.now + 600)
@@ -162,8 +210,8 @@ def test_after_a_quiet_spell_the_schedule_begins_again_at_now():
     assert table.writes - writes == 2 and rl.lost_rounds == 0  # the failed ADD returned the item: no read
 
 
-def test_after_a_short_pause_the_schedule_moves_on_on_the_same_grid():
-    table, clock = FakeTable(), Clock(1_000_000.0)
+def test_after_a_short_pause_the_schedule_moves_on_on_the_same_grid(make_table):
+    table, clock = make_table(), Clock(1_000_000.0)
     rl = limiter(table, clock)
     first = [rl.reserve(latest=clock.now + 600).at for _ in range(100)]  # 100 starts in the first 36.3 s
     clock.now = first[0] + 40.0
@@ -175,8 +223,8 @@ def test_after_a_short_pause_the_schedule_moves_on_on_the_same_grid():
     assert [t - first[0] for t in later[:11]] == pytest.approx(expected, abs=1e-3)
 
 
-def test_a_start_later_than_the_caller_can_use_is_not_taken():
-    table, clock = FakeTable(), Clock(1_000_000.0)
+def test_a_start_later_than_the_caller_can_use_is_not_taken(make_table):
+    table, clock = make_table(), Clock(1_000_000.0)
     rl = limiter(table, clock)
     for _ in range(120):
         rl.reserve(latest=clock.now + 600)
@@ -186,8 +234,8 @@ def test_a_start_later_than_the_caller_can_use_is_not_taken():
     assert table.item["next_slot"] == queued  # nothing was taken
 
 
-def test_another_instance_beginning_the_schedule_first_costs_one_more_round():
-    table, clock = FakeTable(), Clock(1_000_000.0)
+def test_another_instance_beginning_the_schedule_first_costs_one_more_round(make_table):
+    table, clock = make_table(), Clock(1_000_000.0)
     other = limiter(table, Clock(clock.now))
     table.between.append(lambda: other.reserve(latest=clock.now + 600))  # lands between our read and our write
     mine = limiter(table, clock)
@@ -237,8 +285,8 @@ def test_the_model_and_the_limiter_follow_one_rule():
             assert got.at == pytest.approx(step.at(grid), abs=1e-6)
 
 
-def test_wait_for_start_sleeps_until_the_slot():
-    table, clock = FakeTable(), Clock(1_000_000.0)
+def test_wait_for_start_sleeps_until_the_slot(make_table):
+    table, clock = make_table(), Clock(1_000_000.0)
     rl = limiter(table, clock)
     for _ in range(6):
         rl.wait_for_start(latest=clock.now + 600)
