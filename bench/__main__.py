@@ -35,24 +35,18 @@ A shape is measured on the real stack with `--param`, e.g. `python -m bench --pa
 from __future__ import annotations
 
 import argparse
-import copyreg
 import json
 import os
 import pickle
 import subprocess
 import sys
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from backdrop_kit.stack import LocalStack, StackOptions
+from backdrop_kit.stopping import stopping_on_signals
 
-from bench import burst, coldstart, markdown, model, modes, report, sizing
-
-# The measures beside the burst come back from a child process by pickle; the locks that guarded their counters
-# while they ran cross as fresh ones.
-copyreg.pickle(type(threading.Lock()), lambda _lock: (threading.Lock, ()))
+from bench import burst, coldstart, markdown, model, modes, report, side, sizing
 
 QUICK = {"uploads": 120, "ceiling_uploads": 200, "repetitions": 3, "jobs": 2}
 
@@ -90,53 +84,27 @@ def main(argv: list[str] | None = None) -> int:
     limiter = sub.add_parser("compare", help="an opt-in comparison: limiter (on the stack) or shapes (the model)")
     limiter.add_argument("what", choices=("limiter", "shapes"))
     limiter.add_argument("--compare-uploads", type=int, default=200, help="uploads per burst (limiter)")
-    side = sub.add_parser("side", help="(internal) the measures that run beside the burst; results to --out")
-    side.add_argument("--out", type=Path, required=True)
+    beside = sub.add_parser("side", help="(internal) the measures that run beside the burst; results to --out")
+    beside.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     if args.command == "compare":
         return _compare(args)
     if args.command == "side":
         os.nice(10)  # the burst beside it is the measure that must not wait
-        side_measures = _side(args, label=" beside")
-        args.out.write_bytes(pickle.dumps(side_measures))
+        with stopping_on_signals():  # the bench stopping it: its local stacks still stop their moto servers
+            measured = _side(args, label=" beside")
+        args.out.write_bytes(pickle.dumps(measured))
         return 0
     return _full(args)
 
 
-@dataclass
-class Side:
-    """The measures that do not need the machine to themselves, as the child process hands them back."""
-
-    ceiling: burst.BurstResult
-    connected: modes.ModeRun
-    temporary: modes.ModeRun
-    memory: tuple[int, int]
-
-
-def _side(args: argparse.Namespace, label: str = "") -> Side:
-    ceiling_uploads = args.ceiling_uploads or (QUICK["ceiling_uploads"] if args.quick else 1000)
-    _say(f"local stack ceiling{label}: {ceiling_uploads} uploads, no latency, no limits")
-    ceiling = burst.run(
-        burst.BurstConfig(
-            uploads=ceiling_uploads,
-            scale=1,
-            median_latency=0,
-            per_second=0,
-            per_minute=0,
-            shared_limiter=False,
-            settle_seconds=5,  # a call that went unanswered must not hold the rate measure for 10 minutes
-        ),
-        progress=False,
+def _side(args: argparse.Namespace, label: str = "") -> side.Side:
+    return side.measure(
+        ceiling_uploads=args.ceiling_uploads or (QUICK["ceiling_uploads"] if args.quick else 1000),
+        jobs=QUICK["jobs"] if args.quick else modes.JOBS,
+        say=_say,
+        label=label,
     )
-    _say(f"ceiling{label}: {json.dumps(burst.summary(ceiling))}")
-    burst.dump(ceiling, report.RAW / "ceiling.json")
-
-    jobs = QUICK["jobs"] if args.quick else modes.JOBS
-    _say(f"connected storage and temporary bucket{label} ({jobs} uploads each): bytes and recorder time")
-    connected = modes.run_mode("connected", jobs)
-    temporary = modes.run_mode("temporary", jobs)
-    _say(f"processor memory against upload size{label}")
-    return Side(ceiling, connected, temporary, modes.memory_by_upload_size())
 
 
 def _full(args: argparse.Namespace) -> int:
@@ -149,7 +117,7 @@ def _full(args: argparse.Namespace) -> int:
     side_out = report.RAW / "side.pickle"
     child = None
     if args.one_at_a_time:
-        side = _side(args)
+        measured = _side(args)
     else:
         side_out.parent.mkdir(parents=True, exist_ok=True)
         side_out.unlink(missing_ok=True)
@@ -170,7 +138,7 @@ def _full(args: argparse.Namespace) -> int:
         if child.wait() != 0:
             _say(f"the measures beside the burst failed (exit {child.returncode}); see above")
             return 1
-        side = pickle.loads(side_out.read_bytes())
+        measured = pickle.loads(side_out.read_bytes())
 
     # Cold starts time CPU work in fresh interpreters: they run alone, after the burst, on a quiet machine.
     repetitions = QUICK["repetitions"] if args.quick else coldstart.REPETITIONS
@@ -182,13 +150,13 @@ def _full(args: argparse.Namespace) -> int:
     _say("the model: calibration, the backfill; writing the report")
     text = report.render(
         report.Measures(
-            ceiling=side.ceiling,
+            ceiling=measured.ceiling,
             paced=paced,
             cold=cold,
-            connected=side.connected,
-            temporary=side.temporary,
-            memory_small=side.memory[0],
-            memory_large=side.memory[1],
+            connected=measured.connected,
+            temporary=measured.temporary,
+            memory_small=measured.memory[0],
+            memory_large=measured.memory[1],
             wall_seconds=time.monotonic() - began,
             load=(load_before, os.getloadavg()[0]),
             quick=args.quick,

@@ -40,7 +40,7 @@ class Measures:
     load: tuple[float, float] = (0.0, 0.0)  # 1-minute load average when the run began and ended
     quick: bool = False  # `make bench QUICK=1`: smaller measures, for a developer checking a change
     cold_repetitions: int = REPETITIONS
-    beside: bool = False  # the ceiling, cold starts and modes ran beside the burst (a niced child process)
+    beside: bool = False  # the ceiling and the modes ran beside the burst (a niced child process)
 
 
 def _ok(met: bool) -> str:

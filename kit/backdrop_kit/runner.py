@@ -404,9 +404,13 @@ class Runner:
                     messages = answer.get("Messages", [])
                     if not messages:
                         stop.wait(0.05)  # idle poll interval, like Lambda's poller between empty receives
-                    for message in messages:
+                    for n, message in enumerate(messages):
                         fn = self._take_instance(source.function_id, stop)
-                        if fn is None:
+                        if fn is None:  # stopped: the events not handed to an instance are visible again at once
+                            for left in messages[n:]:
+                                self._sqs.change_message_visibility(
+                                    QueueUrl=source.queue_url, ReceiptHandle=left["ReceiptHandle"], VisibilityTimeout=0
+                                )
                             return
                         pool.submit(on_instance, fn, partial(self._invoke_async, source, fn, message))
             except BaseException as exc:  # surfaced to the caller below

@@ -5,7 +5,7 @@ import pickle
 
 from backdrop_kit.runner import RunStats
 
-from bench import traffic
+from bench import side, traffic
 from bench.__main__ import _side_arguments
 
 
@@ -13,6 +13,7 @@ def test_counters_cross_a_process_boundary_and_keep_counting():
     counted, stats = traffic.Traffic(), RunStats()
     counted.downloaded("RecorderFunction", 100)
     stats.count("ProcessorFunction")
+    assert side.Side  # importing bench.side lets the counters' locks cross as fresh ones
     back, back_stats = pickle.loads(pickle.dumps((counted, stats)))
     back.downloaded("RecorderFunction", 1)
     back_stats.count("ProcessorFunction")

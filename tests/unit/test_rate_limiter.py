@@ -66,6 +66,14 @@ def test_when_the_minute_limit_never_binds_the_grid_has_no_minute_blocks():
     assert grid is not None and grid.block is None
 
 
+@pytest.mark.parametrize("per_second", [0, 120, 500])
+def test_without_a_second_limit_below_the_minutes_the_starts_spread_over_the_minute(per_second):
+    # A block of 120 at one instant would send a caller that just missed it a minute away, past its reach.
+    grid = Grid.for_limits(per_second, 120)
+    assert grid is not None and grid.block is None
+    assert grid.spacing == pytest.approx(MINUTE_WINDOW / 119)
+
+
 class FakeTable:
     """Enough of DynamoDB's UpdateItem for the schedule's three writes (ADD under an anchor and a BETWEEN, SET of
     the counter under an anchor and a less-than, SET of a new anchor under not-exists or equality), each condition
@@ -101,6 +109,9 @@ class FakeTable:
         v = {k: int(x["N"]) for k, x in ExpressionAttributeValues.items()}
         item, fail = self.item, ReturnValuesOnConditionCheckFailure
         if UpdateExpression.startswith("ADD"):
+            if v[":now"] > v[":latest"]:  # DynamoDB refuses the request itself, before any condition
+                message = "The BETWEEN operator requires upper bound to be greater than or equal to lower bound"
+                raise ClientError({"Error": {"Code": "ValidationException", "Message": message}}, "UpdateItem")
             if not item or item["anchor_ms"] != v[":anchor"] or not v[":now"] <= item["next_slot"] <= v[":latest"]:
                 self._fail(fail)
             assert item is not None
@@ -146,7 +157,7 @@ class MotoTable:
 
     @property
     def item(self) -> dict[str, int] | None:
-        key = {"pk": {"S": "RATELIMIT#claid"}, "sk": {"S": "GRID"}}
+        key = {"pk": {"S": "RATELIMIT#claid"}, "sk": {"S": "GRID#4/120"}}
         found = self.client.get_item(TableName="app", Key=key, ConsistentRead=True).get("Item")
         return {k: int(v["N"]) for k, v in found.items() if "N" in v} if found else None
 
@@ -232,6 +243,29 @@ def test_a_start_later_than_the_caller_can_use_is_not_taken(make_table):
     slot = rl.reserve(latest=clock.now + 10)
     assert slot.at is None and slot.earliest == pytest.approx(table.item["anchor_ms"] / 1000 + MINUTE_WINDOW)
     assert table.item["next_slot"] == queued  # nothing was taken
+
+
+def test_a_caller_whose_reach_falls_between_two_blocks_is_refused_not_failed(make_table):
+    table, clock = make_table(), Clock(1_000_000.0)
+    rl = limiter(table, clock)
+    first = rl.reserve(latest=clock.now + 600).at
+    assert first is not None
+    for _ in range(119):
+        rl.reserve(latest=clock.now + 600)
+    clock.now = first + 50.0  # the block's slots ended at 43.6 s; the next block begins at 60.5 s
+    slot = rl.reserve(latest=clock.now + 5.0)
+    assert slot.at is None and slot.earliest == pytest.approx(first + MINUTE_WINDOW, abs=1e-3)
+    tight = rl.reserve(latest=clock.now + 0.1)  # less room than one spacing: no slot between now and latest
+    assert tight.at is None
+
+
+@mock_aws
+def test_other_limits_keep_a_schedule_of_their_own():
+    # A stack whose limits change must not read one counter on two grids (the item's key names the limits).
+    table, clock = MotoTable(), Clock(1_000_000.0)
+    four, eight = limiter(table, clock), limiter(table, clock, per_second=8, per_minute=240)
+    assert four.reserve(latest=clock.now + 600).at == pytest.approx(clock.now, abs=1e-3)
+    assert eight.reserve(latest=clock.now + 600).at == pytest.approx(clock.now, abs=1e-3)
 
 
 def test_another_instance_beginning_the_schedule_first_costs_one_more_round(make_table):

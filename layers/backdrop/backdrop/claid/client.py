@@ -163,13 +163,16 @@ class ClaidClient:
         if self._limiter is None:
             return
         now = self._clock()
-        slot = self._limiter.wait_for_start(latest=now + left - self.call_budget)
+        latest = now + left - self.call_budget
+        slot = self._limiter.wait_for_start(latest=latest)
         if slot.at is None:
+            # Back when that start is within an invocation's reach, not at it: one that came back just after it
+            # could find it gone and the next one out of reach again.
             raise ClaidCallNotStarted(
                 f"the next start Claid's rate limit allows is {slot.earliest - now:.1f}s away, too late for this "
                 "invocation: not started",
                 attempts=attempts,
-                retry_after=max(1.0, slot.earliest - now),
+                retry_after=max(1.0, slot.earliest - latest),
             )
 
     def create_scene(self, request: SceneRequest, deadline: Deadline) -> SceneResult:

@@ -10,13 +10,13 @@ stays under its limit whoever holds the slots, and instances only need to agree 
 bunched at Claid's per-second limit, so a request that leaves its slot up to 0.4 s late still keeps Claid's
 1-second window.
 
-That agreement is one DynamoDB item (pk `RATELIMIT#claid`, sk `GRID`): the anchor (epoch milliseconds) and the next
-free slot. While calls are queued the counter runs ahead of the clock and each start is one atomic ADD, which
-cannot lose a race; when the schedule has fallen behind the clock, one conditional SET moves it on: to the first
-slot after now on the same grid, or, after a quiet spell long enough that no earlier start is inside any window, to
-a new anchor at now. A start costs one write under any contention and two after a quiet spell (a failed
-conditional write returns the item, so no read follows it); when the next slot is later than the caller can use,
-nothing is taken and the caller hands its job back to the queue, knowing how long to wait.
+That agreement is one DynamoDB item (pk `RATELIMIT#claid`, sk `GRID#<per second>/<per minute>`): the anchor (epoch
+milliseconds) and the next free slot. While calls are queued the counter runs ahead of the clock and each start is
+one atomic ADD, which cannot lose a race; when the schedule has fallen behind the clock, one conditional SET moves it
+on: to the first slot after now on the same grid, or, after a quiet spell long enough that no earlier start is
+inside any window, to a new anchor at now. A start costs one write under any contention and two after a quiet spell
+(a failed conditional write returns the item, so no read follows it); when the next slot is later than the caller
+can use, nothing is taken and the caller hands its job back to the queue, knowing how long to wait.
 """
 
 from __future__ import annotations
@@ -49,6 +49,11 @@ def _attributes(values: dict[str, Any]) -> dict[str, Any]:
     return {name: _SERIALIZER.serialize(value) for name, value in values.items()}
 
 
+def _even(limit: int, window: float) -> float:
+    """The spacing that puts `limit` evenly spaced starts in a closed `window` (the last one on its edge)."""
+    return window / (limit - 1) if limit > 1 else window * _APART
+
+
 @dataclass(frozen=True)
 class Grid:
     """The start slots of a schedule, in seconds after its anchor: slot k starts at `at(k)`. Slots are `spacing`
@@ -63,9 +68,12 @@ class Grid:
         """The fastest evenly spaced blocks under both limits (0: not limited); None when nothing is limited."""
         if not per_second and not per_minute:
             return None
-        # per_second starts in a closed second window (the limit's last one on its edge), or all at once
-        spacing = SECOND_WINDOW / (per_second - 1) if per_second > 1 else SECOND_WINDOW * _APART * per_second
         minute = MINUTE_WINDOW * _APART
+        if per_minute and (not per_second or per_second >= per_minute):
+            # No second limit below the minute's: evenly spaced over the minute (a block at one instant would send
+            # a caller that just missed it a minute away, past any invocation's reach).
+            return cls(_even(per_minute, MINUTE_WINDOW), None, minute)
+        spacing = _even(per_second, SECOND_WINDOW)
         if per_minute and per_minute * spacing <= minute:  # else the spacing alone keeps every minute window
             return cls(spacing, per_minute, minute)
         return cls(spacing, None, minute)
@@ -158,12 +166,14 @@ class ClaidRateLimiter:
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     name: str = "claid"
-    lost_rounds: int = 0  # reservations' rounds that found the schedule moved (measured by the bench)
+    lost_rounds: int = 0  # rounds that found the schedule moved under them (the bench counts failed writes instead)
     _key: dict[str, Any] = field(init=False)
     _seen: Schedule | None = field(init=False, default=None)  # the schedule as this instance last saw it
 
     def __post_init__(self) -> None:
-        self._key = _attributes({"pk": f"RATELIMIT#{self.name}", "sk": "GRID"})
+        # The limits are part of the key: changing them on a live stack starts a new schedule instead of reading
+        # one counter on two grids.
+        self._key = _attributes({"pk": f"RATELIMIT#{self.name}", "sk": f"GRID#{self.per_second}/{self.per_minute}"})
 
     @property
     def grid(self) -> Grid | None:
@@ -179,18 +189,20 @@ class ClaidRateLimiter:
             self._seen = self._read()  # once per instance: later, a failed write returns the item it found
         for _ in range(MAX_ROUNDS):
             now = self.clock()
-            found = None
+            found = self._seen
             if self._seen is not None:
                 # Other instances have moved the counter since this one saw it, but not the anchor (it moves only
                 # after a quiet spell): the ADD takes whatever the counter holds, if that is within [now, latest].
                 anchor = self._seen.anchor
-                slot, found = self._take(
-                    anchor, grid.first_at_or_after(now - anchor), grid.last_at_or_before(latest - anchor)
-                )
-                if slot is not None:
-                    self._seen = Schedule(anchor, slot + 1)
-                    return StartSlot(anchor + grid.at(slot), anchor + grid.at(slot))
-            step = plan(grid, found, now, latest)  # the schedule as it is now stored
+                now_k, latest_k = grid.first_at_or_after(now - anchor), grid.last_at_or_before(latest - anchor)
+                # No slot between them (both in the gap between blocks, or too little time left): DynamoDB refuses
+                # a BETWEEN whose bounds are upside down, so the rule below decides on what this instance saw.
+                if now_k <= latest_k:
+                    slot, found = self._take(anchor, now_k, latest_k)
+                    if slot is not None:
+                        self._seen = Schedule(anchor, slot + 1)
+                        return StartSlot(anchor + grid.at(slot), anchor + grid.at(slot))
+            step = plan(grid, found, now, latest)  # the schedule as stored (or as this instance last saw it)
             if step.kind == "refuse":
                 self._seen = found
                 return StartSlot(None, step.at(grid))
