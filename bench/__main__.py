@@ -44,7 +44,7 @@ import time
 from pathlib import Path
 
 from backdrop_kit.stack import LocalStack, StackOptions
-from backdrop_kit.stopping import stopping_on_signals
+from backdrop_kit.stopping import Stopped, stopping_on_signals
 
 from bench import burst, coldstart, markdown, model, modes, report, side, sizing
 
@@ -91,8 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         return _compare(args)
     if args.command == "side":
         os.nice(10)  # the burst beside it is the measure that must not wait
-        with stopping_on_signals():  # the bench stopping it: its local stacks still stop their moto servers
-            measured = _side(args, label=" beside")
+        try:
+            with stopping_on_signals():  # the bench stopping it: its local stacks still stop their moto servers
+                measured = _side(args, label=" beside")
+        except Stopped as stopped:
+            return stopped.exit_code
         args.out.write_bytes(pickle.dumps(measured))
         return 0
     return _full(args)
