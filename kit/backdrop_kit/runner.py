@@ -29,6 +29,10 @@ from backdrop_kit.forwarder import forward_once
 from backdrop_kit.stack import ACCOUNT, LOCAL_VISIBILITY_TIMEOUT, REGION, EventSource, LocalStack, WebhookTarget
 
 IN_FLIGHT_VISIBILITY_TIMEOUT = 300
+# Lambda's pollers long-poll; moto serves one request at a time, so the runner polls short and, while a queue stays
+# empty, waits longer between receives (50 ms, doubling up to 0.4 s): ten idle pollers at 50 ms were 200 requests a
+# second that moto and this process served for nothing, beside a burst that needs 2.
+IDLE_WAITS = (0.05, 0.1, 0.2, 0.4)
 # Powertools warns on each invocation that adds no metric (a test event, a repeated record). In Lambda the line goes
 # to the function's log; here it would reach the kit command's stderr (and break the promise that `--json` prints
 # one document and nothing else), so the runner does not show it.
@@ -115,6 +119,20 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+class _Idle:
+    """The wait after each empty receive in a row (IDLE_WAITS), from the first again once something arrives."""
+
+    def __init__(self) -> None:
+        self._empty = 0
+
+    def next_wait(self) -> float:
+        self._empty += 1
+        return IDLE_WAITS[min(self._empty, len(IDLE_WAITS)) - 1]
+
+    def busy(self) -> None:
+        self._empty = 0
 
 
 @dataclass
@@ -394,6 +412,7 @@ class Runner:
         def work(source: EventSource, pool: ThreadPoolExecutor) -> None:
             """Lambda's queue of asynchronous invocations for one rule target: each event goes to a free instance
             (made if none is free and the target's concurrency allows)."""
+            idle = _Idle()
             try:
                 while not stop.is_set():
                     answer = self._sqs.receive_message(
@@ -403,7 +422,9 @@ class Runner:
                     )
                     messages = answer.get("Messages", [])
                     if not messages:
-                        stop.wait(0.05)  # idle poll interval, like Lambda's poller between empty receives
+                        stop.wait(idle.next_wait())
+                    else:
+                        idle.busy()
                     for n, message in enumerate(messages):
                         fn = self._take_instance(source.function_id, stop)
                         if fn is None:  # stopped: the events not handed to an instance are visible again at once
@@ -430,6 +451,7 @@ class Runner:
         def poll(source: EventSource, pool: ThreadPoolExecutor) -> None:
             """Lambda's poller for one SQS event source: each batch it receives goes to a free instance (made
             if none is free and the source's MaximumConcurrency allows), and it waits while all are busy."""
+            idle = _Idle()
             try:
                 while not stop.is_set():
                     fn = self._take_instance(source.function_id, stop)
@@ -438,19 +460,23 @@ class Runner:
                     messages = self._receive(source, fn)
                     if not messages:
                         self._give_back(fn)
-                        stop.wait(0.05)  # idle poll interval, like Lambda's poller between empty receives
+                        stop.wait(idle.next_wait())
                         continue
+                    idle.busy()
                     pool.submit(on_instance, fn, partial(self._invoke_batch, source, fn, messages))
             except BaseException as exc:  # surfaced to the caller below
                 errors.append(exc)
                 stop.set()
 
         def deliver(target: WebhookTarget) -> None:
+            idle = _Idle()
             with httpx.Client() as http:
                 try:
                     while not stop.is_set():
                         if forward_once(self._sqs, target, http) == 0:
-                            stop.wait(0.05)
+                            stop.wait(idle.next_wait())
+                        else:
+                            idle.busy()
                 except BaseException as exc:
                     errors.append(exc)
                     stop.set()
