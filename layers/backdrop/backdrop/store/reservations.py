@@ -41,6 +41,10 @@ class Reservation:
     crossed: tuple[int, ...] = ()  # budget alert thresholds (percent) this reservation crossed
 
 
+# What a reservation's transaction item failing its condition means, by its place (see `_transact`).
+_REFUSED_BY: tuple[Literal["over_budget", "already_recorded"] | None, ...] = (None, "over_budget", "already_recorded")
+
+
 def crossed(budget: Decimal, committed: Decimal, credits: Decimal) -> tuple[int, ...]:
     """The alert thresholds that adding `credits` to reach `committed` went past."""
     if not budget:
@@ -129,50 +133,42 @@ class DynamoReservations:
                     }
                 }
             )
+        return self._transact(items, month, credits, added=credits)
+
+    def _top_up(self, job_id: str, month: str, held: Decimal, credits: Decimal) -> Reservation | None:
+        """Raise a job's reservation from `held` to `credits`, under the budget; None when it changed meanwhile."""
+        more = credits - held
+        items: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "Key": key(f"RESERVATION#{job_id}", "RESERVATION"),
+                    "UpdateExpression": "SET credits = :credits",
+                    "ConditionExpression": "credits = :held",
+                    "ExpressionAttributeValues": as_attributes({":credits": credits, ":held": held}),
+                }
+            },
+            {"Update": self._committed_update(month, more)},
+        ]
+        return self._transact(items, month, credits, added=more)
+
+    def _transact(
+        self, items: list[dict[str, Any]], month: str, credits: Decimal, added: Decimal
+    ) -> Reservation | None:
+        """A hold's or a top-up's transaction: the reservation, the month's counters, then (a hold's) the job's
+        record. The first item whose condition failed says why nothing was reserved: the reservation changed
+        meanwhile (None), the budget, or the job is already recorded."""
         try:
             self._table.transact(items)
         except ClientError as exc:
             if not cancelled(exc):
                 raise
             codes = cancel_codes(exc)
-            if codes[:1] == ["ConditionalCheckFailed"]:
-                return None
-            if codes[1:2] == ["ConditionalCheckFailed"]:
-                return Reservation("over_budget", credits, month)
-            if codes[2:3] == ["ConditionalCheckFailed"]:
-                return Reservation("already_recorded", credits, month)
+            for index, refused in enumerate(_REFUSED_BY):
+                if codes[index : index + 1] == ["ConditionalCheckFailed"]:
+                    return None if refused is None else Reservation(refused, credits, month)
             raise
         committed = self._committed(month)
-        return Reservation("reserved", credits, month, committed, crossed(self.budget, committed, credits))
-
-    def _top_up(self, job_id: str, month: str, held: Decimal, credits: Decimal) -> Reservation | None:
-        """Raise a job's reservation from `held` to `credits`, under the budget; None when it changed meanwhile."""
-        more = credits - held
-        try:
-            self._table.transact(
-                [
-                    {
-                        "Update": {
-                            "Key": key(f"RESERVATION#{job_id}", "RESERVATION"),
-                            "UpdateExpression": "SET credits = :credits",
-                            "ConditionExpression": "credits = :held",
-                            "ExpressionAttributeValues": as_attributes({":credits": credits, ":held": held}),
-                        }
-                    },
-                    {"Update": self._committed_update(month, more)},
-                ]
-            )
-        except ClientError as exc:
-            if not cancelled(exc):
-                raise
-            codes = cancel_codes(exc)
-            if codes[:1] == ["ConditionalCheckFailed"]:
-                return None
-            if codes[1:2] == ["ConditionalCheckFailed"]:
-                return Reservation("over_budget", credits, month)
-            raise
-        committed = self._committed(month)
-        return Reservation("reserved", credits, month, committed, crossed(self.budget, committed, more))
+        return Reservation("reserved", credits, month, committed, crossed(self.budget, committed, added))
 
     def _committed_update(self, month: str, credits: Decimal) -> dict[str, Any]:
         """ADD credits to the month's reserved and committed counters, bounded by the budget."""
