@@ -18,6 +18,8 @@ from backdrop.store.ledger import DynamoLedger
 from backdrop.store.reservations import DynamoReservations
 from backdrop_kit.moto_server import MotoServer
 
+from tests.tables import create_app_table
+
 MONTH = "2026-11"
 
 
@@ -44,16 +46,7 @@ def dynamodb() -> Iterator[object]:
 @pytest.fixture
 def table(dynamodb, request) -> str:
     name = f"app-{request.node.name[:40]}".replace("[", "-").replace("]", "")
-    dynamodb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return name
+    return create_app_table(dynamodb, name)
 
 
 def detail(job_id: str, images: int, reserved: float, status: str = "succeeded") -> GenerationDetail:

@@ -13,6 +13,8 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
 
+from tests.tables import create_app_table
+
 TABLE = "ledger"
 
 
@@ -25,15 +27,7 @@ def ddb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         client = boto3.client(
             "dynamodb", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
         )
-        client.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_app_table(client, TABLE)
         yield client
 
 

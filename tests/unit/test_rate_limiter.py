@@ -15,6 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
+from tests.tables import create_app_table
+
 LIMITS = {"per_second": 4, "per_minute": 120}
 SPACING = SECOND_WINDOW / 3  # 4 starts in any closed 1.1 s window
 
@@ -142,15 +144,7 @@ class MotoTable:
 
     def __init__(self) -> None:
         self.client = boto3.client("dynamodb", region_name="us-east-1")
-        self.client.create_table(
-            TableName="app",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_app_table(self.client, "app")
         self.writes = 0
         self.reads = 0
         self.between: list[Any] = []

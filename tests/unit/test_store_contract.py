@@ -21,6 +21,8 @@ from backdrop.store.reservations import DynamoReservations, Reservations
 from backdrop.store.selections import DynamoSelections, SelectionRecord, Selections
 from moto import mock_aws
 
+from tests.tables import create_app_table
+
 MONTH = "2026-11"
 TABLE = "app"
 
@@ -35,23 +37,7 @@ class Stores:
 
 def _dynamodb_stores(budget: int = 0) -> Stores:
     client = boto3.client("dynamodb", region_name="us-east-1")
-    client.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-            {"AttributeName": "recorded_day", "AttributeType": "S"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "JobsByDay",
-                "KeySchema": [{"AttributeName": "recorded_day", "KeyType": "HASH"}],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_app_table(client, TABLE)
     return Stores(
         DynamoJobs(client, TABLE),
         DynamoLedger(client, TABLE),
